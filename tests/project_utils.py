@@ -1,0 +1,48 @@
+"""Run the project's workflow steps in a throw-away copy of the project."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from conftest import PROJECT_DIR
+from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
+
+PROJECT_FILES = ["project.yml", "configs", "scripts"]
+
+
+def copy_project(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / name)
+    return target
+
+
+def write_fixture_assets(project: Path, repeat: int = 1) -> None:
+    """The quirky fixtures as every split of every language."""
+    files = {
+        "conll2003/eng.train": (ENGLISH_TRAIN * repeat, "utf-8"),
+        "conll2003/eng.testa": (ENGLISH_TRAIN, "utf-8"),
+        "conll2003/eng.testb": (ENGLISH_TEST, "utf-8"),
+        "conll2002/esp.train": ((SPANISH + "\n\n") * repeat, "latin-1"),
+        "conll2002/esp.testa": (SPANISH, "latin-1"),
+        "conll2002/esp.testb": (SPANISH, "latin-1"),
+        "conll2002/ned.train": (DUTCH * repeat, "latin-1"),
+        "conll2002/ned.testa": (DUTCH, "latin-1"),
+        "conll2002/ned.testb": (DUTCH, "latin-1"),
+    }
+    for relative, (text, encoding) in files.items():
+        path = project / "assets" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode(encoding))
+
+
+def run_project(project: Path, command: str, variables: Dict[str, str] = {}, timeout: int = 900):
+    args: List[str] = [sys.executable, "-m", "spacy", "project", "run", command, str(project)]
+    for key, value in variables.items():
+        args.append(f"--vars.{key}={value}")
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=project)

@@ -1,0 +1,65 @@
+import datasets
+import pytest
+import spacy
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+from conll_ner import hub
+from conll_ner.conll import read_conll_file
+from conll_ner.docbin import conll_to_docbin
+
+NAMES = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def make_dataset(rows):
+    features = Features(
+        {"id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=NAMES))}
+    )
+    return Dataset.from_dict(
+        {
+            "id": [str(i) for i in range(len(rows))],
+            "tokens": [tokens for tokens, _ in rows],
+            "ner_tags": [[NAMES.index(t) for t in tags] for _, tags in rows],
+        },
+        features=features,
+    )
+
+
+ROWS = [
+    (["-DOCSTART-"], ["O"]),
+    (["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
+    (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
+    (["-DOCSTART-"], ["O"]),
+    (["San", "Sebastián"], ["I-LOC", "I-LOC"]),
+]
+
+
+def test_hub_rows_become_sentences_with_documents():
+    sentences = hub.hub_rows_to_sentences(make_dataset(ROWS))
+    assert [s.words for s in sentences] == [r[0] for r in ROWS if r[0] != ["-DOCSTART-"]]
+    assert [s.doc_start for s in sentences] == [True, False, True]
+    assert sentences[1].tags == ["B-PER", "I-PER"]
+
+
+def test_hub_split_round_trips_through_the_converter(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, revision=None):
+        calls.append((path, name, split, revision))
+        return make_dataset(ROWS)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    output = tmp_path / "conll2002" / "esp.train"
+    n = hub.hub_split_to_conll("eriktks/conll2002", "es", "train", "refs/convert/parquet", output)
+    assert n == 3
+    assert calls == [("eriktks/conll2002", "es", "train", "refs/convert/parquet")]
+    conll = read_conll_file(output)
+    assert conll.documents == 2 and conll.encoding == "utf-8"
+    _, stats = conll_to_docbin(conll.sentences, spacy.blank("es").vocab, n_sents=0, documents=conll.documents)
+    assert stats.entities == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 1}
+    assert stats.repaired_tags == 1 and stats.tokens == 8
+
+
+def test_hub_dataset_without_ner_tags_is_rejected():
+    dataset = Dataset.from_dict({"tokens": [["a"]], "tags": [[0]]})
+    with pytest.raises(ValueError, match=r"x/y: expected the features 'tokens' and 'ner_tags'"):
+        hub.hub_rows_to_sentences(dataset, "x/y")

@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
 
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from .conll import Sentence, iter_documents
-from .tags import count_labels, iob_to_spans, spans_to_iob2
+from .tags import count_labels, iob_to_spans
 
 
 @dataclass
@@ -50,13 +50,17 @@ def sentences_to_doc(vocab: Vocab, sentences: List[Sentence]) -> Doc:
     evaluation per sentence stays possible on grouped documents."""
     words: List[str] = []
     sent_starts: List[bool] = []
-    ent_tags: List[str] = []
+    spans = []
     for sentence in sentences:
+        offset = len(words)
         words.extend(sentence.words)
         sent_starts.extend([True] + [False] * (len(sentence.words) - 1))
-        ent_tags.extend(spans_to_iob2(iob_to_spans(sentence.tags).spans, len(sentence.words)))
+        spans.extend((offset + s, offset + e, label) for s, e, label in iob_to_spans(sentence.tags).spans)
     spaces = [True] * (len(words) - 1) + [False]
-    return Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=ent_tags)
+    doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts)
+    # every token outside an entity is O (annotated), not missing
+    doc.set_ents([Span(doc, s, e, label) for s, e, label in spans], default="outside")
+    return doc
 
 
 def conll_to_docbin(

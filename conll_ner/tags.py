@@ -43,15 +43,6 @@ def iob_to_spans(tags: Sequence[str]) -> SpanReading:
     return SpanReading(spans, b_starts, i_starts)
 
 
-def spans_to_iob2(spans: Sequence[Span], length: int) -> List[str]:
-    tags = ["O"] * length
-    for start, end, label in spans:
-        tags[start] = f"B-{label}"
-        for i in range(start + 1, end):
-            tags[i] = f"I-{label}"
-    return tags
-
-
 def count_labels(spans: Sequence[Span]) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for _, _, label in spans:

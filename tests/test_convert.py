@@ -44,7 +44,7 @@ def test_statistics_and_repairs(write_file):
     _, stats = conll_to_docbin(conll.sentences, spacy.blank("es").vocab, n_sents=1, documents=conll.documents)
     assert stats.scheme == "IOB2" and stats.repaired_tags == 1
     assert stats.entities == {"LOC": 3, "ORG": 1, "PER": 1} and stats.entities_total == 5
-    assert (stats.sentences, stats.tokens) == (2, 18)
+    assert (stats.sentences, stats.tokens) == (2, 19)
 
 
 def test_no_document_markers_warns_when_grouping_by_document(write_file):

@@ -1,7 +1,8 @@
 from hypothesis import given, strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
-from conll_ner.tags import count_labels, iob_to_spans, spans_to_iob2
+from conll_ner.scoring import spans_to_tags
+from conll_ner.tags import count_labels, iob_to_spans
 
 TAGS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
 
@@ -21,5 +22,5 @@ def test_type_switch_inside_entity_starts_new_entity():
 def test_spans_match_seqeval_and_round_trip(tags):
     spans = iob_to_spans(tags).spans
     assert sorted((label, s, e - 1) for s, e, label in spans) == sorted(get_entities(tags))
-    assert iob_to_spans(spans_to_iob2(spans, len(tags))).spans == spans
+    assert iob_to_spans(spans_to_tags(spans, len(tags))).spans == spans
     assert sum(count_labels(spans).values()) == len(spans)

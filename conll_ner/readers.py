@@ -1,0 +1,31 @@
+"""A corpus reader that predicts on the gold (CoNLL) tokens of whole Docs.
+
+CoNLL scores are defined on the given tokens. spaCy's `gold_preproc = true`
+would give us those, but it also splits every Doc into single sentences,
+which throws away the document context that the converter's grouping keeps.
+This reader keeps both. Like the scorer, it imports nothing from the rest of
+the project so that it can travel inside packaged pipelines.
+"""
+from pathlib import Path
+from typing import Callable, Iterator, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+
+@registry.readers("conll_ner.GoldTokensCorpus.v1")
+def create_gold_tokens_corpus(
+    path: Union[str, Path], limit: int = 0
+) -> Callable[[Language], Iterator[Example]]:
+    corpus = Corpus(path, limit=limit)
+
+    def read(nlp: Language) -> Iterator[Example]:
+        for example in corpus(nlp):
+            reference = example.reference
+            words = [token.text for token in reference]
+            spaces = [bool(token.whitespace_) for token in reference]
+            yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+
+    return read

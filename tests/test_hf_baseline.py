@@ -1,0 +1,168 @@
+"""The Hugging Face baseline of the benchmark, end to end on a tiny random BERT.
+
+Nothing can be downloaded, so the test builds its own model: a cased WordPiece
+tokenizer trained on the test sentences and a 2-layer BERT with random weights.
+Scores are meaningless; what is checked is that the recipe runs, saves a model
+that loads, reports what it promises, and honours its time budget.
+"""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("transformers")
+from tokenizers import BertWordPieceTokenizer  # noqa: E402
+from transformers import AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "hf_baseline.py"
+
+# IOB1 like the English CoNLL files; entities open with I-, B- only between two
+# entities of one type ("Hapoel Haifa" then "Hapoel Tel").
+SENTENCES = [
+    [("EU", "I-ORG"), ("rejects", "O"), ("German", "I-MISC"), ("call", "O"), (".", "O")],
+    [("Peter", "I-PER"), ("Blackburn", "I-PER")],
+    [("BRUSSELS", "I-LOC"), ("1996-08-22", "O")],
+    [("In", "O"), ("Rome", "I-LOC"), ("Hapoel", "I-ORG"), ("Haifa", "I-ORG"), ("Hapoel", "B-ORG"), ("Tel", "I-ORG")],
+    [("Germany", "I-LOC"), ("imported", "O"), ("47,600", "O"), ("sheep", "O"), ("from", "O"), ("Britain", "I-LOC")],
+    [("Fischler", "I-PER"), ("proposed", "O"), ("EU-wide", "I-MISC"), ("measures", "O"), (".", "O")],
+    [("The", "O"), ("European", "I-ORG"), ("Commission", "I-ORG"), ("said", "O"), ("on", "O"), ("Thursday", "O")],
+    [("Spanish", "I-MISC"), ("Farm", "O"), ("Minister", "O"), ("Loyola", "I-PER"), ("de", "I-PER"), ("Palacio", "I-PER")],
+    [("Reuters", "I-ORG"), ("reported", "O"), ("from", "O"), ("London", "I-LOC"), (".", "O")],
+    [("Werner", "I-PER"), ("Zwingmann", "I-PER"), ("told", "O"), ("Deutschlandfunk", "I-ORG"), ("radio", "O")],
+    [("France", "I-LOC"), ("and", "O"), ("Britain", "I-LOC"), ("disagreed", "O"), (".", "O")],
+    [("Bonn", "I-LOC"), ("backed", "O"), ("the", "O"), ("British", "I-MISC"), ("ban", "O")],
+]
+# Longer than the tiny model's 16-position limit, so prediction must truncate.
+LONG_SENTENCE = [("Germany", "I-LOC")] + [("sheep", "O")] * 29
+
+
+def load_script():
+    """benchmarks/ is a folder of scripts, not a package: import it by path."""
+    spec = importlib.util.spec_from_file_location("hf_baseline", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hf_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def conll_text(sentences) -> str:
+    lines = ["-DOCSTART- -X- O O", ""]
+    for sentence in sentences:
+        lines += [f"{word} NNP I-NP {tag}" for word, tag in sentence] + [""]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def hf():
+    return load_script()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("conll")
+    train = folder / "train.conll"
+    dev = folder / "dev.conll"
+    train.write_text(conll_text(SENTENCES), encoding="utf-8")
+    dev.write_text(conll_text(SENTENCES[:4] + [LONG_SENTENCE]), encoding="utf-8")
+    return train, dev
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    wordpiece.train_from_iterator(
+        [" ".join(word for word, _ in sentence) for sentence in SENTENCES],
+        vocab_size=150,
+        min_frequency=1,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    )
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False, model_max_length=16)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(hf, tiny_bert, data, tmp_path_factory):
+    train, dev = data
+    output_dir = tmp_path_factory.mktemp("fine_tuned")
+    result = hf.train_and_evaluate(tiny_bert, train, dev, output_dir, epochs=1, batch_size=4, threads=1)
+    return result, output_dir
+
+
+def test_iob1_becomes_conlleval_iob2(hf):
+    tags = ["I-ORG", "I-ORG", "B-ORG", "O", "I-PER", "I-LOC"]
+    assert hf.iob2_tags(tags) == ["B-ORG", "I-ORG", "B-ORG", "O", "B-PER", "B-LOC"]
+
+
+def test_only_first_subwords_carry_labels(hf, tiny_bert):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    words = [["Deutschlandfunk", "EU-wide", "radio"]]
+    tags = [["B-ORG", "B-MISC", "O"]]
+    label2id = {"O": 0, "B-ORG": 1, "B-MISC": 2}
+    (feature,) = hf.encode_for_training(tokenizer, words, tags, label2id, max_length=16)
+    word_ids = tokenizer(words[0], is_split_into_words=True).word_ids()
+    assert len(word_ids) > len(words[0]) + 2, "the test needs a word split into several subwords"
+    firsts = [i for i, w in enumerate(word_ids) if w is not None and (i == 0 or word_ids[i - 1] != w)]
+    assert [feature["labels"][i] for i in firsts] == [1, 2, 0]
+    assert all(label == hf.IGNORE_INDEX for i, label in enumerate(feature["labels"]) if i not in firsts)
+
+
+def test_train_and_evaluate_reports_and_saves(trained):
+    result, output_dir = trained
+    for key in ("precision", "recall", "f1", "train_seconds", "train_words_per_second", "epochs_done", "steps"):
+        assert key in result
+    for key in ("precision", "recall", "f1"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["epochs_done"] == pytest.approx(1.0)
+    assert result["steps"] == 3  # 12 sentences, batch size 4
+    assert result["train_words_per_second"] > 0
+    assert result["torch_threads"] == 1
+    assert result["truncated_words"] > 0  # the 30-word dev sentence does not fit in 16 positions
+    model = AutoModelForTokenClassification.from_pretrained(output_dir)
+    assert model.config.id2label[0] == "O"
+    assert {"B-LOC", "I-ORG", "B-MISC", "I-PER"} <= set(model.config.id2label.values())
+    AutoTokenizer.from_pretrained(output_dir)
+
+
+def test_time_budget_stops_training_early(hf, tiny_bert, data, tmp_path):
+    train, dev = data
+    result = hf.train_and_evaluate(tiny_bert, train, dev, tmp_path, epochs=3, batch_size=4, max_seconds=1e-6, threads=1)
+    assert result["steps"] == 1
+    assert result["epochs_done"] < 3
+    assert 0.0 <= result["f1"] <= 1.0
+
+
+def test_measure_inference(hf, trained):
+    _, output_dir = trained
+    words = [[word for word, _ in sentence] for sentence in SENTENCES]
+    result = hf.measure_inference(str(output_dir), words, batch_size=4, threads=1)
+    assert set(result) == {"raw_text", "pretokenized"}
+    for numbers in result.values():
+        assert {"words_per_second", "peak_rss_mb", "batch_size", "n_words", "seconds"} <= set(numbers)
+        assert numbers["words_per_second"] > 0
+        assert numbers["n_words"] == sum(len(sentence) for sentence in words)
+        assert numbers["peak_rss_mb"] > 0
+
+
+def test_infer_cli_writes_json(hf, trained, data, tmp_path):
+    _, output_dir = trained
+    _, dev = data
+    output_json = tmp_path / "infer.json"
+    args = ["infer", "--model-dir", str(output_dir), "--data", str(dev), "--output-json", str(output_json)]
+    args += ["--variant", "pretokenized", "--threads", "1", "--batch-size", "2"]
+    outcome = CliRunner().invoke(hf.app, args)
+    assert outcome.exit_code == 0, outcome.output
+    assert set(json.loads(output_json.read_text())) == {"pretokenized"}

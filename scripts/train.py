@@ -1,0 +1,88 @@
+"""Train a pipeline with `spacy train` for a workflow `lang`, after checks that
+fail fast with a clear message instead of hours into a run."""
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import typer
+from spacy.cli.train import train as spacy_train
+from spacy.util import load_config
+from wasabi import msg
+
+from conll_ner.runs import spacy_lang, training_path
+from conll_ner.training_guard import TrainingHealthError
+
+
+def check_gpu(gpu_id: int) -> None:
+    if gpu_id < 0:
+        return
+    from thinc.api import prefer_gpu
+
+    if not prefer_gpu(gpu_id):
+        msg.fail(
+            f"No GPU {gpu_id} available (no CUDA device, or cupy-cuda12x is not installed: "
+            "pip install -r requirements-gpu.txt).",
+            "To train on the CPU instead, run: spacy project run all --vars.gpu_id -1",
+            exits=1,
+        )
+
+
+def check_grad_scaler(config) -> None:
+    """spaCy issue #13512: an integer init_scale makes thinc's scale tensor
+    int64 and mixed-precision training crash at the first update."""
+    scaler = config["components"].get("transformer", {}).get("model", {}).get("grad_scaler_config", {})
+    init_scale = scaler.get("init_scale")
+    if init_scale is not None and not isinstance(init_scale, float):
+        msg.fail(
+            f"grad_scaler_config.init_scale = {init_scale!r} must be a float (write {float(init_scale)!r}): "
+            "an integer crashes mixed-precision training (spaCy issue #13512).",
+            exits=1,
+        )
+
+
+def main(
+    config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="configs/<name>.cfg"),
+    output_path: Path = typer.Argument(..., help="Training output folder (model-best, model-last)"),
+    lang: str = typer.Option(..., "--lang", help="en, es, nl or multi"),
+    corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
+    transformer: Optional[str] = typer.Option(None, "--transformer", help="Hugging Face name or local directory"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for the CPU"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override training.max_steps"),
+    eval_frequency: Optional[int] = typer.Option(None, "--eval-frequency", help="Override training.eval_frequency"),
+) -> None:
+    check_gpu(gpu_id)
+    config = load_config(config_path)
+    check_grad_scaler(config)
+    overrides: Dict[str, object] = {
+        "nlp.lang": spacy_lang(lang),
+        "paths.train": str(training_path(corpus_dir, lang, "train")),
+        "paths.dev": str(training_path(corpus_dir, lang, "dev")),
+        "paths.train_log": str(output_path / "train_log.jsonl"),
+    }
+    if "transformer" in config["components"]:
+        if transformer:
+            overrides["components.transformer.model.name"] = transformer
+            if Path(transformer).is_dir():
+                # a local checkpoint: make sure nothing is fetched from the hub
+                os.environ["HF_HUB_OFFLINE"] = "1"
+                os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        if gpu_id < 0:
+            # grad scaling exists only on CUDA; fp32 on the CPU
+            overrides["components.transformer.model.mixed_precision"] = False
+    if max_steps is not None:
+        overrides["training.max_steps"] = max_steps
+    if eval_frequency is not None:
+        overrides["training.eval_frequency"] = eval_frequency
+    for path in (overrides["paths.train"], overrides["paths.dev"]):
+        if not Path(path).exists():
+            msg.fail(f"{path} does not exist: run `spacy project run convert` first", exits=1)
+    # spaCy's logger stops logging rather than overwrite a log: a re-run starts a new one
+    (output_path / "train_log.jsonl").unlink(missing_ok=True)
+    try:
+        spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    except TrainingHealthError as err:
+        msg.fail(str(err), exits=1)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -19,7 +19,7 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import transformers
@@ -171,10 +171,10 @@ class WallClockBudget(TrainerCallback):
         self.seconds = seconds
         self.started = 0.0
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         self.started = time.monotonic()
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         if time.monotonic() - self.started >= self.seconds:
             control.should_training_stop = True
 
@@ -276,7 +276,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_variant(run, warmup, n_words: int, batch_size: int) -> Dict[str, float]:
+def time_variant(
+    run: Callable[[], object], warmup: Callable[[], object], n_words: int, batch_size: int
+) -> Dict[str, float]:
     """Time `run()` after one `warmup()` call, which pays for lazy
     initialisation that a long-running service pays only once.
 
@@ -351,6 +353,7 @@ def measure_inference(
 
 
 def write_json(path: Path, data: Dict[str, object]) -> None:
+    """Write results where the benchmark report reads them, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 

@@ -1,0 +1,56 @@
+"""Package a trained pipeline as an installable Python package with its model
+card, and the project code it needs at load time (the scorer)."""
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import typer
+from spacy.cli.package import package as spacy_package
+from wasabi import msg
+
+import conll_ner.scoring
+from conll_ner.model_card import write_model_card
+from conll_ner.runs import CORPUS_NAMES, languages, spacy_lang
+
+HUB_DATASETS = {"en": "conll2003", "es": "conll2002", "nl": "conll2002"}
+
+
+def main(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="training/<run>/model-best"),
+    output_dir: Path = typer.Argument(..., help="Folder to create the package in"),
+    lang: str = typer.Option(..., "--lang", help="en, es, nl or multi"),
+    encoder: str = typer.Option(..., "--encoder", help="Short encoder name for the package name"),
+    version: str = typer.Option(..., "--version", help="Package version"),
+    metrics_path: Path = typer.Option(..., "--metrics", exists=True, help="metrics/<run>/metrics.json"),
+    train_log: Path = typer.Option(..., "--train-log", exists=True, help="training/<run>/train_log.jsonl"),
+) -> None:
+    name = f"ner_{CORPUS_NAMES[lang]}_{encoder}"
+    if not name.isidentifier():
+        msg.fail(f"--encoder {encoder!r} gives the package name {name!r}: use letters, digits and _", exits=1)
+    full_name = f"{spacy_lang(lang)}_{name}"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".build-") as tmp:
+        pipeline_dir = Path(tmp) / full_name
+        shutil.copytree(model_dir, pipeline_dir)
+        meta = json.loads((pipeline_dir / "meta.json").read_text(encoding="utf8"))
+        meta["description"] = (
+            f"Transformer NER for {', '.join(languages(lang))} trained on {CORPUS_NAMES[lang].upper()} "
+            f"with encoder {encoder}; entity scores as conlleval computes them."
+        )
+        (pipeline_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")
+        write_model_card(
+            model_dir, train_log, metrics_path, pipeline_dir,
+            package_name=full_name, version=version, lang=lang,
+            dataset_names={language: HUB_DATASETS[language] for language in languages(lang)},
+        )
+        spacy_package(
+            pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__)],
+            name=name, version=version, create_sdist=False, create_wheel=True, force=True, silent=False,
+        )
+    wheels = sorted((output_dir / f"{full_name}-{version}" / "dist").glob("*.whl"))
+    msg.good(f"Packaged {full_name} {version}: {wheels[-1] if wheels else 'no wheel?'}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

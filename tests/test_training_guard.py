@@ -1,0 +1,59 @@
+import io
+import math
+from itertools import islice
+
+import pytest
+import spacy
+
+from conll_ner.schedules import create_warmup_linear_fraction
+from conll_ner.training_guard import TrainingHealthError, create_training_health_guard
+
+
+def recording_logger(lines):
+    def setup(nlp, stdout, stderr):
+        return (lambda info: lines.append(info)), (lambda: lines.append("finalized"))
+
+    return setup
+
+
+def info(step, f, loss=1.0):
+    return {"step": step, "epoch": 0, "losses": {"ner": loss}, "other_scores": {"ents_f": f}, "score": f}
+
+
+def start_guard(max_zero_evals=3):
+    lines = []
+    guard = create_training_health_guard(recording_logger(lines), max_zero_evals=max_zero_evals)
+    log_step, _ = guard(spacy.blank("en"), io.StringIO(), io.StringIO())
+    return log_step, lines
+
+
+def test_guard_stops_when_dev_f_stays_zero():
+    log_step, lines = start_guard(max_zero_evals=3)
+    log_step(info(0, 0.0))  # the evaluation before training does not count
+    log_step(None)  # steps without evaluation pass through
+    log_step(info(100, 0.0))
+    log_step(info(200, 0.0))
+    with pytest.raises(TrainingHealthError, match=r"step 300: dev ents_f has been 0 for 3 evaluations.*learning rate"):
+        log_step(info(300, 0.0))
+    assert lines[-1] == "finalized" and len([l for l in lines if isinstance(l, dict)]) == 4
+
+
+def test_guard_resets_on_progress():
+    log_step, _ = start_guard(max_zero_evals=2)
+    for step, f in [(100, 0.0), (200, 0.1), (300, 0.0), (400, 0.2)]:
+        log_step(info(step, f))
+
+
+@pytest.mark.parametrize("loss", [math.nan, math.inf])
+def test_guard_stops_on_nan_or_infinite_loss(loss):
+    log_step, _ = start_guard()
+    with pytest.raises(TrainingHealthError, match=r"step 50: the ner loss is (nan|inf).*schedule"):
+        log_step(info(50, 0.5, loss=loss))
+
+
+def test_warmup_is_a_share_of_the_run():
+    rates = list(islice(create_warmup_linear_fraction(1e-4, total_steps=100, warmup_fraction=0.1), 101))
+    assert rates[0] == 0.0 and max(rates) == pytest.approx(1e-4)
+    assert rates.index(max(rates)) == 10 and rates[100] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="max_steps"):
+        create_warmup_linear_fraction(1e-4, total_steps=0)

@@ -40,6 +40,22 @@ def check_grad_scaler(config) -> None:
         )
 
 
+def check_local_transformer(path: Path) -> None:
+    """spacy-transformers 1.4 stores the slow tokenizer's vocabulary file with
+    the pipeline and crashes deep in initialization when a checkpoint has only
+    tokenizer.json; say so up front."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if hasattr(tokenizer, "vocab_file") and not (tokenizer.vocab_file and Path(tokenizer.vocab_file).is_file()):
+        names = ", ".join(tokenizer.vocab_files_names.values())
+        msg.fail(
+            f"{path} has no tokenizer vocabulary file ({names}), which spacy-transformers needs "
+            "besides tokenizer.json: save the checkpoint with its original tokenizer files.",
+            exits=1,
+        )
+
+
 def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="configs/<name>.cfg"),
     output_path: Path = typer.Argument(..., help="Training output folder (model-best, model-last)"),
@@ -66,6 +82,7 @@ def main(
                 # a local checkpoint: make sure nothing is fetched from the hub
                 os.environ["HF_HUB_OFFLINE"] = "1"
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+                check_local_transformer(Path(transformer))
         if gpu_id < 0:
             # grad scaling exists only on CUDA; fp32 on the CPU
             overrides["components.transformer.model.mixed_precision"] = False

@@ -38,7 +38,8 @@ def test_workflow_all_end_to_end(tmp_path, tiny_encoders, encoder, lang, monkeyp
     nlp = spacy.load(project / "training" / run / "model-best")
     assert nlp.pipe_names == ["transformer", "ner"]
     assert nlp.lang == ("xx" if lang == "multi" else lang)
-    assert set(nlp.get_pipe("ner").labels) == {"PER", "ORG", "LOC", "MISC"}
+    # the Spanish fixture has no MISC entity
+    assert set(nlp.get_pipe("ner").labels) == {"PER", "ORG", "LOC"} | ({"MISC"} if lang == "multi" else set())
     log_lines = (project / "training" / run / "train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log_lines] == [0, 3, 6]
 

@@ -48,7 +48,15 @@ def build_tiny_xlmr(path: Path, texts: Iterable[str], vocab_size: int = 400) -> 
         pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", tokenizer.token_to_id("<s>")), ("</s>", tokenizer.token_to_id("</s>"))],
     )
-    fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, model_max_length=512)
+    # spacy-transformers 1.4 carries the slow tokenizer's vocabulary file
+    # (sentencepiece.bpe.model) as opaque bytes and fails without one; the fast
+    # tokenizer itself loads from tokenizer.json. The tokenizers library cannot
+    # write SentencePiece's protobuf, so the Unigram model stands in for it.
+    path.mkdir(parents=True, exist_ok=True)
+    vocab_file = path / "sentencepiece.bpe.model"
+    tokenizer.model.save(str(path), "unigram")
+    (path / "unigram-unigram.json").rename(vocab_file)
+    fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, vocab_file=str(vocab_file), model_max_length=512)
     fast.save_pretrained(path)
     config = XLMRobertaConfig(
         vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=514, pad_token_id=1,

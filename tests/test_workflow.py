@@ -25,13 +25,29 @@ def tiny_encoders(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("encoder,lang", [("bert", "multi"), ("xlmr", "es")])
-def test_workflow_all_end_to_end(tmp_path, tiny_encoders, encoder, lang, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub must never be needed
-    project = copy_project(tmp_path / "project")
-    write_fixture_assets(project, repeat=4)
-    variables = dict(QUICK, lang=lang, transformer=str(tiny_encoders[encoder]), encoder=f"tiny{encoder}")
-    result = run_project(project, "all", variables)
+RUNS = [("bert", "multi"), ("xlmr", "es")]
+
+
+@pytest.fixture(scope="module")
+def workflow_runs(tmp_path_factory, tiny_encoders):
+    """`spacy project run all` once per encoder, shared by the tests below."""
+    projects = {}
+    for encoder, lang in RUNS:
+        project = copy_project(tmp_path_factory.mktemp(f"{encoder}-{lang}") / "project")
+        write_fixture_assets(project, repeat=4)
+        variables = dict(QUICK, lang=lang, transformer=str(tiny_encoders[encoder]), encoder=f"tiny{encoder}")
+        os.environ["HF_HUB_OFFLINE"] = "1"  # the hub must never be needed
+        try:
+            result = run_project(project, "all", variables)
+        finally:
+            del os.environ["HF_HUB_OFFLINE"]
+        projects[encoder, lang] = (project, result)
+    return projects
+
+
+@pytest.mark.parametrize("encoder,lang", RUNS)
+def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
+    project, result = workflow_runs[encoder, lang]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = f"{lang}-tiny{encoder}"
 
@@ -71,3 +87,93 @@ def test_train_without_gpu_fails_early_and_says_how_to_use_the_cpu(tmp_path, tin
     output = result.stdout + result.stderr
     assert "No GPU 0 available" in output and "--vars.gpu_id -1" in output
     assert not (project / "training").exists() or not any((project / "training").rglob("model-best"))
+
+
+def test_spacy_evaluate_reports_the_scorers_numbers(workflow_runs, tmp_path):
+    from spacy.training import Corpus
+
+    from conll_ner.scoring import score_entities
+
+    project, _ = workflow_runs["bert", "multi"]
+    model = project / "training" / "multi-tinybert" / "model-best"
+    data = project / "corpus" / "dev" / "en.spacy"
+    output = tmp_path / "scores.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    reported = json.loads(output.read_text())
+    nlp = spacy.load(model)
+    examples = list(Corpus(data)(nlp))
+    for example, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
+        example.predicted = doc
+    expected = score_entities(examples)
+    assert reported["ents_f"] == pytest.approx(expected["ents_f"])
+    assert reported["ents_p"] == pytest.approx(expected["ents_p"])
+    assert reported["ents_per_type"] == expected["ents_per_type"]
+    assert "ents_errors" in reported and "ents_projection" in reported
+
+
+def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, tmp_path):
+    project, _ = workflow_runs["bert", "multi"]
+    wheel = next((project / "packages" / "multi-tinybert").glob("*/dist/*.whl"))
+    card = next((project / "packages" / "multi-tinybert").glob("*/README.md")).read_text()
+    summary = json.loads((project / "metrics" / "multi-tinybert" / "metrics.json").read_text())
+    for name, scores in summary.items():
+        assert f"value: {scores['ents_f']}" in card, name
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    # A stand-in that breaks any import of the project's own package proves
+    # that the pipeline needs nothing from this checkout.
+    blocker = tmp_path / "blocker" / "conll_ner"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the project package must not be needed')\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(blocker.parent), HF_HUB_OFFLINE="1")
+    script = (
+        "import spacy; nlp = spacy.load('xx_ner_conll0203_tinybert');"
+        "doc = nlp('Peter Blackburn visitó San Sebastián y België.');"
+        "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', 'De tekst'])))"
+    )
+    run = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["10", "tuple", "4"]
+    evaluate = subprocess.run(
+        [str(python), "-m", "spacy", "evaluate", "xx_ner_conll0203_tinybert",
+         str(project / "corpus" / "dev" / "nl.spacy"), "--output", str(elsewhere / "m.json")],
+        capture_output=True, text=True, cwd=elsewhere, env=env,
+    )
+    assert evaluate.returncode == 0, evaluate.stdout + evaluate.stderr
+    assert "ents_projection" in json.loads((elsewhere / "m.json").read_text())
+
+
+@pytest.mark.parametrize("encoder,lang", RUNS)
+def test_subword_alignment_of_accented_and_long_tokens(workflow_runs, encoder, lang):
+    project, _ = workflow_runs[encoder, lang]
+    nlp = spacy.load(project / "training" / f"{lang}-tiny{encoder}" / "model-best")
+    words = ["Sebastián", "België", "Ñandú", "Überraschungsfeuerwerkskörperxyz", "Blackburn", "."]
+    doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
+    trf = doc._.trf_data
+    strings = [s for batch in trf.wordpieces.strings for s in batch]
+    for token in doc:
+        pieces = [strings[i] for i in trf.align[token.i].data.flatten()]
+        assert pieces, token.text
+        text = "".join(p.replace("##", "").replace("\u2581", "") for p in pieces)
+        assert text == token.text, (token.text, pieces)
+    assert len(trf.align[3].data) > 3  # the long word is split into many pieces
+
+
+def test_long_documents_are_not_truncated(workflow_runs):
+    project, _ = workflow_runs["bert", "multi"]
+    nlp = spacy.load(project / "training" / "multi-tinybert" / "model-best")
+    words = ("Peter Blackburn visitó San Sebastián y Verberckmoes woont in België .".split()) * 150
+    doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
+    assert len(doc) == 1650
+    pieces = sum(len(batch) for batch in doc._.trf_data.wordpieces.strings)
+    assert pieces > 3 * 512  # far longer than one encoder window
+    assert all(len(doc._.trf_data.align[i].data) > 0 for i in range(len(doc)))

@@ -180,3 +180,27 @@ def test_long_documents_are_not_truncated(workflow_runs):
     pieces = sum(len(batch) for batch in doc._.trf_data.wordpieces.strings)
     assert pieces > 3 * 512  # far longer than one encoder window
     assert all(len(doc._.trf_data.align[i].data) > 0 for i in range(len(doc)))
+
+
+def test_predictions_conll_agrees_with_metrics_json(workflow_runs):
+    """An external scorer (seqeval in conlleval mode) reading predictions.conll
+    finds the per-sentence numbers of metrics.json."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    project, _ = workflow_runs["bert", "multi"]
+    for folder in sorted((project / "metrics" / "multi-tinybert").glob("*-*")):
+        gold, pred = [[]], [[]]
+        for line in (folder / "predictions.conll").read_text().splitlines():
+            if not line:
+                if gold[-1]:
+                    gold.append([])
+                    pred.append([])
+                continue
+            _, g, p = line.split()
+            gold[-1].append(g)
+            pred[-1].append(p)
+        gold, pred = [s for s in gold if s], [s for s in pred if s]
+        scores = json.loads((folder / "metrics.json").read_text())["per_sentence"]
+        assert scores["ents_f"] == pytest.approx(f1_score(gold, pred)), folder.name
+        assert scores["ents_p"] == pytest.approx(precision_score(gold, pred)), folder.name
+        assert scores["ents_r"] == pytest.approx(recall_score(gold, pred)), folder.name

@@ -1,7 +1,5 @@
 """Build spaCy training data (a DocBin) from CoNLL sentences."""
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
@@ -10,6 +8,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from .conll import Sentence, iter_documents
+from .files import write_atomically
 from .tags import count_labels, iob_to_spans
 
 
@@ -115,21 +114,6 @@ def conll_to_docbin(
 def stats_path_for(output: Union[str, Path]) -> Path:
     output = Path(output)
     return output.with_name(output.stem + ".stats.json")
-
-
-def write_atomically(path: Union[str, Path], data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: a failed or
-    interrupted step never leaves a half-written output behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file_:
-            file_.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_conversion(doc_bin: DocBin, stats: ConversionStats, output: Union[str, Path]) -> Path:

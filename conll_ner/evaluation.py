@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Tuple, Union
 from spacy.language import Language
 from spacy.training import Example
 
-from .docbin import write_atomically
+from .files import write_atomically
 from .readers import create_gold_tokens_corpus
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 

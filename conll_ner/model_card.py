@@ -21,7 +21,7 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.util import load_config
 
-from .docbin import write_atomically
+from .files import write_atomically
 from .runs import languages
 
 CURVE_FILE = "training_curve.png"

@@ -10,6 +10,8 @@ from typing import Dict, List, Union
 LANGUAGES = ("en", "es", "nl")
 MULTI = "multi"
 CORPUS_NAMES = {"en": "conll03", "es": "conll02", "nl": "conll02", MULTI: "conll0203"}
+# Hugging Face hub dataset of each language, for model cards' model-index
+HUB_DATASETS = {"en": "conll2003", "es": "conll2002", "nl": "conll2002"}
 
 
 def check_lang(lang: str) -> str:

@@ -57,6 +57,10 @@ def gold_token_spans(example: Example) -> Tuple[List[Span], List[Span], Counter]
     return gold, predicted, projection
 
 
+def sentence_starts(doc: Doc) -> Set[int]:
+    return {token.i for token in doc if token.is_sent_start and token.i > 0}
+
+
 def split_at_sentences(spans: Iterable[Span], sent_starts: Set[int]) -> List[Span]:
     pieces: List[Span] = []
     for start, end, label in spans:
@@ -134,7 +138,7 @@ def score_entities(examples: Iterable[Example], per_sentence: bool = False, **kw
                 errors["spurious"][label] += count
                 projection["unprojectable"] += count
         if per_sentence:
-            starts = {t.i for t in example.reference if t.is_sent_start and t.i > 0}
+            starts = sentence_starts(example.reference)
             before = len(predicted)
             gold = split_at_sentences(gold, starts)
             predicted = split_at_sentences(predicted, starts)
@@ -179,8 +183,7 @@ def predicted_iob2(example: Example, per_sentence: bool = True) -> Tuple[List[st
     (overlapping projected predictions keep the first one)."""
     gold, predicted, _ = gold_token_spans(example)
     if per_sentence:
-        starts = {t.i for t in example.reference if t.is_sent_start and t.i > 0}
-        predicted = split_at_sentences(predicted, starts)
+        predicted = split_at_sentences(predicted, sentence_starts(example.reference))
     predicted, _ = resolve_overlaps(predicted)
     length = len(example.reference)
     return spans_to_tags(gold, length), spans_to_tags(predicted, length)

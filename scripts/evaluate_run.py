@@ -7,7 +7,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.docbin import write_atomically
+from conll_ner.files import write_atomically
 from conll_ner.evaluation import evaluate_docbin, write_evaluation
 from conll_ner.runs import evaluation_paths
 

@@ -11,9 +11,7 @@ from wasabi import msg
 
 import conll_ner.scoring
 from conll_ner.model_card import write_model_card
-from conll_ner.runs import CORPUS_NAMES, languages, spacy_lang
-
-HUB_DATASETS = {"en": "conll2003", "es": "conll2002", "nl": "conll2002"}
+from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
 
 
 def main(
@@ -35,7 +33,7 @@ def main(
         shutil.copytree(model_dir, pipeline_dir)
         meta = json.loads((pipeline_dir / "meta.json").read_text(encoding="utf8"))
         meta["description"] = (
-            f"Transformer NER for {', '.join(languages(lang))} trained on {CORPUS_NAMES[lang].upper()} "
+            f"NER for {', '.join(languages(lang))} trained on {CORPUS_NAMES[lang].upper()} "
             f"with encoder {encoder}; entity scores as conlleval computes them."
         )
         (pipeline_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")

@@ -111,7 +111,7 @@ def write_model_card(
 
 
 def read_train_log(path: Path) -> List[Dict[str, Any]]:
-    """One dict per evaluation of spaCy's ConsoleLogger.v3 JSONL output."""
+    """One dict per evaluation, as conll_ner.JSONLTrainingLog.v1 writes them."""
     evaluations = [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
     if not evaluations:
         raise ValueError(f"{path} holds no evaluations: the card needs the log of a finished run")

@@ -93,8 +93,6 @@ def main(
     for path in (overrides["paths.train"], overrides["paths.dev"]):
         if not Path(path).exists():
             msg.fail(f"{path} does not exist: run `spacy project run convert` first", exits=1)
-    # spaCy's logger stops logging rather than overwrite a log: a re-run starts a new one
-    (output_path / "train_log.jsonl").unlink(missing_ok=True)
     try:
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     except TrainingHealthError as err:

@@ -39,6 +39,7 @@ from transformers import (
 )
 
 from conll_ner.conll import read_conll_file
+from conll_ner.scoring import spans_to_tags
 from conll_ner.tags import iob_to_spans
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
@@ -67,12 +68,7 @@ def iob2_tags(tags: Sequence[str]) -> List[str]:
     """IOB1 or IOB2 tags rewritten as IOB2, with entity boundaries read the way
     conlleval reads them, so that training labels and gold entities are the
     ones the spaCy side is scored on."""
-    iob2 = ["O"] * len(tags)
-    for start, end, label in iob_to_spans(tags).spans:
-        iob2[start] = f"B-{label}"
-        for i in range(start + 1, end):
-            iob2[i] = f"I-{label}"
-    return iob2
+    return spans_to_tags(iob_to_spans(tags).spans, len(tags))
 
 
 def read_sentences(path: Path, max_sentences: int = 0) -> Tuple[List[List[str]], List[List[str]]]:

@@ -2,6 +2,8 @@
 card, and the project code it needs at load time (the scorer)."""
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,18 @@ from wasabi import msg
 import conll_ner.scoring
 from conll_ner.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
+
+PROJECT_DISTRIBUTION = "conll-ner"
+
+
+def drop_project_requirement(meta_path: Path) -> None:
+    """spaCy requires the distribution of every registered function in the
+    config, which adds this project (`conll-ner`, not on PyPI) for the training
+    logger, reader and schedule. Loading needs only the scorer, which travels
+    in the package as code, so the requirement would only make installs fail."""
+    meta = json.loads(meta_path.read_text(encoding="utf8"))
+    meta["requirements"] = [req for req in meta["requirements"] if not req.startswith(PROJECT_DISTRIBUTION)]
+    meta_path.write_text(json.dumps(meta, indent=2), encoding="utf8")
 
 
 def main(
@@ -44,10 +58,14 @@ def main(
         )
         spacy_package(
             pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__)],
-            name=name, version=version, create_sdist=False, create_wheel=True, force=True, silent=False,
+            name=name, version=version, create_sdist=False, create_wheel=False, force=True, silent=False,
         )
-    wheels = sorted((output_dir / f"{full_name}-{version}" / "dist").glob("*.whl"))
-    msg.good(f"Packaged {full_name} {version}: {wheels[-1] if wheels else 'no wheel?'}")
+    package_dir = output_dir / f"{full_name}-{version}"
+    drop_project_requirement(package_dir / "meta.json")
+    # what `spacy package --build wheel` runs, after the requirements are right
+    subprocess.run([sys.executable, "-m", "build", ".", "--wheel"], cwd=package_dir, check=True)
+    wheels = sorted((package_dir / "dist").glob("*.whl"))
+    msg.good(f"Packaged {full_name} {version}: {wheels[-1]}")
 
 
 if __name__ == "__main__":

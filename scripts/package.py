@@ -1,5 +1,5 @@
 """Package a trained pipeline as an installable Python package with its model
-card, and the project code it needs at load time (the scorer)."""
+card, and the project code it needs at load time (the scorer, the CPU ops)."""
 import json
 import shutil
 import subprocess
@@ -11,6 +11,7 @@ import typer
 from spacy.cli.package import package as spacy_package
 from wasabi import msg
 
+import conll_ner.cpu_ops
 import conll_ner.scoring
 from conll_ner.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
@@ -21,7 +22,7 @@ PROJECT_DISTRIBUTION = "conll-ner"
 def drop_project_requirement(meta_path: Path) -> None:
     """spaCy requires the distribution of every registered function in the
     config, which adds this project (`conll-ner`, not on PyPI) for the training
-    logger, reader and schedule. Loading needs only the scorer, which travels
+    logger, reader and schedule. Loading needs only the scorer and the CPU ops, which travel
     in the package as code, so the requirement would only make installs fail."""
     meta = json.loads(meta_path.read_text(encoding="utf8"))
     meta["requirements"] = [req for req in meta["requirements"] if not req.startswith(PROJECT_DISTRIBUTION)]
@@ -57,7 +58,7 @@ def main(
             dataset_names={language: HUB_DATASETS[language] for language in languages(lang)},
         )
         spacy_package(
-            pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__)],
+            pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__), Path(conll_ner.cpu_ops.__file__)],
             name=name, version=version, create_sdist=False, create_wheel=False, force=True, silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"

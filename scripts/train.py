@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import typer
+from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train as spacy_train
 from spacy.util import load_config
 from wasabi import msg
@@ -57,6 +58,7 @@ def check_local_transformer(path: Path) -> None:
 
 
 def main(
+    ctx: typer.Context,
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="configs/<name>.cfg"),
     output_path: Path = typer.Argument(..., help="Training output folder (model-best, model-last)"),
     lang: str = typer.Option(..., "--lang", help="en, es, nl or multi"),
@@ -66,6 +68,8 @@ def main(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override training.max_steps"),
     eval_frequency: Optional[int] = typer.Option(None, "--eval-frequency", help="Override training.eval_frequency"),
 ) -> None:
+    """Any further `--section.key value` arguments override the config, as in
+    `spacy train`; they are applied last."""
     check_gpu(gpu_id)
     config = load_config(config_path)
     check_grad_scaler(config)
@@ -90,6 +94,7 @@ def main(
         overrides["training.max_steps"] = max_steps
     if eval_frequency is not None:
         overrides["training.eval_frequency"] = eval_frequency
+    overrides.update(parse_config_overrides(ctx.args))
     for path in (overrides["paths.train"], overrides["paths.dev"]):
         if not Path(path).exists():
             msg.fail(f"{path} does not exist: run `spacy project run convert` first", exits=1)
@@ -100,4 +105,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    app = typer.Typer(add_completion=False)
+    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
+    app()

@@ -42,10 +42,14 @@ def test_report_states_ratios_and_targets():
         "command": "run_benchmark.py run --mode quick", "date": "2026-01-01", "mode": "quick", "settings": {},
         "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"}, "versions": {"spacy": "3.8"},
         "data": {"train_words": 10, "dev_words": 5},
-        "spacy_trf": system, "hf_trainer": system, "spacy_cnn": system,
+        "spacy_trf": {**system, "dev_fp32": {"precision": 0.5, "recall": 0.5, "f1": 0.5},
+                      "inference_fp32": {"raw_text": {"batch_size": 8, "words_per_second": 600.0, "peak_rss_mb": 400.0}}},
+        "hf_trainer": system, "spacy_cnn": system,
         "ratios": {"dev F1, spaCy transformer / Trainer": 1.0}, "targets": {"CNN dev F1 >= 88": False},
     }
     report = run_benchmark.report_markdown(results)
     assert "| spaCy transformer+ner (ours) | 50.00 | 25.00 | 33.33 | 10 | 100 |" in report
     assert "| HF Trainer recipe | raw_text | 8 | 1000 | 500 |" in report
+    assert "| spaCy transformer+ner (ours), fp32 inference | 50.00 | 50.00 | 50.00 | | |" in report
+    assert "| spaCy transformer+ner (ours), fp32 | raw_text | 8 | 600 | 400 |" in report
     assert "- dev F1, spaCy transformer / Trainer: 1.00" in report and "- CNN dev F1 >= 88: missed" in report

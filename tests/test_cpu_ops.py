@@ -1,10 +1,17 @@
+import copy
+
 import numpy
 import pytest
 import spacy
+from spacy.tokens import DocBin
+from spacy.training.initialize import init_nlp
 from spacy.util import load_config, load_model_from_config
 from thinc.api import NumpyOps, get_current_ops, set_current_ops
+from thinc.shims import PyTorchShim
 
 from conftest import PROJECT_DIR
+from conll_ner import cpu_ops
+from tiny_models import build_tiny_bert, fixture_texts
 
 
 @pytest.fixture
@@ -30,3 +37,60 @@ def test_creating_a_pipeline_switches_cpu_ops_to_numpy_blas(blis_ops, config):
 def test_numpy_matmul_gives_the_same_products(blis_ops):
     a, b = numpy.random.rand(50, 40).astype("f"), numpy.random.rand(40, 30).astype("f")
     numpy.testing.assert_allclose(NumpyOps(use_blis=False).gemm(a, b), NumpyOps(use_blis=True).gemm(a, b), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_transformer_nlp(tmp_path_factory):
+    """An initialized transformer+ner pipeline from configs/transformer.cfg,
+    with a tiny random BERT, saved to disk."""
+    root = tmp_path_factory.mktemp("bf16")
+    bert = build_tiny_bert(root / "bert", fixture_texts())
+    corpus = root / "corpus.spacy"
+    DocBin(docs=[spacy.blank("en")(text) for text in fixture_texts()]).to_disk(corpus)
+    cfg = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "paths.train_log": str(root / "train_log.jsonl"),
+        "components.transformer.model.name": str(bert),
+        "components.transformer.model.mixed_precision": False,
+    })
+    nlp = init_nlp(cfg)
+    nlp.to_disk(root / "pipeline")
+    return root / "pipeline"
+
+
+def transformer_shim(nlp):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]
+
+
+def hidden_states(nlp, text):
+    return nlp(text)._.trf_data.tensors[0]
+
+
+def load_with_bfloat16(path, monkeypatch, supported):
+    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: supported)
+    return spacy.load(path)
+
+
+def test_transformer_predicts_in_bfloat16_on_a_cpu_that_supports_it(tiny_transformer_nlp, monkeypatch):
+    fp32 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False)
+    bf16 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
+    assert not isinstance(transformer_shim(fp32), cpu_ops.BFloat16PredictOnCPU)
+    assert isinstance(transformer_shim(bf16), cpu_ops.BFloat16PredictOnCPU)
+    text = fixture_texts()[0]
+    exact, rounded = hidden_states(fp32, text), hidden_states(bf16, text)
+    # float32 for numpy, and the same weights (loaded by from_disk after the
+    # class swap) computed with bfloat16's 8-bit mantissa: close, not equal
+    assert rounded.dtype == numpy.float32
+    assert not numpy.array_equal(exact, rounded)
+    numpy.testing.assert_allclose(rounded, exact, atol=0.1)
+    assert [t.ent_iob_ for t in bf16(text)] and len(bf16(text)) == len(fp32(text))
+
+
+def test_bfloat16_shim_survives_deep_copy_and_keeps_training_in_fp32(tiny_transformer_nlp, monkeypatch):
+    nlp = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
+    copied = copy.deepcopy(nlp)
+    assert isinstance(transformer_shim(copied), cpu_ops.BFloat16PredictOnCPU)
+    numpy.testing.assert_array_equal(hidden_states(copied, fixture_texts()[0]), hidden_states(nlp, fixture_texts()[0]))
+    # training steps do not go through predict: begin_update stays fp32
+    assert type(transformer_shim(nlp)).begin_update is PyTorchShim.begin_update

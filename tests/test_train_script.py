@@ -1,0 +1,31 @@
+import subprocess
+import sys
+
+import spacy
+from spacy.util import load_config
+
+from conftest import PROJECT_DIR
+from conll_ner.conll import read_conll_file
+from conll_ner.docbin import conll_to_docbin, save_conversion
+from conll_ner.runs import training_path
+from fixtures import ENGLISH_TRAIN
+
+
+def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
+    source = tmp_path / "eng.train"
+    source.write_text(ENGLISH_TRAIN, encoding="utf-8")
+    doc_bin, stats = conll_to_docbin(read_conll_file(source).sentences, spacy.blank("en").vocab, n_sents=1)
+    for split in ("train", "dev"):
+        save_conversion(doc_bin, stats, training_path(tmp_path / "corpus", "en", split))
+    output = tmp_path / "training"
+    result = subprocess.run(
+        [sys.executable, "scripts/train.py", "configs/cnn.cfg", str(output), "--lang", "en",
+         "--corpus", str(tmp_path / "corpus"), "--max-steps", "2", "--eval-frequency", "1",
+         "--training.dropout", "0.25", "--training.batcher.size.stop", "77"],
+        cwd=PROJECT_DIR, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    saved = load_config(output / "model-last" / "config.cfg")
+    assert saved["training"]["dropout"] == 0.25
+    assert saved["training"]["batcher"]["size"]["stop"] == 77
+    assert saved["training"]["max_steps"] == 2

@@ -16,11 +16,15 @@ CPU. Training steps are left in fp32; the benchmark reports dev F1 both ways.
 """
 from typing import Any, Callable, Dict
 
-import torch
 from spacy.language import Language
 from spacy.util import registry
 from thinc.api import NumpyOps, get_current_ops, set_current_ops
 from thinc.shims import PyTorchShim
+
+try:  # CNN pipelines are packaged with this module and do not need torch
+    import torch
+except ImportError:
+    torch = None
 
 
 @registry.callbacks("conll_ner.numpy_matmul_on_cpu.v1")
@@ -37,6 +41,8 @@ def create_numpy_matmul_on_cpu() -> Callable[[type], type]:
 def cpu_computes_bfloat16() -> bool:
     """True where bfloat16 matrix products have hardware support; elsewhere
     torch emulates them, slower than fp32."""
+    if torch is None:
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 

@@ -75,14 +75,12 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
 FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
 
 
-def train_spacy(config: str, work: Path, name: str, model: str, max_steps: int, eval_frequency: int,
-                overrides: Dict[str, Any]) -> Dict[str, Any]:
-    """Train with scripts/train.py; `overrides` (config path -> value, from
-    modes.json) are passed on as `--section.key value`."""
+def train_spacy(config: str, work: Path, name: str, model: str, overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """Train with scripts/train.py; `overrides` (config path -> value) are
+    passed on as `--section.key value`."""
     output = work / name
     args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", "en",
-            "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--max-steps", str(max_steps),
-            "--eval-frequency", str(eval_frequency)]
+            "--corpus", str(work / "corpus"), "--gpu-id", "-1"]
     if model:
         args += ["--transformer", model]
     for key, value in overrides.items():
@@ -220,8 +218,9 @@ def run_command(
     paths = prepare_corpus(data_dir, work, settings)
     write_dev_conll(data_dir, work, settings["dev_sentences"])
     msg.info("Training the spaCy transformer pipeline")
-    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_max_steps"],
-                                settings["trf_eval_frequency"], settings["trf_overrides"])}
+    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, {
+        "training.max_steps": settings["trf_max_steps"], "training.eval_frequency": settings["trf_eval_frequency"],
+        **settings["trf_overrides"]})}
     trf["dev"] = dev_scores(trf["train"]["model"], paths["dev"])
     trf["dev_fp32"] = dev_scores(trf["train"]["model"], paths["dev"], FP32_CONFIG)
     msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; training the Trainer baseline")
@@ -233,8 +232,9 @@ def run_command(
     )
     hf = {"train": hf_train, "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
     msg.info(f"Trainer: dev F1 {hf['dev']['f1']:.4f}; training the CNN pipeline")
-    cnn = {"train": train_spacy("cnn", work, "spacy-cnn", "", settings["cnn_max_steps"], settings["cnn_eval_frequency"],
-                                settings["cnn_overrides"])}
+    cnn = {"train": train_spacy("cnn", work, "spacy-cnn", "", {
+        "training.max_steps": settings["cnn_max_steps"], "training.eval_frequency": settings["cnn_eval_frequency"],
+        **settings["cnn_overrides"]})}
     cnn["dev"] = dev_scores(cnn["train"]["model"], paths["dev"])
     msg.info("Measuring inference")
     trf["inference"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"])

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict
 
 from spacy.language import Language
 from spacy.util import registry
-from thinc.api import NumpyOps, get_current_ops, set_current_ops
+from thinc.api import Model, NumpyOps, get_current_ops, set_current_ops
 from thinc.shims import PyTorchShim
 
 try:  # CNN pipelines are packaged with this module and do not need torch
@@ -90,8 +90,9 @@ def create_bfloat16_transformer_on_cpu() -> Callable[[Language], Language]:
         if not cpu_computes_bfloat16():
             return nlp
         for _, component in nlp.pipeline:
-            model = getattr(component, "model", None)
-            for node in model.walk() if hasattr(model, "walk") else []:
+            if not isinstance(getattr(component, "model", None), Model):
+                continue
+            for node in component.model.walk():
                 for shim in node.shims:
                     if isinstance(shim, PyTorchShim) and not isinstance(shim, BFloat16PredictOnCPU):
                         shim.__class__ = bfloat16_shim_class(type(shim))

@@ -65,8 +65,6 @@ def main(
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
     transformer: Optional[str] = typer.Option(None, "--transformer", help="Hugging Face name or local directory"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for the CPU"),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override training.max_steps"),
-    eval_frequency: Optional[int] = typer.Option(None, "--eval-frequency", help="Override training.eval_frequency"),
 ) -> None:
     """Any further `--section.key value` arguments override the config, as in
     `spacy train`; they are applied last."""
@@ -90,10 +88,6 @@ def main(
         if gpu_id < 0:
             # grad scaling exists only on CUDA; fp32 on the CPU
             overrides["components.transformer.model.mixed_precision"] = False
-    if max_steps is not None:
-        overrides["training.max_steps"] = max_steps
-    if eval_frequency is not None:
-        overrides["training.eval_frequency"] = eval_frequency
     overrides.update(parse_config_overrides(ctx.args))
     for path in (overrides["paths.train"], overrides["paths.dev"]):
         if not Path(path).exists():

@@ -20,7 +20,7 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
     output = tmp_path / "training"
     result = subprocess.run(
         [sys.executable, "scripts/train.py", "configs/cnn.cfg", str(output), "--lang", "en",
-         "--corpus", str(tmp_path / "corpus"), "--max-steps", "2", "--eval-frequency", "1",
+         "--corpus", str(tmp_path / "corpus"), "--training.max_steps", "2", "--training.eval_frequency", "1",
          "--training.dropout", "0.25", "--training.batcher.size.stop", "77"],
         cwd=PROJECT_DIR, capture_output=True, text=True,
     )

@@ -49,6 +49,9 @@ class ConllFile:
 def decode_conll_bytes(data: bytes, path: Union[str, Path]) -> Tuple[str, str]:
     """Decode as UTF-8, else as latin-1 (the CoNLL-2002 encoding).
 
+    A UTF-8 byte-order mark (which editors on Windows write) is dropped, as
+    any reader of UTF-8 text drops it; kept, it would start the first word.
+
     Every byte string decodes as latin-1, so a file is only taken for latin-1
     when it holds no NUL bytes and no C1 control characters (0x80-0x9F), which
     real latin-1 text never contains; anything else (Windows-1252 quotes,
@@ -57,7 +60,7 @@ def decode_conll_bytes(data: bytes, path: Union[str, Path]) -> Tuple[str, str]:
     if not data.strip():
         raise ConllFormatError(path, None, "the file is empty")
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
     for line_no, raw_line in enumerate(data.split(b"\n"), start=1):

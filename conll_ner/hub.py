@@ -15,6 +15,12 @@ from .files import write_atomically
 
 # Our split names (the original file suffixes) and the hub's.
 HUB_SPLITS = {"train": "train", "testa": "validation", "testb": "test"}
+# Original file prefix -> (corpus, whose dataset id is a setting; hub config name)
+HUB_SOURCES = {
+    "conll2003/eng": ("conll2003", None),
+    "conll2002/esp": ("conll2002", "es"),
+    "conll2002/ned": ("conll2002", "nl"),
+}
 
 
 def load_hub_split(

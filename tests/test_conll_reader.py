@@ -71,3 +71,10 @@ def test_undecodable_bytes_are_rejected_with_line(write_file):
     path = write_file("cp1252.conll", b"EU B-ORG\n\x93quoted\x94 O\n")
     with pytest.raises(ConllFormatError, match=r"cp1252.conll:2: undecodable byte 0x93"):
         read_conll_file(path)
+
+
+@pytest.mark.parametrize("text,documents", [("EU NNP I-NP I-ORG\n", 0), (ENGLISH_TRAIN, 2)])
+def test_utf8_byte_order_mark_is_not_read_as_text(write_file, text, documents):
+    conll = read_conll_file(write_file("eng.train", b"\xef\xbb\xbf" + text.encode("utf-8")))
+    assert conll.encoding == "utf-8" and conll.documents == documents
+    assert conll.sentences[0].words[0] == "EU"

@@ -1,36 +1,13 @@
 import datasets
 import pytest
 import spacy
-from datasets import ClassLabel, Dataset, Features, Sequence, Value
+from datasets import Dataset
 
 from conll_ner import hub
 from conll_ner.conll import read_conll_file
 from conll_ner.docbin import conll_to_docbin
 
-NAMES = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-
-
-def make_dataset(rows):
-    features = Features(
-        {"id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=NAMES))}
-    )
-    return Dataset.from_dict(
-        {
-            "id": [str(i) for i in range(len(rows))],
-            "tokens": [tokens for tokens, _ in rows],
-            "ner_tags": [[NAMES.index(t) for t in tags] for _, tags in rows],
-        },
-        features=features,
-    )
-
-
-ROWS = [
-    (["-DOCSTART-"], ["O"]),
-    (["EU", "rejects", "German", "call"], ["B-ORG", "O", "B-MISC", "O"]),
-    (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
-    (["-DOCSTART-"], ["O"]),
-    (["San", "Sebastián"], ["I-LOC", "I-LOC"]),
-]
+from hub_fixtures import ROWS, make_dataset
 
 
 def test_hub_rows_become_sentences_with_documents():

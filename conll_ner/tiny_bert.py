@@ -1,0 +1,30 @@
+"""A tiny random-weight cased BERT, written to a local folder, so that a
+transformer pipeline can be built and trained without the Hugging Face hub:
+the GPU check trains one, and the tests use it in place of real encoders."""
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+
+
+def build_tiny_bert(path: Path, texts: Iterable[str], vocab_size: int = 400) -> Path:
+    """A WordPiece tokenizer trained on `texts` and a randomly initialized
+    BERT, saved with `save_pretrained` so that `name = <path>` loads them."""
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))],
+    )
+    fast = BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=False, model_max_length=512)
+    fast.save_pretrained(path)
+    BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=512, **SIZE)).save_pretrained(path)
+    return path

@@ -21,6 +21,7 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.util import load_config
 
+from .encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
 from .files import write_atomically
 from .runs import languages
 
@@ -131,9 +132,12 @@ def describe_setting(value: Any) -> str:
 
 def encoder_description(config: Dict[str, Any]) -> str:
     """The transformer checkpoint, or the tok2vec architecture of a pipeline without one."""
+    transformer = pipeline_transformer(config)
+    if transformer is not None:
+        if is_local_checkpoint(transformer):
+            return f"`{checkpoint_name(transformer)}` (fine-tuned transformer, from a local checkpoint)"
+        return f"`{transformer}` (fine-tuned transformer)"
     components = config["components"]
-    if "transformer" in components:
-        return f"`{components['transformer']['model']['name']}` (fine-tuned transformer)"
     model = components["tok2vec"]["model"] if "tok2vec" in components else components["ner"]["model"]["tok2vec"]
     return f"tok2vec trained from scratch: {describe_setting(model)}"
 

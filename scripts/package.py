@@ -9,10 +9,12 @@ from pathlib import Path
 
 import typer
 from spacy.cli.package import package as spacy_package
+from spacy.util import load_config
 from wasabi import msg
 
 import conll_ner.cpu_ops
 import conll_ner.scoring
+from conll_ner.encoders import encoder_name, pipeline_transformer
 from conll_ner.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
 
@@ -33,14 +35,21 @@ def main(
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="training/<run>/model-best"),
     output_dir: Path = typer.Argument(..., help="Folder to create the package in"),
     lang: str = typer.Option(..., "--lang", help="en, es, nl or multi"),
-    encoder: str = typer.Option(..., "--encoder", help="Short encoder name for the package name"),
+    encoder: str = typer.Option(
+        "", "--encoder", help="Short encoder name for the package name; empty: derived from the pipeline's transformer"
+    ),
     version: str = typer.Option(..., "--version", help="Package version"),
     metrics_path: Path = typer.Option(..., "--metrics", exists=True, help="metrics/<run>/metrics.json"),
     train_log: Path = typer.Option(..., "--train-log", exists=True, help="training/<run>/train_log.jsonl"),
 ) -> None:
+    """The package is named after the checkpoint the pipeline was trained
+    from (its config says which), unless --encoder names it."""
+    transformer = pipeline_transformer(load_config(model_dir / "config.cfg", interpolate=True))
+    try:
+        encoder = encoder_name(transformer, encoder)
+    except ValueError as err:
+        msg.fail(f"--encoder: {err}", exits=1)
     name = f"ner_{CORPUS_NAMES[lang]}_{encoder}"
-    if not name.isidentifier():
-        msg.fail(f"--encoder {encoder!r} gives the package name {name!r}: use letters, digits and _", exits=1)
     full_name = f"{spacy_lang(lang)}_{name}"
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".build-") as tmp:
@@ -65,8 +74,11 @@ def main(
     drop_project_requirement(package_dir / "meta.json")
     # what `spacy package --build wheel` runs, after the requirements are right
     subprocess.run([sys.executable, "-m", "build", ".", "--wheel"], cwd=package_dir, check=True)
-    wheels = sorted((package_dir / "dist").glob("*.whl"))
-    msg.good(f"Packaged {full_name} {version}: {wheels[-1]}")
+    # package_dir is named after the name and version, so its dist/ holds one wheel, rebuilt in place
+    (wheel,) = (package_dir / "dist").glob("*.whl")
+    msg.good(f"Packaged {full_name} {version}. Install it with:")
+    # the spaCy language prefix (xx for multi) is only known here, so say the exact path
+    print(f"pip install {wheel}")
 
 
 if __name__ == "__main__":

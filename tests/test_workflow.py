@@ -16,7 +16,7 @@ from tiny_models import build_tiny_bert, build_tiny_xlmr, fixture_texts
 
 pytestmark = pytest.mark.slow
 
-QUICK = {"gpu_id": "-1", "max_steps": "6", "eval_frequency": "3", "n_sents": "2"}
+QUICK = {"gpu_id": "-1", "max_steps": "8", "n_sents": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def workflow_runs(tmp_path_factory, tiny_encoders):
     for encoder, lang in RUNS:
         project = copy_project(tmp_path_factory.mktemp(f"{encoder}-{lang}") / "project")
         write_fixture_assets(project, repeat=4)
-        variables = dict(QUICK, lang=lang, transformer=str(tiny_encoders[encoder]), encoder=f"tiny{encoder}")
+        variables = dict(QUICK, lang=lang, transformer=str(tiny_encoders[encoder]))  # encoder: derived
         os.environ["HF_HUB_OFFLINE"] = "1"  # the hub must never be needed
         try:
             result = run_project(project, "all", variables)
@@ -52,7 +52,7 @@ def workflow_runs(tmp_path_factory, tiny_encoders):
 def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
     project, result = workflow_runs[encoder, lang]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run = f"{lang}-tiny{encoder}"
+    run = f"{lang}-transformer"
 
     nlp = spacy.load(project / "training" / run / "model-best")
     assert nlp.pipe_names == ["transformer", "ner"]
@@ -60,7 +60,13 @@ def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
     # the Spanish fixture has no MISC entity
     assert set(nlp.get_pipe("ner").labels) == {"PER", "ORG", "LOC"} | ({"MISC"} if lang == "multi" else set())
     log_lines = (project / "training" / run / "train_log.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in log_lines] == [0, 3, 6]
+    # max_steps 8 caps the 4-epoch plan; 4 evaluations, the last on the last update
+    saved = spacy.util.load_config(project / "training" / run / "model-last" / "config.cfg")["training"]
+    every = saved["eval_frequency"]
+    assert saved["max_steps"] == 4 * every <= 8 and saved["patience"] == saved["max_steps"] // 2
+    # evaluations on the plan's grid, until the last update or until patience ends the run
+    steps = [json.loads(line)["step"] for line in log_lines]
+    assert len(steps) >= 3 and steps == list(range(0, steps[-1] + 1, every)) and steps[-1] <= saved["max_steps"]
 
     summary = json.loads((project / "metrics" / run / "metrics.json").read_text())
     languages = ["en", "es", "nl"] if lang == "multi" else [lang]
@@ -78,12 +84,13 @@ def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
     assert len(wheels) == 1
     spacy_lang = "xx" if lang == "multi" else lang
     corpus = {"multi": "conll0203", "es": "conll02"}[lang]
-    assert wheels[0].name.startswith(f"{spacy_lang}_ner_{corpus}_tiny{encoder}-0.1.0")
+    assert wheels[0].name.startswith(f"{spacy_lang}_ner_{corpus}_tiny_{encoder}-0.1.0")
 
 
 def test_train_without_gpu_fails_early_and_says_how_to_use_the_cpu(tmp_path, tiny_encoders):
     project = copy_project(tmp_path / "project")
     write_fixture_assets(project)
+    assert run_project(project, "data").returncode == 0
     assert run_project(project, "convert").returncode == 0
     result = run_project(project, "train", {"transformer": str(tiny_encoders["bert"]), "gpu_id": "0"})
     assert result.returncode != 0
@@ -98,7 +105,7 @@ def test_spacy_evaluate_reports_the_scorers_numbers(workflow_runs, tmp_path):
     from conll_ner.scoring import score_entities
 
     project, _ = workflow_runs["bert", "multi"]
-    model = project / "training" / "multi-tinybert" / "model-best"
+    model = project / "training" / "multi-transformer" / "model-best"
     data = project / "corpus" / "dev" / "en.spacy"
     output = tmp_path / "scores.json"
     result = subprocess.run(
@@ -133,9 +140,9 @@ def make_venv_without_project(venv):
 
 def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, tmp_path):
     project, _ = workflow_runs["bert", "multi"]
-    wheel = next((project / "packages" / "multi-tinybert").glob("*/dist/*.whl"))
-    card = next((project / "packages" / "multi-tinybert").glob("*/README.md")).read_text()
-    summary = json.loads((project / "metrics" / "multi-tinybert" / "metrics.json").read_text())
+    wheel = next((project / "packages" / "multi-transformer").glob("*/dist/*.whl"))
+    card = next((project / "packages" / "multi-transformer").glob("*/README.md")).read_text()
+    summary = json.loads((project / "metrics" / "multi-transformer" / "metrics.json").read_text())
     for name, scores in summary.items():
         assert f"value: {scores['ents_f']}" in card, name
     with zipfile.ZipFile(wheel) as archive:
@@ -153,7 +160,7 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     missing = subprocess.run([str(python), "-c", "import conll_ner"], capture_output=True, text=True, cwd=elsewhere, env=env)
     assert missing.returncode != 0  # the venv really lacks the project
     script = (
-        "import spacy; nlp = spacy.load('xx_ner_conll0203_tinybert');"
+        "import spacy; nlp = spacy.load('xx_ner_conll0203_tiny_bert');"
         "doc = nlp('Peter Blackburn visitó San Sebastián y België.');"
         "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', 'De tekst'])))"
     )
@@ -161,7 +168,7 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["8", "tuple", "4"]
     evaluate = subprocess.run(
-        [str(python), "-m", "spacy", "evaluate", "xx_ner_conll0203_tinybert",
+        [str(python), "-m", "spacy", "evaluate", "xx_ner_conll0203_tiny_bert",
          str(project / "corpus" / "dev" / "nl.spacy"), "--output", str(elsewhere / "m.json")],
         capture_output=True, text=True, cwd=elsewhere, env=env,
     )
@@ -172,7 +179,7 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
 @pytest.mark.parametrize("encoder,lang", RUNS)
 def test_subword_alignment_of_accented_and_long_tokens(workflow_runs, encoder, lang):
     project, _ = workflow_runs[encoder, lang]
-    nlp = spacy.load(project / "training" / f"{lang}-tiny{encoder}" / "model-best")
+    nlp = spacy.load(project / "training" / f"{lang}-transformer" / "model-best")
     # characters the tiny vocabularies know, so no piece is [UNK]
     words = ["Sebastián", "België", "Sebastiánië", "Verberckmoesabogadosebastiánblackburn", "Blackburn", "."]
     doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
@@ -189,7 +196,7 @@ def test_subword_alignment_of_accented_and_long_tokens(workflow_runs, encoder, l
 
 def test_long_documents_are_not_truncated(workflow_runs):
     project, _ = workflow_runs["bert", "multi"]
-    nlp = spacy.load(project / "training" / "multi-tinybert" / "model-best")
+    nlp = spacy.load(project / "training" / "multi-transformer" / "model-best")
     words = ("Peter Blackburn visitó San Sebastián y Verberckmoes woont in België .".split()) * 150
     doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
     assert len(doc) == 1650
@@ -204,7 +211,7 @@ def test_predictions_conll_agrees_with_metrics_json(workflow_runs):
     from seqeval.metrics import f1_score, precision_score, recall_score
 
     project, _ = workflow_runs["bert", "multi"]
-    for folder in sorted((project / "metrics" / "multi-tinybert").glob("*-*")):
+    for folder in sorted((project / "metrics" / "multi-transformer").glob("*-*")):
         gold, pred = [[]], [[]]
         for line in (folder / "predictions.conll").read_text().splitlines():
             if not line:

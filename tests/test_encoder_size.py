@@ -1,0 +1,35 @@
+import pytest
+from spacy.util import load_config
+
+from conftest import PROJECT_DIR
+from conll_ner.schedules import encoder_size, learn_rate_for_encoder
+from tiny_models import build_tiny_bert, fixture_texts
+
+
+def test_documented_encoders_are_sized_offline():
+    assert encoder_size("bert-base-multilingual-cased") == "base"
+    assert encoder_size("xlm-roberta-base") == "base"
+    assert encoder_size("bert-large-cased") == "large"
+    assert encoder_size("xlm-roberta-large") == "large"
+
+
+def test_a_local_checkpoint_is_sized_from_its_config(tmp_path):
+    assert encoder_size(str(build_tiny_bert(tmp_path / "tiny", fixture_texts()))) == "small"
+
+
+def test_an_unreadable_encoder_says_how_to_set_the_rate(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="initial_rate"):
+        encoder_size(str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.parametrize("name,rate,size", [("bert-base-multilingual-cased", 5e-5, "base"),
+                                            ("xlm-roberta-large", 1e-5, "large")])
+def test_transformer_config_rate_follows_the_encoder(name, rate, size):
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg",
+                         overrides={"components.transformer.model.name": name})
+    assert learn_rate_for_encoder(config) == (rate, size)
+
+
+def test_configs_without_a_rate_table_keep_their_rate():
+    assert learn_rate_for_encoder(load_config(PROJECT_DIR / "configs" / "cnn.cfg")) is None

@@ -175,6 +175,24 @@ class WallClockBudget(TrainerCallback):
             control.should_training_stop = True
 
 
+class DevCurve(TrainerCallback):
+    """Score the dev set at the end of every epoch: the Trainer's learning
+    curve, on the same data and scorer as the final score. Its time counts as
+    training time, as spaCy's evaluations during training do."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]):
+        self.tokenizer = tokenizer
+        self.words = words
+        self.tags = tags
+        self.points: List[Dict[str, float]] = []
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs) -> None:
+        predicted, _ = predict_tags(model, self.tokenizer, self.words)
+        model.train()
+        self.points.append({"epoch": float(state.epoch or 0.0), "step": state.global_step,
+                            "f1": f1_score(self.tags, predicted)})
+
+
 def train_and_evaluate(
     model_dir: str,
     train_path: Path,
@@ -188,9 +206,11 @@ def train_and_evaluate(
     max_seconds: float = 0,
     seed: int = 0,
     threads: int = 0,
+    dev_curve: bool = False,
 ) -> Dict[str, object]:
     """Fine-tune `model_dir` with the model-card recipe, save it with its
-    tokenizer to `output_dir`, and score it on the dev set.
+    tokenizer to `output_dir`, and score it on the dev set; with `dev_curve`,
+    also after every epoch (returned as `curve`).
 
     `max_seconds` (0: none) stops training early through a callback; the
     returned `epochs_done` is then fractional, and `train_words_per_second`
@@ -225,13 +245,15 @@ def train_and_evaluate(
         use_cpu=True,
         seed=seed,
     )
+    curve = DevCurve(tokenizer, dev_words, dev_tags)
+    callbacks: List[TrainerCallback] = [WallClockBudget(max_seconds)] if max_seconds > 0 else []
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=features,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer,
-        callbacks=[WallClockBudget(max_seconds)] if max_seconds > 0 else [],
+        callbacks=callbacks + ([curve] if dev_curve else []),
     )
     started = time.perf_counter()
     trainer.train()
@@ -255,6 +277,7 @@ def train_and_evaluate(
         "dev_sentences": len(dev_words),
         "dev_words": sum(len(sentence) for sentence in dev_words),
         "labels": labels,
+        "curve": curve.points,
         "torch_threads": torch_threads,
         "config": {
             "model_dir": str(model_dir),

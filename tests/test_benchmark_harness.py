@@ -39,7 +39,8 @@ def test_report_states_ratios_and_targets():
         "inference": {"raw_text": {"batch_size": 8, "words_per_second": 1000.0, "peak_rss_mb": 500.0}},
     }
     results = {
-        "command": "run_benchmark.py run --mode quick", "date": "2026-01-01", "mode": "quick", "settings": {},
+        "command": "run_benchmark.py run --mode quick", "date": "2026-01-01", "mode": "quick",
+        "settings": {"trf_epochs": 1, "cnn_epochs": 0},
         "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"}, "versions": {"spacy": "3.8"},
         "data": {"train_words": 10, "dev_words": 5},
         "spacy_trf": {**system, "dev_fp32": {"precision": 0.5, "recall": 0.5, "f1": 0.5},
@@ -53,3 +54,44 @@ def test_report_states_ratios_and_targets():
     assert "| spaCy transformer+ner (ours), fp32 inference | 50.00 | 50.00 | 50.00 | | |" in report
     assert "| spaCy transformer+ner (ours), fp32 | raw_text | 8 | 600 | 400 |" in report
     assert "- dev F1, spaCy transformer / Trainer: 1.00" in report and "- CNN dev F1 >= 88: missed" in report
+    assert "scaled only by the documented `epochs` and `max_steps` vars (transformer: 1 epochs, CNN: the config's epochs)" in report
+    legacy = run_benchmark.report_markdown({**results, "settings": {"trf_overrides": {"training.batcher.size": 300}}})
+    assert 'predates the epoch budgets: the spaCy pipelines trained with these config overrides, transformer {"training.batcher.size": 300}' in legacy
+
+
+def long_results():
+    def system(f1, seconds, epochs, steps, curve):
+        return {"dev": {"precision": f1, "recall": f1, "f1": f1},
+                "train": {"train_seconds": seconds, "epochs": epochs, "steps": steps, "curve": curve}}
+
+    return {
+        "command": "run_benchmark.py run --mode long_quick", "date": "2026-01-01", "mode": "long_quick",
+        "settings": {"trf_epochs": 2, "hf_epochs": 2}, "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"},
+        "spacy_trf": {**system(0.9, 100.0, 2, 40, [{"epoch": 0.0, "step": 0, "f1": 0.0}, {"epoch": 1.0, "step": 20, "f1": 0.8},
+                                                    {"epoch": 2.0, "step": 40, "f1": 0.9}]),
+                      "dev_last": {"precision": 0.89, "recall": 0.89, "f1": 0.89}},
+        "hf_trainer": system(0.85, 120.0, 2.0, 38, [{"epoch": 1.0, "step": 19, "f1": 0.7}, {"epoch": 2.0, "step": 38, "f1": 0.85}]),
+        "ratios": {"dev F1, spaCy transformer / Trainer": 0.9 / 0.85}, "targets": {"spaCy transformer dev F1 >= 91.0": False},
+    }
+
+
+def test_long_report_shows_both_recipes_and_their_learning_curves(tmp_path):
+    results = {**long_results(), "remarks": ["tests shared the cores"]}
+    report = run_benchmark.report_long_markdown(results, "curves.png")
+    assert "Remarks on this run:\n\n- tests shared the cores\n" in report
+    assert "| spaCy transformer+ner (ours) | 90.00 | 90.00 | 90.00 | 2 | 40 | 100 |" in report
+    assert "| HF Trainer recipe | 85.00 | 85.00 | 85.00 | 2 | 38 | 120 |" in report
+    assert "| spaCy transformer+ner (ours), model-last | 89.00 |" in report
+    assert "![Dev F1 by epoch](curves.png)" in report
+    # the curves by epoch, without spaCy's evaluation before the first update
+    assert "- spaCy: 1.00: 80.00, 2.00: 90.00" in report and "- Trainer: 1.00: 70.00, 2.00: 85.00" in report
+    assert "- dev F1, spaCy transformer / Trainer: 1.06" in report and "- spaCy transformer dev F1 >= 91.0: missed" in report
+    run_benchmark.plot_learning_curves(results, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmarks_md_keeps_the_other_modes_results(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    run_benchmark.write_benchmarks_md(path, None, long_results(), "curves.png")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks") and "## Default recipe at full length" in text

@@ -152,6 +152,11 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("inf")
 
 
+def score_cells(dev: Dict[str, float]) -> str:
+    """Dev precision, recall and F1 as percentages, three table cells."""
+    return f"{dev['precision'] * 100:.2f} | {dev['recall'] * 100:.2f} | {dev['f1'] * 100:.2f}"
+
+
 def recipe_note(settings: Dict[str, Any]) -> str:
     """How the spaCy pipelines were trained; results written before the
     recipes were budgeted in epochs name the config overrides they used."""
@@ -196,13 +201,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "| System | Dev P | Dev R | Dev F1 | Train s | Train words/s |", "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
-        d, t = r["dev"], r["train"]
-        lines.append(f"| {name} | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} | {d['f1'] * 100:.2f} "
-                     f"| {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |")
+        t = r["train"]
+        lines.append(f"| {name} | {score_cells(r['dev'])} | {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |")
         if "dev_fp32" in r:
-            d = r["dev_fp32"]
-            lines.append(f"| {name}, fp32 inference | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} "
-                         f"| {d['f1'] * 100:.2f} | | |")
+            lines.append(f"| {name}, fp32 inference | {score_cells(r['dev_fp32'])} | | |")
     lines += ["", "## CPU inference on the dev words", "",
               "Raw text: sentences joined with spaces (spaCy `nlp.pipe(texts)`, HF `pipeline(\"token-classification\", "
               "aggregation_strategy=\"simple\")`). Pre-tokenized: the gold words (spaCy Docs from words; HF tokenizer "
@@ -259,13 +261,10 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
         "| System | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |", "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in (("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h)):
-        d, t = r["dev"], r["train"]
-        lines.append(f"| {name} | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} | {d['f1'] * 100:.2f} "
-                     f"| {t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |")
+        t = r["train"]
+        lines.append(f"| {name} | {score_cells(r['dev'])} | {t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |")
     if "dev_last" in s:
-        d = s["dev_last"]
-        lines.append(f"| spaCy transformer+ner (ours), model-last | {d['precision'] * 100:.2f} | {d['recall'] * 100:.2f} "
-                     f"| {d['f1'] * 100:.2f} | | | |")
+        lines.append(f"| spaCy transformer+ner (ours), model-last | {score_cells(s['dev_last'])} | | | |")
     lines += remarks(results)
     lines += ["", "spaCy's row is model-best, which the workflow evaluates and packages; the Trainer's is its final "
               "model, as its recipe saves it.", "", f"![Dev F1 by epoch]({curve_png})", "", "Dev F1 by epoch:", ""]

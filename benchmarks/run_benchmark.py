@@ -278,7 +278,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_long(data_dir: Path, work: Path, mode: str, settings: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Both transformer recipes for their full number of epochs, one after the other."""
     model = hf_baseline.default_model_dir()
     paths = prepare_corpus(data_dir, work, settings)
@@ -349,7 +349,7 @@ def run_command(
     kind = "long" if mode.startswith("long") else "full"
     results_path = results_paths[kind] if final else work / "results.json"
     if kind == "long":
-        systems, summary = run_long(data_dir, work, mode, settings)
+        systems, summary = run_long(data_dir, work, settings)
         results = {**header, **systems, **summary, "total_seconds": time.perf_counter() - started}
         plot_learning_curves(results, curve_path)
         write_atomically(results_path, (json.dumps(results, indent=2) + "\n").encode("utf8"))

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-# Short names of the encoders the project documents, by hub id
+# The encoders the project documents, by hub id: short name and size, known
+# here so that names and learning rates need no hub access
 KNOWN_ENCODERS = {
-    "bert-base-multilingual-cased": "mbert",
-    "xlm-roberta-base": "xlmr_base",
-    "xlm-roberta-large": "xlmr_large",
-    "bert-large-cased": "bert_large",
+    "bert-base-multilingual-cased": ("mbert", "base"),
+    "xlm-roberta-base": ("xlmr_base", "base"),
+    "xlm-roberta-large": ("xlmr_large", "large"),
+    "bert-large-cased": ("bert_large", "large"),
 }
 # The short name of a pipeline without a transformer: the project's only
 # such config is configs/cnn.cfg.
@@ -54,7 +55,7 @@ def encoder_name(transformer: Optional[str], encoder: str = "") -> str:
     if transformer is None:
         return NO_TRANSFORMER
     if transformer in KNOWN_ENCODERS:
-        return KNOWN_ENCODERS[transformer]
+        return KNOWN_ENCODERS[transformer][0]
     derived = sanitise(folder_name(transformer) if is_local_checkpoint(transformer) else transformer)
     if not derived:
         raise ValueError(f"cannot derive an encoder name from {transformer!r}: give one")
@@ -81,3 +82,20 @@ def pipeline_transformer(config: Dict[str, Any]) -> Optional[str]:
     the workflow's vars say now."""
     component = config["components"].get("transformer")
     return component["model"]["name"] if component else None
+
+
+def encoder_size(name: str) -> str:
+    """small (hidden size up to 512: MiniLM, DistilBERT-small...), base (768)
+    or large (1024 and more), from the encoder's hidden size."""
+    if name in KNOWN_ENCODERS:
+        return KNOWN_ENCODERS[name][1]
+    from transformers import AutoConfig
+
+    try:
+        hidden_size = AutoConfig.from_pretrained(name).hidden_size
+    except (OSError, ValueError) as err:  # not on the hub or no network; a bad repo id
+        raise ValueError(
+            f"Cannot read the size of encoder {name!r} to pick its learning rate ({err}). "
+            "Set training.optimizer.learn_rate.initial_rate to a number instead."
+        ) from err
+    return "small" if hidden_size <= 512 else "base" if hidden_size <= 768 else "large"

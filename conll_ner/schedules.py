@@ -8,6 +8,8 @@ from thinc.api import warmup_linear
 from typing import Any, Dict, Iterable, Optional, Tuple
 from spacy.util import registry
 
+from .encoders import encoder_size
+
 
 @registry.schedules("conll_ner.warmup_linear_fraction.v1")
 def create_warmup_linear_fraction(
@@ -22,33 +24,6 @@ def create_warmup_linear_fraction(
         )
     warmup_steps = max(1, int(total_steps * warmup_fraction))
     return warmup_linear(initial_rate, warmup_steps, total_steps)
-
-
-# Sizes of the encoders the project documents, so that their configs resolve
-# offline; other checkpoints are sized from their config.json.
-KNOWN_ENCODER_SIZES = {
-    "bert-base-multilingual-cased": "base",
-    "xlm-roberta-base": "base",
-    "bert-large-cased": "large",
-    "xlm-roberta-large": "large",
-}
-
-
-def encoder_size(name: str) -> str:
-    """small (hidden size up to 512: MiniLM, DistilBERT-small...), base (768)
-    or large (1024 and more), from the encoder's hidden size."""
-    if name in KNOWN_ENCODER_SIZES:
-        return KNOWN_ENCODER_SIZES[name]
-    from transformers import AutoConfig
-
-    try:
-        hidden_size = AutoConfig.from_pretrained(name).hidden_size
-    except (OSError, ValueError) as err:  # not on the hub or no network; a bad repo id
-        raise ValueError(
-            f"Cannot read the size of encoder {name!r} to pick its learning rate ({err}). "
-            "Set training.optimizer.learn_rate.initial_rate to a number instead."
-        ) from err
-    return "small" if hidden_size <= 512 else "base" if hidden_size <= 768 else "large"
 
 
 def learn_rate_for_encoder(config: Dict[str, Any]) -> Optional[Tuple[float, str]]:

@@ -223,15 +223,27 @@ def report_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The long mode's systems: results key, table name, curve name. The Trainer
+# runs as its recipe is published (fp32) and, where the mode asks for it, under
+# the bfloat16 autocast that spaCy's CPU default trains with.
+LONG_SYSTEMS = (
+    ("spacy_trf", "spaCy transformer+ner (ours)", "spaCy"),
+    ("hf_trainer", "HF Trainer recipe (fp32)", "Trainer"),
+    ("hf_trainer_bf16", "HF Trainer recipe, bf16 autocast", "Trainer bf16"),
+)
+
+
 def plot_learning_curves(results: Dict[str, Any], path: Path) -> None:
-    """Dev F1 by epoch of both transformer trainers, as a PNG."""
+    """Dev F1 by epoch of the transformer trainers, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, key in (("spaCy transformer+ner (default recipe)", "spacy_trf"), ("HF Trainer recipe", "hf_trainer")):
+    for key, name, _ in LONG_SYSTEMS:
+        if key not in results:
+            continue
         points = [point for point in results[key]["train"]["curve"] if point["epoch"] > 0]
         axes.plot([p["epoch"] for p in points], [p["f1"] * 100 for p in points], marker="o", label=name)
     axes.set_xlabel("epoch")
@@ -246,7 +258,8 @@ def plot_learning_curves(results: Dict[str, Any], path: Path) -> None:
 
 
 def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
-    s, h = results["spacy_trf"], results["hf_trainer"]
+    s = results["spacy_trf"]
+    systems = [(key, name, short) for key, name, short in LONG_SYSTEMS if key in results]
     lines = [
         "## Default recipe at full length (`long` mode)", "",
         f"Command: `{results['command']}`  ",
@@ -256,11 +269,15 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
         "all-MiniLM-L6-v2 on the CoNLL-2003 English training set. spaCy: configs/transformer.cfg as "
         "`spacy project run all --vars.gpu_id -1 --vars.transformer <MiniLM> --vars.epochs "
         f"{results['settings']['trf_epochs']}` trains it (no other settings). Hugging Face: the Trainer recipe, "
-        f"{results['settings']['hf_epochs']} epochs run to completion on its own schedule. Both score the full "
-        "dev set during training (time included) and at the end, with seqeval on the gold tokens.", "",
+        f"{results['settings']['hf_epochs']} epochs run to completion on its own schedule. All score the full "
+        "dev set during training (time included) and at the end, with seqeval on the gold tokens. On a CPU "
+        "with native bfloat16, spaCy's default trains and predicts under bfloat16 autocast "
+        "(`conll_ner.bfloat16_transformer_on_cpu.v1`); the Trainer runs as published (fp32) and, where "
+        "a row says so, with `bf16=True`, the same precision.", "",
         "| System | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |", "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in (("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h)):
+    for key, name, _ in systems:
+        r = results[key]
         t = r["train"]
         lines.append(f"| {name} | {score_cells(r['dev'])} | {t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |")
     if "dev_last" in s:
@@ -268,7 +285,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     lines += remarks(results)
     lines += ["", "spaCy's row is model-best, which the workflow evaluates and packages; the Trainer's is its final "
               "model, as its recipe saves it.", "", f"![Dev F1 by epoch]({curve_png})", "", "Dev F1 by epoch:", ""]
-    for name, key in (("spaCy", "spacy_trf"), ("Trainer", "hf_trainer")):
+    for key, _, name in systems:
         points = [p for p in results[key]["train"]["curve"] if p["epoch"] > 0]
         lines.append(f"- {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points))
     lines += ["", "Ratios (same run):", ""]
@@ -279,7 +296,9 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
 
 
 def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """Both transformer recipes for their full number of epochs, one after the other."""
+    """The transformer recipes for their full number of epochs, one after the
+    other: spaCy's default, the Trainer's as published and, with the mode's
+    `hf_bf16`, the Trainer's in spaCy's CPU precision."""
     model = hf_baseline.default_model_dir()
     paths = prepare_corpus(data_dir, work, settings)
     msg.info(f"Training the spaCy transformer pipeline for {settings['trf_epochs']} epochs")
@@ -287,23 +306,37 @@ def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Tuple[Dict
     best = str(Path(trf["train"]["model"]).parent / "model-best")
     trf["dev"] = dev_scores(best, paths["dev"])  # model-best: what the workflow evaluates and packages
     trf["dev_last"] = dev_scores(trf["train"]["model"], paths["dev"])
-    msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; "
-             f"training the Trainer recipe for {settings['hf_epochs']} epochs")
-    hf_train = hf_baseline.train_and_evaluate(
-        model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / "hf",
-        epochs=settings["hf_epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
-        max_train_sentences=settings["train_sentences"], max_dev_sentences=settings["dev_sentences"],
-        threads=settings["threads"], dev_curve=True,
-    )
-    hf = {"train": {**hf_train, "epochs": hf_train["epochs_done"]}, "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
-    ratios = {"dev F1, spaCy transformer / Trainer": ratio(trf["dev"]["f1"], hf["dev"]["f1"]),
-              "training time, spaCy transformer / Trainer": ratio(trf["train"]["train_seconds"], hf["train"]["train_seconds"])}
+    msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s")
+    systems: Dict[str, Any] = {"spacy_trf": trf}
+    ratios: Dict[str, float] = {}
+    for key, bf16 in (("hf_trainer", False), ("hf_trainer_bf16", True)):
+        if bf16 and not settings.get("hf_bf16"):
+            continue
+        msg.info(f"Training the Trainer recipe for {settings['hf_epochs']} epochs{' under bf16 autocast' if bf16 else ''}")
+        hf_train = hf_baseline.train_and_evaluate(
+            model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / key,
+            epochs=settings["hf_epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
+            max_train_sentences=settings["train_sentences"], max_dev_sentences=settings["dev_sentences"],
+            threads=settings["threads"], dev_curve=True, bf16=bf16,
+        )
+        systems[key] = {"train": {**hf_train, "epochs": hf_train["epochs_done"]},
+                        "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
+        name = "Trainer" + (" bf16" if bf16 else "")
+        ratios[f"dev F1, spaCy transformer / {name}"] = ratio(trf["dev"]["f1"], systems[key]["dev"]["f1"])
+        ratios[f"training time, spaCy transformer / {name}"] = ratio(trf["train"]["train_seconds"],
+                                                                    systems[key]["train"]["train_seconds"])
+    hf = systems["hf_trainer"]
     targets = {
         "spaCy transformer dev F1 >= 91.0": trf["dev"]["f1"] >= 0.91,
         "spaCy transformer dev F1 >= Trainer dev F1": trf["dev"]["f1"] >= hf["dev"]["f1"],
         "spaCy transformer training time <= Trainer's": trf["train"]["train_seconds"] <= hf["train"]["train_seconds"],
     }
-    return {"spacy_trf": trf, "hf_trainer": hf}, {"ratios": ratios, "targets": {k: bool(v) for k, v in targets.items()}}
+    if "hf_trainer_bf16" in systems:
+        same_precision = systems["hf_trainer_bf16"]
+        targets["spaCy transformer dev F1 >= Trainer bf16 dev F1"] = trf["dev"]["f1"] >= same_precision["dev"]["f1"]
+        targets["spaCy transformer training time <= Trainer bf16's"] = (
+            trf["train"]["train_seconds"] <= same_precision["train"]["train_seconds"])
+    return systems, {"ratios": ratios, "targets": {k: bool(v) for k, v in targets.items()}}
 
 
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:

@@ -71,6 +71,7 @@ def long_results():
                                                     {"epoch": 2.0, "step": 40, "f1": 0.9}]),
                       "dev_last": {"precision": 0.89, "recall": 0.89, "f1": 0.89}},
         "hf_trainer": system(0.85, 120.0, 2.0, 38, [{"epoch": 1.0, "step": 19, "f1": 0.7}, {"epoch": 2.0, "step": 38, "f1": 0.85}]),
+        "hf_trainer_bf16": system(0.84, 90.0, 2.0, 38, [{"epoch": 1.0, "step": 19, "f1": 0.69}, {"epoch": 2.0, "step": 38, "f1": 0.84}]),
         "ratios": {"dev F1, spaCy transformer / Trainer": 0.9 / 0.85}, "targets": {"spaCy transformer dev F1 >= 91.0": False},
     }
 
@@ -80,11 +81,13 @@ def test_long_report_shows_both_recipes_and_their_learning_curves(tmp_path):
     report = run_benchmark.report_long_markdown(results, "curves.png")
     assert "Remarks on this run:\n\n- tests shared the cores\n" in report
     assert "| spaCy transformer+ner (ours) | 90.00 | 90.00 | 90.00 | 2 | 40 | 100 |" in report
-    assert "| HF Trainer recipe | 85.00 | 85.00 | 85.00 | 2 | 38 | 120 |" in report
+    assert "| HF Trainer recipe (fp32) | 85.00 | 85.00 | 85.00 | 2 | 38 | 120 |" in report
+    assert "| HF Trainer recipe, bf16 autocast | 84.00 | 84.00 | 84.00 | 2 | 38 | 90 |" in report
     assert "| spaCy transformer+ner (ours), model-last | 89.00 |" in report
     assert "![Dev F1 by epoch](curves.png)" in report
     # the curves by epoch, without spaCy's evaluation before the first update
     assert "- spaCy: 1.00: 80.00, 2.00: 90.00" in report and "- Trainer: 1.00: 70.00, 2.00: 85.00" in report
+    assert "- Trainer bf16: 1.00: 69.00, 2.00: 84.00" in report
     assert "- dev F1, spaCy transformer / Trainer: 1.06" in report and "- spaCy transformer dev F1 >= 91.0: missed" in report
     run_benchmark.plot_learning_curves(results, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

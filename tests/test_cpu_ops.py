@@ -3,11 +3,12 @@ import copy
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.tokens import DocBin
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config, load_model_from_config
 from thinc.api import NumpyOps, get_current_ops, set_current_ops
-from thinc.shims import PyTorchShim
+from thinc.api import ArgsKwargs
 
 from conftest import PROJECT_DIR
 from conll_ner import cpu_ops
@@ -86,13 +87,49 @@ def test_transformer_predicts_in_bfloat16_on_a_cpu_that_supports_it(tiny_transfo
     assert [t.ent_iob_ for t in bf16(text)] and len(bf16(text)) == len(fp32(text))
 
 
-def test_bfloat16_shim_survives_deep_copy_and_keeps_training_in_fp32(tiny_transformer_nlp, monkeypatch):
+def test_bfloat16_shim_survives_deep_copy(tiny_transformer_nlp, monkeypatch):
     nlp = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
     copied = copy.deepcopy(nlp)
-    assert isinstance(transformer_shim(copied), cpu_ops.BFloat16PredictOnCPU)
+    assert isinstance(transformer_shim(copied), cpu_ops.BFloat16TrainOnCPU)
     numpy.testing.assert_array_equal(hidden_states(copied, fixture_texts()[0]), hidden_states(nlp, fixture_texts()[0]))
-    # training steps do not go through predict: begin_update stays fp32
-    assert type(transformer_shim(nlp)).begin_update is PyTorchShim.begin_update
+
+
+def training_step(nlp):
+    """One forward and backward pass of the transformer's shim, as a training
+    update makes it: the outputs handed to thinc and the gradient of the word
+    embeddings."""
+    shim = transformer_shim(nlp)
+    shim._model.zero_grad()
+    tokenizer = nlp.get_pipe("transformer").model.tokenizer
+    encoding = tokenizer(fixture_texts()[:2], padding=True, return_tensors="pt")
+    inputs = ArgsKwargs(args=(), kwargs={"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]})
+    torch.manual_seed(0)  # the same dropout masks in both precisions
+    outputs, backprop = shim.begin_update(inputs)
+    hidden = outputs.last_hidden_state
+    d_hidden = torch.randn(hidden.shape, generator=torch.Generator().manual_seed(1))
+    backprop(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
+    embeddings = shim._model.embeddings.word_embeddings.weight
+    return hidden.detach(), embeddings.grad.clone()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_training_steps_in_bfloat16_unless_switched_off(tiny_transformer_nlp, monkeypatch, training):
+    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: True)
+    after = {"@callbacks": "conll_ner.bfloat16_transformer_on_cpu.v1", "training": training}
+    nlp = spacy.load(tiny_transformer_nlp, config={"nlp": {"after_pipeline_creation": after}})
+    fp32 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False)
+    shim = transformer_shim(nlp)
+    assert isinstance(shim, cpu_ops.BFloat16PredictOnCPU)
+    assert isinstance(shim, cpu_ops.BFloat16TrainOnCPU) is training
+    outputs, gradient = training_step(nlp)
+    exact_outputs, exact_gradient = training_step(fp32)
+    # fp32 outputs for thinc, computed in bfloat16 (close, not equal) and
+    # differentiable through the cast: the gradients reach the embeddings
+    assert outputs.dtype == torch.float32
+    assert torch.equal(outputs, exact_outputs) is not training
+    torch.testing.assert_close(outputs, exact_outputs, atol=0.1, rtol=0)
+    assert gradient.abs().sum() > 0
+    assert float((gradient - exact_gradient).norm() / exact_gradient.norm()) < 0.05
 
 
 def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_transformer_nlp):

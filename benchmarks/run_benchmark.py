@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import spacy
 import typer
@@ -24,6 +24,7 @@ from wasabi import msg
 
 from conll_ner.conll import read_conll_file
 from conll_ner.cpu_ops import cpu_computes_bfloat16
+from conll_ner.distillation import split_documents
 from conll_ner.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation import evaluate_docbin
 from conll_ner.files import write_atomically
@@ -76,15 +77,19 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
 FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
 
 
-def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, max_steps: int) -> Dict[str, Any]:
+def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, max_steps: int,
+                train_path: Optional[Path] = None) -> Dict[str, Any]:
     """Train with scripts/train.py as `spacy project run train` does, with
     the config's own recipe: only `epochs` (0: the config's) and the
-    `max_steps` cap (0: none) are passed, like the project's vars."""
+    `max_steps` cap (0: none) are passed, like the project's vars;
+    `train_path` replaces the training corpus as the distill-train step does."""
     output = work / name
     args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", "en",
             "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--epochs", str(epochs), "--max-steps", str(max_steps)]
     if model:
         args += ["--transformer", model]
+    if train_path:
+        args += ["--paths.train", str(train_path)]
     seconds = run_checked(args)
     log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     words = log[-1]["words"]
@@ -295,7 +300,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     """The transformer recipes for their full number of epochs, one after the
     other: spaCy's default, the Trainer's as published and, with the mode's
     `hf_bf16`, the Trainer's in spaCy's CPU precision."""
@@ -336,17 +341,134 @@ def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Tuple[Dict
         targets["spaCy transformer dev F1 >= Trainer bf16 dev F1"] = trf["dev"]["f1"] >= same_precision["dev"]["f1"]
         targets["spaCy transformer training time <= Trainer bf16's"] = (
             trf["train"]["train_seconds"] <= same_precision["train"]["train_seconds"])
-    return systems, {"ratios": ratios, "targets": {k: bool(v) for k, v in targets.items()}}
+    return {**systems, "ratios": ratios, "targets": {k: bool(v) for k, v in targets.items()}}
+
+
+DISTILL_SYSTEMS = (
+    ("teacher", "Teacher: all-MiniLM-L6-v2 transformer+ner", "L gold"),
+    ("student_gold", "(a) CNN student", "L gold"),
+    ("student_distilled", "(b) CNN student, distilled", "L gold + U silver (the teacher's entities)"),
+    ("student_ceiling", "(c) CNN student, ceiling", "L gold + U gold"),
+)
+
+
+def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The distill workflow on a labelled/unlabelled split of eng.train: the
+    teacher trains on L, annotates U with its gold labels hidden, and CNN
+    students train on L, L + silver U and L + gold U. Every step is the
+    workflow's own script with the configs' default recipes."""
+    vocab = spacy.blank("en").vocab
+    sentences = read_conll_file(data_dir / "conll2003" / "eng.train").sentences
+    sentences = sentences[: settings["train_sentences"]] if settings["train_sentences"] else sentences
+    labelled, unlabelled = split_documents(sentences, settings["labelled_share"], settings["split_seed"])
+    dev = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
+    dev = dev[: settings["dev_sentences"]] if settings["dev_sentences"] else dev
+    split = {}
+    for name, part, target in (("labelled", labelled, work / "corpus" / "train" / "en.spacy"),
+                               ("unlabelled", unlabelled, work / "unlabelled" / "en.spacy"),
+                               ("dev", dev, work / "corpus" / "dev" / "en.spacy")):
+        doc_bin, stats = conll_to_docbin(part, vocab, n_sents=10, source=name)
+        save_conversion(doc_bin, stats, target)
+        split[name] = {"documents": sum(1 for s in part if s.doc_start), "sentences": len(part),
+                       "words": stats.tokens, "entities": stats.entities_total}
+    # the ceiling's training folder: L and U, both gold
+    ceiling = work / "ceiling"
+    for source, name in ((work / "corpus" / "train" / "en.spacy", "labelled.spacy"),
+                         (work / "unlabelled" / "en.spacy", "unlabelled.spacy")):
+        write_atomically(ceiling / name, source.read_bytes())
+    msg.info(f"Split: L {split['labelled']['documents']} documents, U {split['unlabelled']['documents']}; "
+             "training the teacher on L")
+    teacher = {"train": train_spacy("transformer", work, "teacher", hf_baseline.default_model_dir(), 0,
+                                    settings["trf_max_steps"])}
+    teacher_best = str(work / "teacher" / "model-best")
+    msg.info("The teacher annotates U (scripts/distill.py data drops U's gold labels on reading)")
+    annotate_seconds = run_checked([sys.executable, "scripts/distill.py", "data", teacher_best, str(work / "distill"),
+                                    "--lang", "en", "--corpus", str(work / "corpus"),
+                                    "--unlabelled", str(work / "unlabelled" / "en.spacy")])
+    students = {}
+    for key, train_path in (("student_gold", None), ("student_distilled", work / "distill"), ("student_ceiling", ceiling)):
+        msg.info(f"Training {key}")
+        students[key] = {"train": train_spacy("cnn", work, key, "", 0, settings["cnn_max_steps"], train_path)}
+    msg.info("Teacher and distilled student side by side (scripts/distill.py compare)")
+    comparison_path = work / "distillation.json"
+    run_checked([sys.executable, "scripts/distill.py", "compare", teacher_best, str(work / "student_distilled" / "model-best"),
+                 str(work / "distill"), str(comparison_path), "--lang", "en", "--corpus", str(work / "corpus")])
+    comparison = json.loads(comparison_path.read_text())
+    systems = {"teacher": teacher, **students}
+    for key, system in systems.items():
+        system["dev"] = dev_scores(str(work / key / "model-best"), work / "corpus" / "dev" / "en.spacy")
+    teacher["words_per_second"] = comparison["dev"]["teacher"]["words_per_second"]
+    students["student_distilled"]["words_per_second"] = comparison["dev"]["student"]["words_per_second"]
+    a, b, c = (systems[key]["dev"]["f1"] for key in ("student_gold", "student_distilled", "student_ceiling"))
+    gap_closed = (b - a) / (c - a) if c != a else float("nan")
+    speedup = comparison["student_speedup"]
+    targets = {
+        "(b) dev F1 >= (a) + 1.5": b >= a + 0.015,
+        "at least half of the gap closed, (b - a) / (c - a) >= 0.5": gap_closed >= 0.5,
+        "student CPU words/s >= 5x the teacher's": speedup >= 5,
+    }
+    return {"split": split, "silver": comparison["silver"], "annotate_seconds": annotate_seconds, **systems,
+            "ratios": {"gap closed, (b - a) / (c - a)": gap_closed, "CPU words/s, student / teacher": speedup},
+            "targets": {key: bool(met) for key, met in targets.items()}}
+
+
+def report_distill_markdown(results: Dict[str, Any]) -> str:
+    split, silver = results["split"], results["silver"]
+    lines = [
+        "## Distillation (`distill` mode)", "",
+        f"Command: `{results['command']}`  ",
+        f"Date: {results['date']}  ",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
+        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        f"eng.train split by documents (seed {results['settings']['split_seed']}): L = "
+        f"{split['labelled']['documents']} documents ({split['labelled']['words']:,} words), U = the other "
+        f"{split['unlabelled']['documents']} ({split['unlabelled']['words']:,} words), its gold labels hidden. "
+        "The teacher (configs/transformer.cfg with all-MiniLM-L6-v2, default recipe) trains on L; "
+        f"`scripts/distill.py data` has it annotate U ({silver['docs']:,} documents, {silver['entities_total']:,} "
+        f"entities, {results['annotate_seconds']:.0f} s with loading). The students are configs/cnn.cfg with its "
+        "default recipe (10 epochs of their training data). All steps are the distill workflow's scripts; dev scores "
+        "are seqeval's on the dev set, of model-best; CPU words/s from `scripts/distill.py compare` (pre-tokenized "
+        "dev words, each pipeline's own batch size, one process).", "",
+        "| System | Trained on | Dev P | Dev R | Dev F1 | Train s | CPU words/s |", "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, name, data in DISTILL_SYSTEMS:
+        r = results[key]
+        speed = f"{r['words_per_second']:,.0f}" if "words_per_second" in r else ""
+        lines.append(f"| {name} | {data} | {score_cells(r['dev'])} | {r['train']['train_seconds']:.0f} | {speed} |")
+    lines += remarks(results)
+    lines += ["", "Ratios (same run):", ""]
+    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+    lines += ["", "Targets:", ""]
+    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:
-    """BENCHMARKS.md holds the latest result of each mode that has been run."""
+    """BENCHMARKS.md holds the latest result of each mode that has been run:
+    full and distill from results.json (distill under its own key), long from
+    results_long.json."""
     parts = []
-    if full:
+    if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
     if long:
-        parts.append(("" if full else "# Benchmarks\n\n") + report_long_markdown(long, curve_png))
+        parts.append(report_long_markdown(long, curve_png))
+    if full and "distill" in full:
+        parts.append(report_distill_markdown(full["distill"]))
+    if parts and not parts[0].startswith("# Benchmarks"):
+        parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
+
+
+
+def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
+    """What a mode's results file holds after a run: results.json keeps the
+    full mode's results at the top and the distill mode's under "distill",
+    each run replacing only its own."""
+    if kind == "distill":
+        return {**previous, "distill": results}
+    if kind == "full" and "distill" in previous:
+        return {**results, "distill": previous["distill"]}
+    return results
 
 
 def read_json(path: Path) -> Optional[Dict[str, Any]]:
@@ -356,11 +478,12 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 @app.command("run")
 def run_command(
     data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
-    mode: str = typer.Option("full", "--mode", help="full, long, quick or long_quick (see benchmarks/modes.json)"),
+    mode: str = typer.Option("full", "--mode", help="full, long, distill or their quick checks (see benchmarks/modes.json)"),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
-    """Run every part of a mode. full and long write benchmarks/results.json and results_long.json and
-    re-render BENCHMARKS.md from both; quick and long_quick write into the work dir."""
+    """Run every part of a mode. full, long and distill write benchmarks/results.json (full, and distill
+    under its own key) and results_long.json, and re-render BENCHMARKS.md from both; the other modes
+    write into the work dir."""
     settings = MODES[mode]
     for name in ("eng.train", "eng.testa"):
         if not (data_dir / "conll2003" / name).is_file():
@@ -372,24 +495,36 @@ def run_command(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
     }
-    final = mode in ("full", "long")
+    final = mode in ("full", "long", "distill")
     bench = PROJECT_DIR / "benchmarks"
     results_paths = {"full": bench / "results.json", "long": bench / "results_long.json"}
     if final:
         report_path, curve_path, curve_png = PROJECT_DIR / "BENCHMARKS.md", bench / "learning_curves.png", "benchmarks/learning_curves.png"
     else:
         report_path, curve_path, curve_png = work / "BENCHMARKS.md", work / "learning_curves.png", "learning_curves.png"
-    kind = "long" if mode.startswith("long") else "full"
-    results_path = results_paths[kind] if final else work / "results.json"
+    kind = "long" if mode.startswith("long") else "distill" if mode.startswith("distill") else "full"
     if kind == "long":
-        systems, summary = run_long(data_dir, work, settings)
-        results = {**header, **systems, **summary, "total_seconds": time.perf_counter() - started}
+        results = {**header, **run_long(data_dir, work, settings)}
         plot_learning_curves(results, curve_path)
-        write_atomically(results_path, (json.dumps(results, indent=2) + "\n").encode("utf8"))
-        full = read_json(results_paths["full"]) if final else None
-        write_benchmarks_md(report_path, full, results, curve_png)
-        msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")
-        return
+    elif kind == "distill":
+        results = {**header, **run_distill(data_dir, work, settings)}
+    else:
+        results = {**header, **run_full(data_dir, work, settings)}
+    results["total_seconds"] = time.perf_counter() - started
+    # results.json holds the full mode's results and, under "distill", the distill mode's
+    results_path = results_paths["long" if kind == "long" else "full"] if final else work / "results.json"
+    stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
+    write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
+    if final:
+        write_benchmarks_md(report_path, read_json(results_paths["full"]), read_json(results_paths["long"]), curve_png)
+    else:
+        write_benchmarks_md(report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png)
+    msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")
+
+
+def run_full(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The same-budget comparison: both transformer recipes for the same
+    wall-clock time, the CNN, and CPU inference of all three."""
     model = hf_baseline.default_model_dir()
     paths = prepare_corpus(data_dir, work, settings)
     write_dev_conll(data_dir, work, settings["dev_sentences"])
@@ -432,15 +567,8 @@ def run_command(
         "CNN dev F1 >= 88": cnn["dev"]["f1"] >= 0.88,
     }
     targets = {key: bool(met) for key, met in targets.items()}  # numpy bools from the Trainer side
-    results = {
-        **header,
-        "data": {"train_words": train_words, "dev_words": dev_words},
-        "spacy_trf": trf, "hf_trainer": hf, "spacy_cnn": cnn, "ratios": ratios, "targets": targets,
-        "total_seconds": time.perf_counter() - started,
-    }
-    write_atomically(results_path, (json.dumps(results, indent=2) + "\n").encode("utf8"))
-    write_benchmarks_md(report_path, results, read_json(results_paths["long"]) if final else None, curve_png)
-    msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")
+    return {"data": {"train_words": train_words, "dev_words": dev_words},
+            "spacy_trf": trf, "hf_trainer": hf, "spacy_cnn": cnn, "ratios": ratios, "targets": targets}
 
 
 @app.command("infer-spacy")

@@ -79,13 +79,16 @@ def write_model_card(
     lang: str,
     dataset_names: Dict[str, str],
     example_text: Optional[str] = None,
+    distillation: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Write output_dir/README.md and output_dir/training_curve.png; return the README.
 
     `lang` is the workflow's language (en, es, nl or multi); `dataset_names`
     maps each evaluated language to its hub dataset id for the model-index.
     `example_text` replaces the built-in sentence per language for the
-    displaCy example.
+    displaCy example. `distillation` (the distill workflow's
+    metrics/<run>/distillation.json) adds the teacher, the silver data and
+    both pipelines' scores and CPU speeds.
     """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     config = load_config(model_dir / "config.cfg", interpolate=True)
@@ -100,6 +103,7 @@ def write_model_card(
         overview_section(config, meta, card_languages, package_name, version, texts[0]),
         limits_section(meta, card_languages),
         data_section(card_languages, dataset_names),
+        *([distillation_section(distillation)] if distillation else []),
         markdown_table(["Setting", "Value"], hyperparameters(config), "## Hyperparameters"),
         results_section(metrics, dataset_names),
         evaluations_section(evaluations),
@@ -342,6 +346,37 @@ def per_type_table(language_name: str, splits: Dict[str, Dict[str, Any]]) -> str
         + [f"**{percent(scores[key])}**" for scores in splits.values() for key in ("ents_p", "ents_r", "ents_f")]
     )
     return markdown_table(header, rows, f"### {language_name} by entity type")
+
+
+def distillation_section(distillation: Dict[str, Any]) -> str:
+    """Teacher, silver data and teacher against student, as the distill
+    workflow's compare step measured them in one process on the CPU."""
+    silver, gold = distillation["silver"], distillation["gold"]
+    dev = distillation["dev"]
+    splits = [name for name in dev["student"] if name != "words_per_second"]
+    rows = [
+        [f"{role}: `{distillation[role]}`" + (f" ({distillation['teacher_pipeline']} {distillation['teacher_version']})"
+                                               if role == "teacher" else "")]
+        + [percent(dev[role][name]["ents_f"]) for name in splits]
+        + [f"{dev[role]['words_per_second']:,.0f}"]
+        for role in ("teacher", "student")
+    ]
+    lines = [
+        "## Distillation",
+        "",
+        f"This pipeline is a student distilled from the teacher `{distillation['teacher']}` through silver data: "
+        f"the teacher annotated {silver['docs']:,} documents ({silver['words']:,} words, "
+        f"{silver['entities_total']:,} entities) of unlabelled text (`{distillation['unlabelled'] or 'none'}`), and "
+        f"the student trained on them and on the gold training data ({gold['docs']:,} documents, "
+        f"{gold['words']:,} words, {gold['copies']} cop{'y' if gold['copies'] == 1 else 'ies'} per epoch). "
+        "Entities were passed by label name.",
+        "",
+        markdown_table(["Pipeline"] + [f"{name} F1" for name in splits] + ["CPU words/s"], rows),
+        f"The student tags {distillation['student_speedup']:.1f}x the teacher's words per second on the CPU "
+        "(both measured one after the other in one process, on the dev words).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def evaluations_section(evaluations: List[Dict[str, Any]]) -> str:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import typer
 from spacy.cli.package import package as spacy_package
@@ -41,15 +42,21 @@ def main(
     version: str = typer.Option(..., "--version", help="Package version"),
     metrics_path: Path = typer.Option(..., "--metrics", exists=True, help="metrics/<run>/metrics.json"),
     train_log: Path = typer.Option(..., "--train-log", exists=True, help="training/<run>/train_log.jsonl"),
+    distillation_path: Optional[Path] = typer.Option(
+        None, "--distillation", exists=True, dir_okay=False,
+        help="A distilled student's metrics/<run>/distillation.json: the card shows the teacher, the name says distilled"
+    ),
 ) -> None:
     """The package is named after the checkpoint the pipeline was trained
-    from (its config says which), unless --encoder names it."""
+    from (its config says which), unless --encoder names it; a distilled
+    student's name ends in _distilled."""
     transformer = pipeline_transformer(load_config(model_dir / "config.cfg", interpolate=True))
     try:
         encoder = encoder_name(transformer, encoder)
     except ValueError as err:
         msg.fail(f"--encoder: {err}", exits=1)
-    name = f"ner_{CORPUS_NAMES[lang]}_{encoder}"
+    distillation = json.loads(distillation_path.read_text(encoding="utf8")) if distillation_path else None
+    name = f"ner_{CORPUS_NAMES[lang]}_{encoder}" + ("_distilled" if distillation else "")
     full_name = f"{spacy_lang(lang)}_{name}"
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".build-") as tmp:
@@ -58,13 +65,16 @@ def main(
         meta = json.loads((pipeline_dir / "meta.json").read_text(encoding="utf8"))
         meta["description"] = (
             f"NER for {', '.join(languages(lang))} trained on {CORPUS_NAMES[lang].upper()} "
-            f"with encoder {encoder}; entity scores as conlleval computes them."
+            f"with encoder {encoder}"
+            + (f", distilled from {distillation['teacher_pipeline']} through silver data" if distillation else "")
+            + "; entity scores as conlleval computes them."
         )
         (pipeline_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")
         write_model_card(
             model_dir, train_log, metrics_path, pipeline_dir,
             package_name=full_name, version=version, lang=lang,
             dataset_names={language: HUB_DATASETS[language] for language in languages(lang)},
+            distillation=distillation,
         )
         spacy_package(
             pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__), Path(conll_ner.cpu_ops.__file__)],

@@ -98,3 +98,44 @@ def test_benchmarks_md_keeps_the_other_modes_results(tmp_path):
     run_benchmark.write_benchmarks_md(path, None, long_results(), "curves.png")
     text = path.read_text()
     assert text.startswith("# Benchmarks") and "## Default recipe at full length" in text
+
+
+def distill_results():
+    def system(f1, seconds, speed=None):
+        return {"dev": {"precision": f1, "recall": f1, "f1": f1}, "train": {"train_seconds": seconds},
+                **({"words_per_second": speed} if speed else {})}
+
+    return {
+        "command": "run_benchmark.py run --mode distill_quick", "date": "2026-01-01", "mode": "distill_quick",
+        "settings": {"split_seed": 0}, "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"},
+        "split": {"labelled": {"documents": 10, "words": 3000}, "unlabelled": {"documents": 30, "words": 9000}},
+        "silver": {"docs": 90, "entities_total": 1200}, "annotate_seconds": 12.0,
+        "teacher": system(0.88, 300.0, 2000.0), "student_gold": system(0.80, 60.0),
+        "student_distilled": system(0.85, 200.0, 12000.0), "student_ceiling": system(0.88, 200.0),
+        "ratios": {"gap closed, (b - a) / (c - a)": 0.625, "CPU words/s, student / teacher": 6.0},
+        "targets": {"(b) dev F1 >= (a) + 1.5": True},
+    }
+
+
+def test_distill_report_shows_teacher_and_three_students():
+    report = run_benchmark.report_distill_markdown(distill_results())
+    assert "L = 10 documents (3,000 words), U = the other 30 (9,000 words)" in report
+    assert "| Teacher: all-MiniLM-L6-v2 transformer+ner | L gold | 88.00 | 88.00 | 88.00 | 300 | 2,000 |" in report
+    assert "| (a) CNN student | L gold | 80.00 | 80.00 | 80.00 | 60 |  |" in report
+    assert "| (b) CNN student, distilled | L gold + U silver (the teacher's entities) | 85.00 | 85.00 | 85.00 | 200 | 12,000 |" in report
+    assert "| (c) CNN student, ceiling | L gold + U gold | 88.00 |" in report
+    assert "- gap closed, (b - a) / (c - a): 0.62" in report and "- (b) dev F1 >= (a) + 1.5: met" in report
+
+
+def test_results_json_keeps_the_full_and_distill_results_apart(tmp_path):
+    full = {"spacy_trf": {"x": 1}, "mode": "full"}
+    distill = distill_results()
+    stored = run_benchmark.merged_results("distill", distill, full)
+    assert stored["spacy_trf"] == {"x": 1} and stored["distill"] == distill
+    rerun = run_benchmark.merged_results("full", {"spacy_trf": {"x": 2}, "mode": "full"}, stored)
+    assert rerun["spacy_trf"] == {"x": 2} and rerun["distill"] == distill
+    assert run_benchmark.merged_results("long", {"a": 1}, stored) == {"a": 1}
+    path = tmp_path / "BENCHMARKS.md"
+    run_benchmark.write_benchmarks_md(path, {"distill": distill}, None, "curves.png")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n\n## Distillation (`distill` mode)")

@@ -227,3 +227,64 @@ def test_predictions_conll_agrees_with_metrics_json(workflow_runs):
         assert scores["ents_f"] == pytest.approx(f1_score(gold, pred)), folder.name
         assert scores["ents_p"] == pytest.approx(precision_score(gold, pred)), folder.name
         assert scores["ents_r"] == pytest.approx(recall_score(gold, pred)), folder.name
+
+
+def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(workflow_runs, tmp_path):
+    """`spacy project run distill` after `all`: the teacher annotates text, the
+    CNN student trains on gold + silver, is evaluated and packaged."""
+    from spacy.tokens import DocBin
+
+    from fixtures import SPANISH
+
+    project, _ = workflow_runs["xlmr", "es"]
+    sentences = [" ".join(line.split()[0] for line in block.splitlines()) for block in SPANISH.strip().split("\n\n")]
+    unlabelled = tmp_path / "news.txt"
+    unlabelled.write_text("\n".join(sentences * 3) + "\n", encoding="utf8")
+    variables = {"gpu_id": "-1", "max_steps": "8", "lang": "es", "unlabelled": str(unlabelled)}
+    result = run_project(project, "distill", variables)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    teacher_path = project / "training" / "es-transformer" / "model-best"
+    teacher = spacy.load(teacher_path)
+    silver = list(DocBin().from_disk(project / "corpus" / "distill" / "es-cnn-distilled" / "silver.spacy").get_docs(teacher.vocab))
+    assert [doc.text for doc in silver] == sentences * 3
+    expected = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in teacher.pipe(sentences * 3)]
+    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in silver] == expected
+
+    student = spacy.load(project / "training" / "es-cnn-distilled" / "model-best")
+    assert "transformer" not in student.pipe_names and student.lang == "es"
+    assert set(student.get_pipe("ner").labels) == set(teacher.get_pipe("ner").labels) == {"PER", "ORG", "LOC"}
+    comparison = json.loads((project / "metrics" / "es-cnn-distilled" / "distillation.json").read_text())
+    assert comparison["silver"]["docs"] == len(sentences) * 3 and comparison["gold"]["copies"] == 1
+    assert comparison["dev"]["teacher"]["words_per_second"] > 0 and comparison["dev"]["student"]["words_per_second"] > 0
+    card = next((project / "packages" / "es-cnn-distilled").glob("*/README.md")).read_text()
+    assert "## Distillation" in card and "training/es-transformer/model-best" in card
+    assert f"annotated {len(sentences) * 3} documents" in card
+    assert f"{comparison['dev']['teacher']['dev-es']['ents_f'] * 100:.2f}" in card
+    assert list((project / "packages" / "es-cnn-distilled").glob("*/dist/es_ner_conll02_cnn_distilled-0.1.0*.whl"))
+
+    # a teacher whose labels are not the gold data's is refused before annotating
+    refused = subprocess.run(
+        [sys.executable, "scripts/distill.py", "data", str(teacher_path), str(tmp_path / "refused"), "--lang", "nl",
+         "--unlabelled", str(unlabelled)], capture_output=True, text=True, cwd=project)
+    assert refused.returncode == 1
+    assert "['LOC', 'ORG', 'PER'] differ from the gold data's ['LOC', 'PER']" in refused.stdout
+    assert not (tmp_path / "refused" / "silver.spacy").exists()
+
+
+def test_distill_into_a_smaller_transformer_student(workflow_runs, tiny_encoders, tmp_path):
+    """The student may be a transformer too: here a tiny BERT learns from the
+    tiny XLM-R teacher, on JSONL input."""
+    project, _ = workflow_runs["xlmr", "es"]
+    unlabelled = tmp_path / "news.jsonl"
+    unlabelled.write_text("\n".join(json.dumps({"text": t}) for t in ["Melbourne ( Australia ) , 25 may ( EFE ) ."] * 4) + "\n")
+    variables = {"gpu_id": "-1", "max_steps": "4", "lang": "es", "unlabelled": str(unlabelled),
+                 "student_config": "transformer", "student_transformer": str(tiny_encoders["bert"])}
+    result = run_project(project, "distill", variables)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    student = spacy.load(project / "training" / "es-transformer-distilled" / "model-best")
+    assert student.pipe_names == ["transformer", "ner"]
+    assert student.config["components"]["transformer"]["model"]["name"] == str(tiny_encoders["bert"])
+    comparison = json.loads((project / "metrics" / "es-transformer-distilled" / "distillation.json").read_text())
+    assert comparison["silver"]["docs"] == 4
+    assert list((project / "packages" / "es-transformer-distilled").glob("*/dist/es_ner_conll02_tiny_bert_distilled-0.1.0*.whl"))

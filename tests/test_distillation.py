@@ -1,0 +1,125 @@
+import json
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from conll_ner.conll import Sentence
+from conll_ner.distillation import (
+    DistillationError,
+    annotate,
+    check_teacher,
+    count_unlabelled,
+    read_unlabelled,
+    split_documents,
+    write_docs,
+    write_gold_copies,
+)
+
+
+def corpus(n_documents: int):
+    """Documents of 1-3 sentences whose words say which document they are from."""
+    sentences = []
+    for document in range(n_documents):
+        for index in range(1 + document % 3):
+            sentences.append(Sentence([f"d{document}", f"s{index}"], ["B-PER", "O"], doc_start=index == 0))
+    return sentences
+
+
+def document_ids(sentences):
+    return [sentence.words[0] for sentence in sentences]
+
+
+def test_split_is_deterministic_and_disjoint_by_documents():
+    sentences = corpus(40)
+    labelled, unlabelled = split_documents(sentences, 0.25, seed=0)
+    again = split_documents(sentences, 0.25, seed=0)
+    assert (labelled, unlabelled) == again
+    labelled_docs, unlabelled_docs = set(document_ids(labelled)), set(document_ids(unlabelled))
+    assert len(labelled_docs) == 10 and len(unlabelled_docs) == 30
+    assert not labelled_docs & unlabelled_docs
+    # every sentence lands in exactly one part, whole documents together
+    assert sorted(map(repr, labelled + unlabelled)) == sorted(map(repr, sentences))
+    assert all(sum(1 for s in labelled if s.words[0] == doc) in (0, 1 + int(doc[1:]) % 3) for doc in labelled_docs)
+    # documents are drawn at random, not the first quarter of the file
+    assert labelled_docs != {f"d{i}" for i in range(10)}
+    assert split_documents(sentences, 0.25, seed=1)[0] != labelled
+
+
+def test_split_refuses_a_share_outside_0_1():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_documents(corpus(4), 1.0)
+
+
+def test_unlabelled_text_jsonl_and_docbin(tmp_path):
+    vocab = spacy.blank("en").vocab
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    (folder / "a.txt").write_text("First document .\n\n  \nSecond one\n", encoding="utf8")
+    (folder / "b.jsonl").write_text(json.dumps({"text": "From JSONL", "id": 1}) + "\n\n", encoding="utf8")
+    labelled = Doc(vocab, words=["Ada", "Lovelace", "wrote"], ents=["B-PER", "I-PER", "O"])
+    DocBin(docs=[labelled]).to_disk(folder / "c.spacy")
+    (folder / "notes.md").write_text("not read", encoding="utf8")
+    items = list(read_unlabelled(folder, vocab))
+    assert items[:3] == ["First document .", "Second one", "From JSONL"]
+    # a labelled DocBin is read as unlabelled text: its tokens, no entities
+    assert [t.text for t in items[3]] == ["Ada", "Lovelace", "wrote"] and items[3].ents == ()
+    assert count_unlabelled(folder) == 4
+
+
+@pytest.mark.parametrize("line,reason", [("{broken", "Expecting"), (json.dumps({"body": "x"}), "'text'"),
+                                         (json.dumps(["text"]), "'text'")])
+def test_a_broken_jsonl_line_names_file_and_line(tmp_path, line, reason):
+    path = tmp_path / "input.jsonl"
+    path.write_text(json.dumps({"text": "fine"}) + "\n" + line + "\n", encoding="utf8")
+    with pytest.raises(DistillationError, match=rf"input.jsonl:2: .*{reason}"):
+        list(read_unlabelled(path, spacy.blank("en").vocab))
+
+
+def test_missing_unlabelled_input_is_named(tmp_path):
+    with pytest.raises(DistillationError, match="nowhere does not exist"):
+        list(read_unlabelled(tmp_path / "nowhere", spacy.blank("en").vocab))
+    with pytest.raises(DistillationError, match="holds no"):
+        list(read_unlabelled(tmp_path, spacy.blank("en").vocab))
+
+
+def rule_teacher(lang: str = "en", labels=("PER", "ORG")):
+    """A teacher whose entities are known: an entity ruler in the ner slot."""
+    nlp = spacy.blank(lang)
+    ruler = nlp.add_pipe("entity_ruler", name="ner")
+    patterns = {"PER": "Ada Lovelace", "ORG": "Acme", "LOC": "Paris"}
+    ruler.add_patterns([{"label": label, "pattern": patterns[label]} for label in labels])
+    return nlp
+
+
+def test_a_teacher_with_other_labels_or_language_is_refused():
+    check_teacher(rule_teacher(), {"PER", "ORG"}, "en")
+    with pytest.raises(DistillationError, match=r"\['ORG', 'PER'\] differ from the gold data's \['LOC', 'ORG', 'PER'\]"):
+        check_teacher(rule_teacher(), {"PER", "ORG", "LOC"}, "en")
+    with pytest.raises(DistillationError, match="language is 'en' and the student's is 'es'"):
+        check_teacher(rule_teacher(), {"PER", "ORG"}, "es")
+    with pytest.raises(DistillationError, match="no ner component"):
+        check_teacher(spacy.blank("en"), {"PER"}, "en")
+
+
+def test_silver_docbin_holds_exactly_the_teachers_entities(tmp_path):
+    teacher = rule_teacher()
+    texts = ["Ada Lovelace joined Acme .", "Nothing here", "Acme hired Ada Lovelace and Acme"]
+    silver = write_docs(annotate(teacher, iter(texts), batch_size=2, total=3), tmp_path / "silver.spacy")
+    docs = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(spacy.blank("en").vocab))
+    expected = [[(e.start_char, e.end_char, e.label_) for e in teacher(text).ents] for text in texts]
+    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == expected
+    assert [doc.text for doc in docs] == texts
+    assert silver.docs == 3 and silver.entities == {"ORG": 3, "PER": 2} and silver.words == 13
+    # tokens outside entities are annotated O, not missing: the student learns them as O
+    assert all(token.ent_iob_ in ("B", "I", "O") for doc in docs for token in doc)
+
+
+def test_gold_copies_weigh_gold_against_silver(tmp_path):
+    vocab = spacy.blank("en").vocab
+    gold = [Doc(vocab, words=["Ada", "Lovelace"], ents=["B-PER", "I-PER"]), Doc(vocab, words=["x"], ents=["O"])]
+    stats = write_gold_copies(gold, tmp_path / "gold.spacy", copies=3)
+    assert len(DocBin().from_disk(tmp_path / "gold.spacy")) == 6
+    assert (stats.docs, stats.words, stats.entities) == (2, 3, {"PER": 1})
+    with pytest.raises(DistillationError, match="at least 1"):
+        write_gold_copies(gold, tmp_path / "none.spacy", copies=0)

@@ -5,7 +5,7 @@ It reproduces the recipe behind the published CoNLL-2003 model cards
 without warmup, weight decay 0.01, 4 epochs, the label on the first subword of
 each word and -100 on the others), so that the spaCy pipeline is compared with
 what people actually run rather than with a tuned competitor. Gold tags are
-read the conlleval way (`conll_ner.tags.iob_to_spans`) and rewritten as IOB2,
+read the conlleval way (`conll_ner.data.tags.iob_to_spans`) and rewritten as IOB2,
 and scores are seqeval's default (conlleval) mode on the same entities the
 spaCy side scores.
 
@@ -38,9 +38,9 @@ from transformers import (
     TrainingArguments,
 )
 
-from conll_ner.conll import read_conll_file
-from conll_ner.scoring import spans_to_tags
-from conll_ner.tags import iob_to_spans
+from conll_ner.data.conll import read_conll_file
+from conll_ner.evaluation.scoring import spans_to_tags
+from conll_ner.data.tags import iob_to_spans
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
 VARIANTS = ("raw_text", "pretokenized")

@@ -22,11 +22,11 @@ from spacy.tokens import Doc
 from spacy.util import load_config
 from wasabi import msg
 
-from conll_ner.conll import read_conll_file
-from conll_ner.cpu_ops import cpu_computes_bfloat16
-from conll_ner.distillation import split_documents
-from conll_ner.docbin import conll_to_docbin, save_conversion
-from conll_ner.evaluation import evaluate_docbin
+from conll_ner.data.conll import read_conll_file
+from conll_ner.inference.cpu_ops import cpu_computes_bfloat16
+from conll_ner.training.distillation import split_documents
+from conll_ner.data.docbin import conll_to_docbin, save_conversion
+from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

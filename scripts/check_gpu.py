@@ -1,11 +1,11 @@
 """`spacy project run check-gpu`: does the GPU install train? One line per
-check (conll_ner/gpu_check.py); exits 1 if any check failed or was skipped."""
+check (conll_ner/training/gpu_check.py); exits 1 if any check failed or was skipped."""
 import sys
 from pathlib import Path
 
 import typer
 
-from conll_ner.gpu_check import gpu_checks, report
+from conll_ner.training.gpu_check import gpu_checks, report
 
 
 def main(

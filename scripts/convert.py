@@ -6,8 +6,8 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.conll import ConllFormatError, read_conll_file
-from conll_ner.docbin import conll_to_docbin, save_conversion
+from conll_ner.data.conll import ConllFormatError, read_conll_file
+from conll_ner.data.docbin import conll_to_docbin, save_conversion
 
 
 def main(

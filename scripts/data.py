@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from conll_ner.sources import MissingDataError, gather_splits
+from conll_ner.data.sources import MissingDataError, gather_splits
 
 
 def main(

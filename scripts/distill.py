@@ -10,7 +10,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from conll_ner.distillation import (
+from conll_ner.training.distillation import (
     GOLD_FILE,
     SILVER_FILE,
     SUMMARY_FILE,
@@ -25,7 +25,7 @@ from conll_ner.distillation import (
     write_gold_copies,
     write_json,
 )
-from conll_ner.evaluation import evaluate_docbin, words_per_second
+from conll_ner.evaluation.metrics import evaluate_docbin, words_per_second
 from conll_ner.runs import evaluation_paths, spacy_lang, training_path
 
 app = typer.Typer(add_completion=False, help=__doc__)

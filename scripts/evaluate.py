@@ -5,7 +5,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.evaluation import evaluate_docbin, write_evaluation
+from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
 
 
 def main(

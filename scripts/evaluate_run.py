@@ -8,7 +8,7 @@ import typer
 from wasabi import msg
 
 from conll_ner.files import write_atomically
-from conll_ner.evaluation import evaluate_docbin, write_evaluation
+from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
 from conll_ner.runs import evaluation_paths
 
 

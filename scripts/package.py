@@ -13,10 +13,10 @@ from spacy.cli.package import package as spacy_package
 from spacy.util import load_config
 from wasabi import msg
 
-import conll_ner.cpu_ops
-import conll_ner.scoring
-from conll_ner.encoders import encoder_name, pipeline_transformer
-from conll_ner.model_card import write_model_card
+import conll_ner.inference.cpu_ops
+import conll_ner.evaluation.scoring
+from conll_ner.training.encoders import encoder_name, pipeline_transformer
+from conll_ner.packaging.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
 
 PROJECT_DISTRIBUTION = "conll-ner"
@@ -77,7 +77,7 @@ def main(
             distillation=distillation,
         )
         spacy_package(
-            pipeline_dir, output_dir, code_paths=[Path(conll_ner.scoring.__file__), Path(conll_ner.cpu_ops.__file__)],
+            pipeline_dir, output_dir, code_paths=[Path(conll_ner.evaluation.scoring.__file__), Path(conll_ner.inference.cpu_ops.__file__)],
             name=name, version=version, create_sdist=False, create_wheel=False, force=True, silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"

@@ -10,10 +10,10 @@ from spacy.cli.train import train as spacy_train
 from spacy.util import load_config
 from wasabi import msg
 
-from conll_ner.budget import plan_training
+from conll_ner.training.budget import plan_training
 from conll_ner.runs import spacy_lang, training_path
-from conll_ner.schedules import learn_rate_for_encoder
-from conll_ner.training_guard import TrainingHealthError
+from conll_ner.training.schedules import learn_rate_for_encoder
+from conll_ner.training.guard import TrainingHealthError
 
 
 def check_gpu(gpu_id: int) -> None:
@@ -71,7 +71,7 @@ def main(
     max_steps: int = typer.Option(0, "--max-steps", help="Cap on the number of updates; 0: none"),
 ) -> None:
     """The run's length is `epochs` passes over the training corpus, turned
-    into updates, evaluations and patience for this corpus (conll_ner/budget.py).
+    into updates, evaluations and patience for this corpus (conll_ner/training/budget.py).
     Any further `--section.key value` arguments override the config, as in
     `spacy train`; they are applied last, after the plan."""
     check_gpu(gpu_id)

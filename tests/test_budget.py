@@ -8,7 +8,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
 from conftest import PROJECT_DIR
-from conll_ner.budget import plan_training
+from conll_ner.training.budget import plan_training
 
 # batches of exactly 2 docs make the expected numbers easy to count
 BY_TWO = {"training.batcher": {"@batchers": "spacy.batch_by_sequence.v1", "size": 2, "get_length": None}}

@@ -1,7 +1,7 @@
 import pytest
 
-from conll_ner.conll import ConllFormatError, read_conll_file
-from conll_ner.tags import iob_to_spans
+from conll_ner.data.conll import ConllFormatError, read_conll_file
+from conll_ner.data.tags import iob_to_spans
 
 from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 

@@ -6,8 +6,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from conll_ner.conll import read_conll_file
-from conll_ner.docbin import conll_to_docbin
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.docbin import conll_to_docbin
 
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH

@@ -11,7 +11,7 @@ from thinc.api import NumpyOps, get_current_ops, set_current_ops
 from thinc.api import ArgsKwargs
 
 from conftest import PROJECT_DIR
-from conll_ner import cpu_ops
+from conll_ner.inference import cpu_ops
 from tiny_models import build_tiny_bert, fixture_texts
 
 

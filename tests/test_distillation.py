@@ -4,8 +4,8 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conll_ner.conll import Sentence
-from conll_ner.distillation import (
+from conll_ner.data.conll import Sentence
+from conll_ner.training.distillation import (
     DistillationError,
     annotate,
     check_teacher,

@@ -2,8 +2,8 @@ import pytest
 from spacy.util import load_config
 
 from conftest import PROJECT_DIR
-from conll_ner.encoders import encoder_size
-from conll_ner.schedules import learn_rate_for_encoder
+from conll_ner.training.encoders import encoder_size
+from conll_ner.training.schedules import learn_rate_for_encoder
 from tiny_models import build_tiny_bert, fixture_texts
 
 

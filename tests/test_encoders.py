@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conll_ner.encoders import checkpoint_name, encoder_name, is_local_checkpoint
+from conll_ner.training.encoders import checkpoint_name, encoder_name, is_local_checkpoint
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conll_ner.gpu_check import (
+from conll_ner.training.gpu_check import (
     FAILED,
     OK,
     SKIPPED,

@@ -3,9 +3,9 @@ import pytest
 import spacy
 from datasets import Dataset
 
-from conll_ner import hub
-from conll_ner.conll import read_conll_file
-from conll_ner.docbin import conll_to_docbin
+from conll_ner.data import hub
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.docbin import conll_to_docbin
 
 from hub_fixtures import ROWS, make_dataset
 

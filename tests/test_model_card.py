@@ -8,7 +8,7 @@ import yaml
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 
-from conll_ner.model_card import hyperparameters, model_index_results, write_model_card
+from conll_ner.packaging.model_card import hyperparameters, model_index_results, write_model_card
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATASETS = {"en": "conll2003", "es": "conll2002", "nl": "conll2002"}

@@ -5,8 +5,8 @@ from seqeval.metrics import classification_report, f1_score, precision_score, re
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from conll_ner.scoring import predicted_iob2, score_entities
-from conll_ner.tags import iob_to_spans
+from conll_ner.evaluation.scoring import predicted_iob2, score_entities
+from conll_ner.data.tags import iob_to_spans
 
 NLP = spacy.blank("en")
 TAGS = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"])

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from conll_ner import hub
-from conll_ner.conll import read_conll_file
-from conll_ner.sources import SPLIT_FILES, MissingDataError, gather_splits
+from conll_ner.data import hub
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.sources import SPLIT_FILES, MissingDataError, gather_splits
 
 from fixtures import DUTCH
 from hub_fixtures import ROWS, make_dataset

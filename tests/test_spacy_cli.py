@@ -8,8 +8,8 @@ import pytest
 import spacy
 
 from conftest import PROJECT_DIR
-from conll_ner.conll import read_conll_file
-from conll_ner.docbin import conll_to_docbin, save_conversion
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from fixtures import ENGLISH_TRAIN
 from tiny_models import build_tiny_bert, fixture_texts
 

@@ -1,8 +1,8 @@
 from hypothesis import given, strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
-from conll_ner.scoring import spans_to_tags
-from conll_ner.tags import count_labels, iob_to_spans
+from conll_ner.evaluation.scoring import spans_to_tags
+from conll_ner.data.tags import count_labels, iob_to_spans
 
 TAGS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
 

@@ -5,8 +5,8 @@ import spacy
 from spacy.util import load_config
 
 from conftest import PROJECT_DIR
-from conll_ner.conll import read_conll_file
-from conll_ner.docbin import conll_to_docbin, save_conversion
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.runs import training_path
 from fixtures import ENGLISH_TRAIN
 

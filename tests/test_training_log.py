@@ -3,7 +3,7 @@ import json
 
 import spacy
 
-from conll_ner.training_log import create_jsonl_training_log
+from conll_ner.training.log import create_jsonl_training_log
 
 
 def evaluation(step, f):

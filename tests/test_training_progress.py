@@ -2,7 +2,7 @@ import io
 
 import spacy
 
-from conll_ner.training_progress import create_remaining_time_logger, format_duration, remaining_seconds
+from conll_ner.training.progress import create_remaining_time_logger, format_duration, remaining_seconds
 
 
 def test_remaining_time_follows_the_pace_so_far():

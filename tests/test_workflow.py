@@ -102,7 +102,7 @@ def test_train_without_gpu_fails_early_and_says_how_to_use_the_cpu(tmp_path, tin
 def test_spacy_evaluate_reports_the_scorers_numbers(workflow_runs, tmp_path):
     from spacy.training import Corpus
 
-    from conll_ner.scoring import score_entities
+    from conll_ner.evaluation.scoring import score_entities
 
     project, _ = workflow_runs["bert", "multi"]
     model = project / "training" / "multi-transformer" / "model-best"

@@ -1,5 +1,5 @@
 """Tiny random-weight encoders built from the test data, loaded by local path:
-a cased WordPiece BERT (conll_ner/tiny_bert.py, which the GPU check uses too)
+a cased WordPiece BERT (conll_ner/training/tiny_bert.py, which the GPU check uses too)
 and a SentencePiece-style Unigram XLM-R."""
 from pathlib import Path
 from typing import Iterable, List
@@ -7,7 +7,7 @@ from typing import Iterable, List
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
-from conll_ner.tiny_bert import SIZE, build_tiny_bert  # noqa: F401 (the tests import it from here)
+from conll_ner.training.tiny_bert import SIZE, build_tiny_bert  # noqa: F401 (the tests import it from here)
 
 
 def build_tiny_xlmr(path: Path, texts: Iterable[str], vocab_size: int = 400) -> Path:

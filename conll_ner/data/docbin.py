@@ -8,7 +8,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from .conll import Sentence, iter_documents
-from .files import write_atomically
+from ..files import write_atomically
 from .tags import count_labels, iob_to_spans
 
 

@@ -20,8 +20,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .conll import Sentence, iter_documents
-from .files import write_atomically
+from ..data.conll import Sentence, iter_documents
+from ..files import write_atomically
 
 TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, List, Optional, Union
 
 from .conll import DOCSTART, Sentence
-from .files import write_atomically
+from ..files import write_atomically
 
 # Our split names (the original file suffixes) and the hub's.
 HUB_SPLITS = {"train": "train", "testa": "validation", "testb": "test"}

@@ -21,9 +21,9 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.util import load_config
 
-from .encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
-from .files import write_atomically
-from .runs import languages
+from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
+from ..files import write_atomically
+from ..runs import languages
 
 CURVE_FILE = "training_curve.png"
 HUB_SPLITS = {"dev": "validation", "test": "test"}

@@ -10,7 +10,7 @@ came from, so the convert step reads, and depends on, one fixed path per split.
 from pathlib import Path
 from typing import Dict, Iterator, List
 
-from .files import write_atomically
+from ..files import write_atomically
 from .hub import HUB_SOURCES, HUB_SPLITS, hub_split_to_conll
 
 # Every split the convert step needs, under its original name.

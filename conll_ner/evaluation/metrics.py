@@ -10,8 +10,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .files import write_atomically
-from .readers import create_gold_tokens_corpus
+from ..files import write_atomically
+from ..data.readers import create_gold_tokens_corpus
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 
 

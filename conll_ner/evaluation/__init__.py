@@ -1,0 +1,1 @@
+"""Scoring as conlleval and seqeval do, and the evaluate step's metrics files."""

@@ -1,0 +1,1 @@
+"""Faster predictions on CPUs; travels inside packaged pipelines."""

@@ -1,0 +1,1 @@
+"""What an installable pipeline ships besides its weights: the model card."""

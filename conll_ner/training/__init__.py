@@ -1,0 +1,1 @@
+"""Training: budgets in epochs, schedules, encoders, the training loggers and guard, distillation data, the GPU check."""

@@ -1,0 +1,146 @@
+"""Annotating records with a pipeline: the work that every engine's workers
+do, the same way, so that engines differ only in where it runs."""
+import hashlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import spacy
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .corpus import Record
+from .long_texts import split_text
+from .settings import AnnotateError, Settings
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which pipeline wrote an output: its name and version, and a digest of
+    its files, which tells apart two trainings that share both."""
+
+    name: str
+    version: str
+    fingerprint: str
+
+    def describe(self) -> str:
+        return f"{self.name} {self.version} (fingerprint {self.fingerprint[:12]})"
+
+
+@dataclass
+class Entity:
+    start_char: int
+    end_char: int
+    label: str
+    text: str
+
+
+@dataclass
+class Row:
+    """The output of one document: its entities, or the reason it has none."""
+
+    shard: int
+    line: int
+    id: Any
+    entities: List[Entity] = field(default_factory=list)
+    error: Optional[str] = None
+    # tokens annotated, for words per second; not written
+    words: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"id": self.id, "entities": [asdict(entity) for entity in self.entities], "error": self.error}
+
+
+def pipeline_folder(model: Union[str, Path]) -> Path:
+    """The folder of a pipeline given as a path or an installed package's
+    name, without loading it."""
+    path = Path(model)
+    if path.is_dir():
+        if not (path / "meta.json").is_file():
+            raise AnnotateError(f"{path} is not a spaCy pipeline: it has no meta.json")
+        return path
+    if spacy.util.is_package(str(model)):
+        return spacy.util.get_package_path(str(model))
+    raise AnnotateError(f"cannot find the pipeline {model!r}: give a pipeline folder (e.g. training/<run>/model-best) "
+                        "or the name of an installed pipeline package")
+
+
+def model_identity(model: Union[str, Path]) -> ModelIdentity:
+    """Name, version and fingerprint (SHA-256 of every file's path and
+    bytes, caches aside) of a pipeline, read from its folder."""
+    folder = pipeline_folder(model)
+    meta = srsly.read_json(folder / "meta.json")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode("utf8") + b"\0")
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    return ModelIdentity(f"{meta['lang']}_{meta['name']}", str(meta["version"]), digest.hexdigest())
+
+
+def load_pipeline(model: Union[str, Path], identity: ModelIdentity, settings: Settings, gpu: bool = False) -> Language:
+    """Load the pipeline in a worker; refuse one that is not the pipeline the
+    run started with (another version installed on one node of a cluster)."""
+    if gpu:
+        spacy.require_gpu(0)
+    nlp = spacy.load(model)
+    name, version = f"{nlp.meta['lang']}_{nlp.meta['name']}", str(nlp.meta["version"])
+    if (name, version) != (identity.name, identity.version):
+        raise AnnotateError(f"{model} loads as {name} {version} here, but the run annotates with {identity.describe()}")
+    # pieces are at most max_chars long, so spaCy's own limit must not be lower
+    nlp.max_length = max(nlp.max_length, settings.max_chars)
+    return nlp
+
+
+def pipe_or_one_by_one(nlp: Language, texts: List[str], batch_size: int) -> List[Union[Doc, Exception]]:
+    """The Docs of the texts; if a batch fails (a text that breaks a
+    component, memory running out), every text is retried alone and the
+    ones that fail again give their exception instead of a Doc."""
+    try:
+        return list(nlp.pipe(texts, batch_size=batch_size))
+    except Exception:
+        results: List[Union[Doc, Exception]] = []
+        for text in texts:
+            try:
+                results.append(nlp(text))
+            except Exception as err:
+                results.append(err)
+        return results
+
+
+def annotate_records(nlp: Language, records: Sequence[Record], settings: Settings) -> List[Row]:
+    """One row per record, in order. Empty texts give rows without entities
+    and texts over max_text_chars error rows, without reaching the pipeline;
+    texts over max_chars are annotated in pieces, whose entities are put back
+    at their offsets in the whole text. All Docs live in one memory zone, so
+    the strings they add to the vocab are freed when the chunk is done."""
+    rows = [Row(record.shard, record.line, record.id, error=record.error) for record in records]
+    pieces: List[Tuple[int, int, str]] = []  # (row, offset of the piece, piece)
+    for index, record in enumerate(records):
+        if record.error is not None or not record.text.strip():
+            continue
+        if len(record.text) > settings.max_text_chars:
+            rows[index].error = (f"{record.id}: text of {len(record.text)} characters is over the limit of "
+                                 f"{settings.max_text_chars} (max_text_chars), not annotated")
+            continue
+        pieces.extend((index, start, record.text[start:end]) for start, end in split_text(record.text, settings.max_chars))
+    failures: Dict[int, Exception] = {}
+    entities: Dict[int, List[Entity]] = defaultdict(list)
+    with nlp.memory_zone():
+        docs = pipe_or_one_by_one(nlp, [piece for _, _, piece in pieces], settings.batch_size)
+        for (index, offset, _), doc in zip(pieces, docs):
+            if isinstance(doc, Exception):
+                failures.setdefault(index, doc)
+                continue
+            rows[index].words += len(doc)
+            entities[index].extend(Entity(ent.start_char + offset, ent.end_char + offset, ent.label_, ent.text)
+                                   for ent in doc.ents)
+    for index, row in enumerate(rows):
+        if index in failures:
+            row.error = f"{row.id}: the pipeline failed on this text: {failures[index]!r}"
+        elif row.error is None:
+            row.entities = entities[index]
+    return rows

@@ -2,8 +2,9 @@
 actors, each of which loads the pipeline once, on one machine or a cluster.
 
 Shards are read by Ray tasks with the local engine's reader (so broken lines
-give the same error rows), chunks go through `map_batches` to the
-`Annotator` class (a pool of `workers` actors, `num_gpus` each), and the rows
+give the same error rows), in blocks small enough that the chunks of one
+large shard are spread over every actor; chunks go through `map_batches` to
+the `Annotator` class (a pool of `workers` actors, `num_gpus` each), and the rows
 stream back to this process in input order, which writes the shards as the
 local engine does: one writer, one manifest. Only ids, entities and errors
 come back, not the texts. On a cluster every node needs this project's
@@ -20,6 +21,9 @@ from .annotator import Entity, ModelIdentity, Row, annotate_records, load_pipeli
 from .corpus import Record, Shard, ShardEnd, read_chunks
 from .settings import AnnotateError, Settings
 
+# Ray Data's blocks (128 MiB by default) would put a whole shard in one block
+# and on one actor
+BLOCK_BYTES = 1 << 20
 INSTALL_HINT = "pip install -r requirements-ray.txt (or pip install 'ray[data]>=2.40')"
 
 
@@ -105,16 +109,22 @@ def ray_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, set
     if started:
         ray.init(address=address or None)
     context = ray.data.DataContext.get_current()
-    saved = context.execution_options.preserve_order, context.enable_progress_bars
+    saved = context.execution_options.preserve_order, context.enable_progress_bars, context.target_max_block_size
     try:
         # rows must come back in input order to be written shard by shard;
-        # our own progress bar counts documents and words
+        # our own progress bar counts documents and words; small blocks
+        # spread the chunks of one large shard over all actors
         context.execution_options.preserve_order, context.enable_progress_bars = True, False
+        context.target_max_block_size = BLOCK_BYTES
         dataset = ray.data.from_items(
             [{"index": s.index, "path": str(s.path), "source": s.source, "output": s.output} for s in shards],
             override_num_blocks=len(shards),
         )
-        dataset = dataset.map_batches(read_shards, batch_size=1, batch_format="pyarrow", fn_kwargs={"settings": settings})
+        # reading reserves no CPU: it is then not fused into the actors (whose
+        # pool could not share one shard), and actors that hold every CPU
+        # cannot starve it
+        dataset = dataset.map_batches(read_shards, batch_size=1, batch_format="pyarrow", fn_kwargs={"settings": settings},
+                                      num_cpus=0)
         dataset = dataset.map_batches(
             Annotator, batch_size=settings.chunk_docs, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=gpus or None,
@@ -124,6 +134,6 @@ def ray_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, set
             for item in batch.to_pylist():
                 yield decode_output(item)
     finally:
-        context.execution_options.preserve_order, context.enable_progress_bars = saved
+        context.execution_options.preserve_order, context.enable_progress_bars, context.target_max_block_size = saved
         if started:
             ray.shutdown()

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import spacy
+from spacy.language import Language
 
 from conll_ner.inference.annotate import annotate
 from conll_ner.inference.annotator import ModelIdentity, annotate_records, load_pipeline, model_identity
@@ -118,6 +119,23 @@ def test_memory_zone_keeps_the_string_store_from_growing(model):
     rows = annotate_records(nlp, records, Settings(batch_size=8))
     assert len(nlp.vocab.strings) == before
     assert all([e.label for e in row.entities] == ["PER", "LOC"] for row in rows)
+
+
+@Language.component("fails_on_boom")
+def fails_on_boom(doc):
+    if "boom" in doc.text:
+        raise ValueError("boom")
+    return doc
+
+
+def test_a_text_that_breaks_the_pipeline_is_an_error_row_and_the_rest_of_its_batch_is_annotated(model):
+    nlp = spacy.load(model)
+    nlp.add_pipe("fails_on_boom")
+    texts = ["London", "boom in London", "Ada Lovelace", "London again", "Acme Corp", "London"]
+    rows = annotate_records(nlp, [Record(0, i, i, text) for i, text in enumerate(texts)], Settings(batch_size=2))
+    assert [row.error for row in rows] == [None, "1: the pipeline failed on this text: ValueError('boom')"] + [None] * 4
+    assert [[e.text for e in row.entities] for row in rows] == [["London"], [], ["Ada Lovelace"], ["London"],
+                                                                ["Acme Corp"], ["London"]]
 
 
 def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, tmp_path):

@@ -4,7 +4,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import spacy
 import srsly
@@ -95,28 +95,33 @@ def load_pipeline(model: Union[str, Path], identity: ModelIdentity, settings: Se
     return nlp
 
 
-def pipe_or_one_by_one(nlp: Language, texts: List[str], batch_size: int) -> List[Union[Doc, Exception]]:
-    """The Docs of the texts; if a batch fails (a text that breaks a
-    component, memory running out), every text is retried alone and the
-    ones that fail again give their exception instead of a Doc."""
-    try:
-        return list(nlp.pipe(texts, batch_size=batch_size))
-    except Exception:
-        results: List[Union[Doc, Exception]] = []
-        for text in texts:
-            try:
-                results.append(nlp(text))
-            except Exception as err:
-                results.append(err)
-        return results
+def pipe_safely(nlp: Language, texts: Sequence[str], batch_size: int) -> Iterator[Union[Doc, Exception]]:
+    """The Doc of each text, in order, streamed so that a chunk's Docs (and a
+    transformer's activations in them) are not all held at once. If a batch
+    fails (a text that breaks a component, memory running out), its texts
+    are retried one by one and those that fail again give their exception;
+    then batching resumes."""
+    done = 0
+    while done < len(texts):
+        try:
+            for doc in nlp.pipe(texts[done:], batch_size=batch_size):
+                done += 1
+                yield doc
+        except Exception:
+            for text in texts[done : done + batch_size]:
+                done += 1
+                try:
+                    yield nlp(text)
+                except Exception as err:
+                    yield err
 
 
 def annotate_records(nlp: Language, records: Sequence[Record], settings: Settings) -> List[Row]:
     """One row per record, in order. Empty texts give rows without entities
     and texts over max_text_chars error rows, without reaching the pipeline;
     texts over max_chars are annotated in pieces, whose entities are put back
-    at their offsets in the whole text. All Docs live in one memory zone, so
-    the strings they add to the vocab are freed when the chunk is done."""
+    at their offsets in the whole text. The chunk is annotated in one memory
+    zone, so the strings its Docs add to the vocab are freed when it is done."""
     rows = [Row(record.shard, record.line, record.id, error=record.error) for record in records]
     pieces: List[Tuple[int, int, str]] = []  # (row, offset of the piece, piece)
     for index, record in enumerate(records):
@@ -130,7 +135,7 @@ def annotate_records(nlp: Language, records: Sequence[Record], settings: Setting
     failures: Dict[int, Exception] = {}
     entities: Dict[int, List[Entity]] = defaultdict(list)
     with nlp.memory_zone():
-        docs = pipe_or_one_by_one(nlp, [piece for _, _, piece in pieces], settings.batch_size)
+        docs = pipe_safely(nlp, [piece for _, _, piece in pieces], settings.batch_size)
         for (index, offset, _), doc in zip(pieces, docs):
             if isinstance(doc, Exception):
                 failures.setdefault(index, doc)

@@ -139,9 +139,11 @@ def test_a_text_that_breaks_the_pipeline_is_an_error_row_and_the_rest_of_its_bat
 
 
 def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, tmp_path):
+    (corpus / "empty.txt").write_bytes(b"")
     output = tmp_path / "out"
     summary = annotate(model, corpus, output, **SETTINGS)
-    assert sorted(outputs(output)) == ["a.jsonl", "b.jsonl", "more/c.jsonl"]
+    assert sorted(outputs(output)) == ["a.jsonl", "b.jsonl", "empty.jsonl", "more/c.jsonl"]
+    assert (output / "empty.jsonl").read_bytes() == b""
     assert (output / MANIFEST_FILE).is_file()
     a = read_jsonl(output / "a.jsonl")
     assert [row["id"] for row in a] == ["a1", "a2", "a3", "a.jsonl:4", "a.jsonl:5", "a6", "a.jsonl:7", 9, "a10"]
@@ -163,7 +165,7 @@ def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, 
     c = read_jsonl(output / "more" / "c.jsonl")
     assert [row["id"] for row in c] == list(range(100, 130))
     assert all(row["entities"][0]["text"] == "London" for row in c)
-    assert summary["shards_done"] == 3 and summary["shards_skipped"] == summary["shards_failed"] == 0
+    assert summary["shards_done"] == 4 and summary["shards_skipped"] == summary["shards_failed"] == 0
     assert (summary["documents_done"], summary["documents_failed"], summary["documents_skipped"]) == (38, 4, 0)
     assert summary["words"] > 0 and summary["words_per_second"] > 0 and summary["documents_per_second"] > 0
 
@@ -210,6 +212,14 @@ def test_output_of_another_model_or_setting_is_refused(model, corpus, tmp_path):
     assert [e["label"] for e in read_jsonl(output / "a.jsonl")[0]["entities"]] == ["PER"]
     manifest = json.loads((output / MANIFEST_FILE).read_text())
     assert manifest["model"] == vars(model_identity(other))
+
+
+def test_an_output_folder_inside_the_input_folder_is_never_read_as_input(model, corpus):
+    output = corpus / "annotations"
+    first = annotate(model, corpus, output, **SETTINGS)
+    again = annotate(model, corpus, output, **SETTINGS)
+    assert first["shards"] == again["shards"] == again["shards_skipped"] == 3
+    assert sorted(outputs(output)) == ["a.jsonl", "b.jsonl", "more/c.jsonl"]
 
 
 def test_a_folder_not_written_by_annotate_is_refused(model, corpus, tmp_path):

@@ -22,12 +22,13 @@ from spacy.tokens import Doc
 from spacy.util import load_config
 from wasabi import msg
 
-from conll_ner.data.conll import read_conll_file
+from conll_ner.data.conll import iter_documents, read_conll_file
 from conll_ner.inference.cpu_ops import cpu_computes_bfloat16
 from conll_ner.training.distillation import split_documents
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
+from conll_ner.inference.annotate import annotate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
@@ -443,10 +444,113 @@ def report_distill_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+ANNOTATE_PIPELINES = (("cnn", "CNN+ner"), ("transformer", "all-MiniLM-L6-v2 transformer+ner"))
+
+
+def write_annotate_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """JSONL shards of CoNLL documents as plain text (sentences on lines of
+    their own), and one shard holding a single text of `long_text_chars`
+    characters, built from eng.train's documents one after the other."""
+    corpora: Dict[str, Any] = {}
+    for name, source, copies in (("cnn", "eng.train", settings["cnn_corpus_copies"]),
+                                 ("transformer", "eng.testa", settings["trf_corpus_copies"])):
+        sentences = read_conll_file(data_dir / "conll2003" / source).sentences
+        documents = ["\n".join(" ".join(s.words) for s in document) for document in iter_documents(sentences)]
+        folder = work / "inputs" / name
+        lines: List[List[str]] = [[] for _ in range(settings["shards"])]
+        for number, text in enumerate(documents * copies):
+            lines[number % settings["shards"]].append(json.dumps({"id": f"{source}-{number}", "text": text}))
+        for shard, shard_lines in enumerate(lines):
+            write_atomically(folder / f"part-{shard}.jsonl", ("\n".join(shard_lines) + "\n").encode("utf8"))
+        corpora[name] = {"path": str(folder), "documents": len(documents) * copies, "source": source, "copies": copies}
+    documents = ["\n".join(" ".join(s.words) for s in document)
+                 for document in iter_documents(read_conll_file(data_dir / "conll2003" / "eng.train").sentences)]
+    text = ""
+    for document in documents:
+        if len(text) >= settings["long_text_chars"]:
+            break
+        text += document + "\n\n"
+    text = text[: text.rfind(" ", 0, settings["long_text_chars"])]
+    write_atomically(work / "inputs" / "long" / "long.jsonl", (json.dumps({"id": "long", "text": text}) + "\n").encode("utf8"))
+    corpora["long"] = {"path": str(work / "inputs" / "long"), "chars": len(text)}
+    return corpora
+
+
+def measure_annotation(model: str, inputs: str, output: Path, engine: str, workers: int, max_chars: int) -> Dict[str, Any]:
+    """One run of scripts/annotate.py's function in a process of its own, so
+    that its peak memory is its own."""
+    args = [str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"), "annotate-measure", "--model", model, "--inputs", inputs,
+            "--output", str(output), "--engine", engine, "--workers", str(workers), "--max-chars", str(max_chars)]
+    return measure_in_subprocess(args, output.with_suffix(".summary.json"))
+
+
+def run_annotate(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """Words/s of the CNN and MiniLM pipelines through the local engine and
+    through Ray on the same cores, and peak memory on a corpus holding one
+    very long text, cut into pieces (the default) and, for the CNN, whole."""
+    models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
+    for name, path in models.items():
+        if not (path / "meta.json").is_file():
+            msg.fail(f"{path} is missing: the annotate mode times the pipelines the distill mode trained "
+                     "(spacy project run benchmark --vars.benchmark_mode distill)", exits=1)
+    corpora = write_annotate_corpus(data_dir, work, settings)
+    speed, memory = [], []
+    for name, _ in ANNOTATE_PIPELINES:
+        for engine in ("local", "ray"):
+            msg.info(f"{name}, {engine} engine, {settings['workers']} workers")
+            summary = measure_annotation(str(models[name]), corpora[name]["path"], work / "out" / f"{name}-{engine}",
+                                         engine, settings["workers"], settings["max_chars"])
+            speed.append({"pipeline": name, "engine": engine, "workers": settings["workers"], **summary})
+        for max_chars in ([settings["max_chars"], 1_000_000] if name == "cnn" else [settings["max_chars"]]):
+            msg.info(f"{name}, one {corpora['long']['chars']:,}-character text, max_chars {max_chars:,}")
+            summary = measure_annotation(str(models[name]), corpora["long"]["path"], work / "out" / f"{name}-long-{max_chars}",
+                                         "local", 1, max_chars)
+            memory.append({"pipeline": name, "max_chars": max_chars, **summary})
+    by_run = {(row["pipeline"], row["engine"]): row["words_per_second"] for row in speed}
+    ratios = {f"words/s {name}, ray / local": ratio(by_run[name, "ray"], by_run[name, "local"]) for name, _ in ANNOTATE_PIPELINES}
+    targets = {"CNN through Ray within 15% of the local engine's words/s": ratios["words/s cnn, ray / local"] >= 0.85}
+    return {"corpora": corpora, "speed": speed, "memory": memory, "ratios": ratios,
+            "targets": {key: bool(met) for key, met in targets.items()}}
+
+
+def report_annotate_markdown(results: Dict[str, Any]) -> str:
+    names = dict(ANNOTATE_PIPELINES)
+    corpora = results["corpora"]
+    lines = [
+        "## Annotating large corpora (`annotate` mode)", "",
+        f"Command: `{results['command']}`  ",
+        f"Date: {results['date']}  ",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
+        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        "`conll_ner.inference.annotate.annotate` (what `spacy project run annotate` runs) over JSONL shards of "
+        f"CoNLL-2003 documents as plain text: the CNN over {corpora['cnn']['copies']} copies of "
+        f"{corpora['cnn']['source']} ({corpora['cnn']['documents']:,} documents), the transformer over "
+        f"{corpora['transformer']['source']} ({corpora['transformer']['documents']:,} documents), "
+        f"{results['settings']['shards']} shards each. Both engines run the same number of workers on the same "
+        "cores (local: spawned processes; Ray: actors of a local Ray instance). Seconds are end to end: model "
+        "loading and Ray's start-up included. Peak RSS: the annotating process's own peak (VmHWM), model "
+        "included, with the local engine in one process.", "",
+        "| Pipeline | Engine | Workers | Documents | Words | Seconds | Words/s |", "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["speed"]:
+        lines.append(f"| {names[row['pipeline']]} | {row['engine']} | {row['workers']} | {row['documents_done']:,} | "
+                     f"{row['words']:,} | {row['seconds']:.1f} | {row['words_per_second']:,.0f} |")
+    lines += ["", f"One text of {corpora['long']['chars']:,} characters:", "",
+              "| Pipeline | max_chars | Seconds | Peak RSS MB |", "|---|---:|---:|---:|"]
+    for row in results["memory"]:
+        lines.append(f"| {names[row['pipeline']]} | {row['max_chars']:,} | {row['seconds']:.1f} | {row['peak_rss_mb']:,.0f} |")
+    lines += remarks(results)
+    lines += ["", "Ratios (same run):", ""]
+    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+    lines += ["", "Targets:", ""]
+    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
-    full and distill from results.json (distill under its own key), long from
-    results_long.json."""
+    full, distill and annotate from results.json (distill and annotate under
+    their own keys), long from results_long.json."""
     parts = []
     if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
@@ -454,20 +558,26 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
         parts.append(report_long_markdown(long, curve_png))
     if full and "distill" in full:
         parts.append(report_distill_markdown(full["distill"]))
+    if full and "annotate" in full:
+        parts.append(report_annotate_markdown(full["annotate"]))
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
 
 
 
+# modes whose results results.json keeps under a key of their own
+KEYED_MODES = ("distill", "annotate")
+
+
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
     """What a mode's results file holds after a run: results.json keeps the
-    full mode's results at the top and the distill mode's under "distill",
-    each run replacing only its own."""
-    if kind == "distill":
-        return {**previous, "distill": results}
-    if kind == "full" and "distill" in previous:
-        return {**results, "distill": previous["distill"]}
+    full mode's results at the top and the distill and annotate modes' under
+    their names, each run replacing only its own."""
+    if kind in KEYED_MODES:
+        return {**previous, kind: results}
+    if kind == "full":
+        return {**results, **{key: previous[key] for key in KEYED_MODES if key in previous}}
     return results
 
 
@@ -478,7 +588,7 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 @app.command("run")
 def run_command(
     data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
-    mode: str = typer.Option("full", "--mode", help="full, long, distill or their quick checks (see benchmarks/modes.json)"),
+    mode: str = typer.Option("full", "--mode", help="full, long, distill, annotate or their quick checks (see benchmarks/modes.json)"),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
     """Run every part of a mode. full, long and distill write benchmarks/results.json (full, and distill
@@ -495,23 +605,25 @@ def run_command(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
     }
-    final = mode in ("full", "long", "distill")
+    final = mode in ("full", "long", *KEYED_MODES)
     bench = PROJECT_DIR / "benchmarks"
     results_paths = {"full": bench / "results.json", "long": bench / "results_long.json"}
     if final:
         report_path, curve_path, curve_png = PROJECT_DIR / "BENCHMARKS.md", bench / "learning_curves.png", "benchmarks/learning_curves.png"
     else:
         report_path, curve_path, curve_png = work / "BENCHMARKS.md", work / "learning_curves.png", "learning_curves.png"
-    kind = "long" if mode.startswith("long") else "distill" if mode.startswith("distill") else "full"
+    kind = next((name for name in ("long", *KEYED_MODES) if mode.startswith(name)), "full")
     if kind == "long":
         results = {**header, **run_long(data_dir, work, settings)}
         plot_learning_curves(results, curve_path)
     elif kind == "distill":
         results = {**header, **run_distill(data_dir, work, settings)}
+    elif kind == "annotate":
+        results = {**header, **run_annotate(data_dir, work, settings)}
     else:
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started
-    # results.json holds the full mode's results and, under "distill", the distill mode's
+    # results.json holds the full mode's results and the keyed modes' under their names
     results_path = results_paths["long" if kind == "long" else "full"] if final else work / "results.json"
     stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
@@ -569,6 +681,22 @@ def run_full(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
     targets = {key: bool(met) for key, met in targets.items()}  # numpy bools from the Trainer side
     return {"data": {"train_words": train_words, "dev_words": dev_words},
             "spacy_trf": trf, "hf_trainer": hf, "spacy_cnn": cnn, "ratios": ratios, "targets": targets}
+
+
+@app.command("annotate-measure")
+def annotate_measure_command(
+    model: str = typer.Option(..., "--model"),
+    inputs: str = typer.Option(..., "--inputs"),
+    output: Path = typer.Option(..., "--output"),
+    engine: str = typer.Option(..., "--engine"),
+    workers: int = typer.Option(..., "--workers"),
+    max_chars: int = typer.Option(..., "--max-chars"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """One annotation run, its summary and this process's peak memory."""
+    summary = annotate(model, inputs, output, engine=engine, workers=workers, max_chars=max_chars, resume=False,
+                       show_progress=False)
+    hf_baseline.write_json(output_json, {**summary, "peak_rss_mb": hf_baseline.peak_rss_mb()})
 
 
 @app.command("infer-spacy")

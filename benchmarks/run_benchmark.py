@@ -180,6 +180,19 @@ def remarks(results: Dict[str, Any]) -> List[str]:
     return ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in results.get("remarks", [])] if results.get("remarks") else []
 
 
+def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
+    """A mode section's title and what was run where."""
+    machine = results["machine"]
+    return [title, "", f"Command: `{results['command']}`  ", f"Date: {results['date']}  ",
+            f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}  ",
+            f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", ""]
+
+
+def ratios_and_targets(results: Dict[str, Any]) -> List[str]:
+    return (["", "Ratios (same run):", ""] + [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+            + ["", "Targets:", ""] + [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()])
+
+
 def report_markdown(results: Dict[str, Any]) -> str:
     s, h, c = results["spacy_trf"], results["hf_trainer"], results["spacy_cnn"]
     rows = [("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h), ("spaCy CNN+ner (ours)", c)]
@@ -267,11 +280,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     s = results["spacy_trf"]
     systems = [(key, name, short) for key, name, short in LONG_SYSTEMS if key in results]
     lines = [
-        "## Default recipe at full length (`long` mode)", "",
-        f"Command: `{results['command']}`  ",
-        f"Date: {results['date']}  ",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
-        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        *mode_header("## Default recipe at full length (`long` mode)", results),
         "all-MiniLM-L6-v2 on the CoNLL-2003 English training set. spaCy: configs/transformer.cfg as "
         "`spacy project run all --vars.gpu_id -1 --vars.transformer <MiniLM> --vars.epochs "
         f"{results['settings']['trf_epochs']}` trains it (no other settings). Hugging Face: the Trainer recipe, "
@@ -294,11 +303,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     for key, _, name in systems:
         points = [p for p in results[key]["train"]["curve"] if p["epoch"] > 0]
         lines.append(f"- {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points))
-    lines += ["", "Ratios (same run):", ""]
-    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
-    lines += ["", "Targets:", ""]
-    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ratios_and_targets(results)) + "\n"
 
 
 def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
@@ -417,17 +422,13 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
 def report_distill_markdown(results: Dict[str, Any]) -> str:
     split, silver = results["split"], results["silver"]
     lines = [
-        "## Distillation (`distill` mode)", "",
-        f"Command: `{results['command']}`  ",
-        f"Date: {results['date']}  ",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
-        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        *mode_header("## Distillation (`distill` mode)", results),
         f"eng.train split by documents (seed {results['settings']['split_seed']}): L = "
         f"{split['labelled']['documents']} documents ({split['labelled']['words']:,} words), U = the other "
         f"{split['unlabelled']['documents']} ({split['unlabelled']['words']:,} words), its gold labels hidden. "
         "The teacher (configs/transformer.cfg with all-MiniLM-L6-v2, default recipe) trains on L; "
         f"`scripts/distill.py data` has it annotate U ({silver['docs']:,} documents, {silver['entities_total']:,} "
-        f"entities, {results['annotate_seconds']:.0f} s with loading). The students are configs/cnn.cfg with its "
+        f"entities{', ' + format(results['annotate_seconds'], '.0f') + ' s with loading' if results.get('annotate_seconds') else ''}). The students are configs/cnn.cfg with its "
         "default recipe (10 epochs of their training data). All steps are the distill workflow's scripts; dev scores "
         "are seqeval's on the dev set, of model-best; CPU words/s from `scripts/distill.py compare` (pre-tokenized "
         "dev words, each pipeline's own batch size, one process).", "",
@@ -437,12 +438,7 @@ def report_distill_markdown(results: Dict[str, Any]) -> str:
         r = results[key]
         speed = f"{r['words_per_second']:,.0f}" if "words_per_second" in r else ""
         lines.append(f"| {name} | {data} | {score_cells(r['dev'])} | {r['train']['train_seconds']:.0f} | {speed} |")
-    lines += remarks(results)
-    lines += ["", "Ratios (same run):", ""]
-    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
-    lines += ["", "Targets:", ""]
-    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
 ANNOTATE_PIPELINES = (("cnn", "CNN+ner"), ("transformer", "all-MiniLM-L6-v2 transformer+ner"))
@@ -518,11 +514,7 @@ def report_annotate_markdown(results: Dict[str, Any]) -> str:
     names = dict(ANNOTATE_PIPELINES)
     corpora = results["corpora"]
     lines = [
-        "## Annotating large corpora (`annotate` mode)", "",
-        f"Command: `{results['command']}`  ",
-        f"Date: {results['date']}  ",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}  ",
-        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        *mode_header("## Annotating large corpora (`annotate` mode)", results),
         "`conll_ner.inference.annotate.annotate` (what `spacy project run annotate` runs) over JSONL shards of "
         f"CoNLL-2003 documents as plain text: the CNN over {corpora['cnn']['copies']} copies of "
         f"{corpora['cnn']['source']} ({corpora['cnn']['documents']:,} documents), the transformer over "
@@ -540,12 +532,7 @@ def report_annotate_markdown(results: Dict[str, Any]) -> str:
               "| Pipeline | max_chars | Seconds | Peak RSS MB |", "|---|---:|---:|---:|"]
     for row in results["memory"]:
         lines.append(f"| {names[row['pipeline']]} | {row['max_chars']:,} | {row['seconds']:.1f} | {row['peak_rss_mb']:,.0f} |")
-    lines += remarks(results)
-    lines += ["", "Ratios (same run):", ""]
-    lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
-    lines += ["", "Targets:", ""]
-    lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:

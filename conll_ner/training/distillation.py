@@ -22,9 +22,8 @@ from tqdm import tqdm
 
 from ..data.conll import Sentence, iter_documents
 from ..files import write_atomically
+from ..inference.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES
 
-TEXT_SUFFIXES = (".txt", ".text")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
 DOCBIN_SUFFIXES = (".spacy",)
 UNLABELLED_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES + DOCBIN_SUFFIXES
 # what the distill-data step writes into the student's training folder

@@ -253,6 +253,8 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
 
     student = spacy.load(project / "training" / "es-cnn-distilled" / "model-best")
     assert "transformer" not in student.pipe_names and student.lang == "es"
+    # the student_overrides var narrows the CNN, which configs/cnn.cfg keeps at 256
+    assert student.config["components"]["tok2vec"]["model"]["encode"]["width"] == 96
     assert set(student.get_pipe("ner").labels) == set(teacher.get_pipe("ner").labels) == {"PER", "ORG", "LOC"}
     comparison = json.loads((project / "metrics" / "es-cnn-distilled" / "distillation.json").read_text())
     assert comparison["silver"]["docs"] == len(sentences) * 3 and comparison["gold"]["copies"] == 1
@@ -280,7 +282,8 @@ def test_distill_into_a_smaller_transformer_student(workflow_runs, tiny_encoders
     unlabelled = tmp_path / "news.jsonl"
     unlabelled.write_text("\n".join(json.dumps({"text": t}) for t in ["Melbourne ( Australia ) , 25 may ( EFE ) ."] * 4) + "\n")
     variables = {"gpu_id": "-1", "max_steps": "4", "lang": "es", "unlabelled": str(unlabelled),
-                 "student_config": "transformer", "student_transformer": str(tiny_encoders["bert"])}
+                 "student_config": "transformer", "student_transformer": str(tiny_encoders["bert"]),
+                 "student_overrides": ""}
     result = run_project(project, "distill", variables)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     student = spacy.load(project / "training" / "es-transformer-distilled" / "model-best")

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Dict, Iterable, List, Union
+from typing import Dict, Iterable, List, Optional, Union
 
 from tqdm import tqdm
 
@@ -40,6 +40,9 @@ class Totals:
     documents_failed: int = 0
     words: int = 0
     failed_shards: List[str] = field(default_factory=list)
+    # when the first row arrived (time.perf_counter()): the engine's start-up
+    # (processes, Ray, model loading) lies before it
+    first_row_at: Optional[float] = None
 
 
 def write_shards(folder: OutputFolder, shards: List[Shard], stream: Iterable[Union[Row, ShardEnd]],
@@ -68,6 +71,8 @@ def write_shards(folder: OutputFolder, shards: List[Shard], stream: Iterable[Uni
                             end = item
                             break
                         writer.write(item)
+                        if totals.first_row_at is None:
+                            totals.first_row_at = time.perf_counter()
                         counts.documents_done += item.error is None
                         counts.documents_failed += item.error is not None
                         counts.words += item.words
@@ -119,7 +124,9 @@ def annotate(
     shards done before are skipped; without, an earlier run's output is
     replaced. Returns the run's summary: shards and documents done, skipped
     and failed, words, seconds, documents and words per second (this run's,
-    model loading included).
+    model loading included), and the start-up seconds before the first
+    document came back with the words per second after it: the rate a
+    long run tends to.
     """
     started = time.perf_counter()
     if engine not in ENGINES:
@@ -142,8 +149,13 @@ def annotate(
         else:
             stream = ray_stream(pending, model, identity, settings, workers, gpus, ray_address)
         totals = write_shards(folder, pending, stream, output_format, show_progress)
-    seconds = time.perf_counter() - started
+    finished = time.perf_counter()
+    seconds = finished - started
     documents = totals.documents_done + totals.documents_failed
+    # the first chunks' words arrive just after the start-up: counted in the
+    # steady rate, which overstates it by at most a chunk per worker
+    first_row_at = totals.first_row_at or finished
+    steady_seconds = finished - first_row_at
     return {
         "model": identity.name,
         "version": identity.version,
@@ -162,4 +174,6 @@ def annotate(
         "seconds": seconds,
         "documents_per_second": documents / seconds,
         "words_per_second": totals.words / seconds,
+        "startup_seconds": first_row_at - started,
+        "steady_words_per_second": totals.words / steady_seconds if steady_seconds > 0 else 0.0,
     }

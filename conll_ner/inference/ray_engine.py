@@ -127,7 +127,7 @@ def ray_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, set
                                       num_cpus=0)
         dataset = dataset.map_batches(
             Annotator, batch_size=settings.chunk_docs, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=gpus or None,
+            concurrency=workers, num_gpus=gpus or None,
             fn_constructor_kwargs={"model": str(model), "identity": identity, "settings": settings},
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):

@@ -51,8 +51,8 @@ def main(
             f"{summary['documents_failed']:,} failed; shards: {summary['shards_done']} done, "
             f"{summary['shards_skipped']} skipped, {summary['shards_failed']} failed; {summary['words']:,} words "
             f"in {summary['seconds']:.1f} s: {summary['documents_per_second']:,.1f} documents/s, "
-            f"{summary['words_per_second']:,.0f} words/s ({summary['steady_words_per_second']:,.0f} after "
-            f"{summary['startup_seconds']:.1f} s of start-up) -> {output}")
+            f"{summary['words_per_second']:,.0f} words/s, the first after {summary['first_output_seconds']:.1f} s "
+            f"-> {output}")
     if summary["shards_failed"]:
         msg.fail(line, exits=1)
     msg.good(line)

@@ -168,9 +168,8 @@ def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, 
     assert summary["shards_done"] == 4 and summary["shards_skipped"] == summary["shards_failed"] == 0
     assert (summary["documents_done"], summary["documents_failed"], summary["documents_skipped"]) == (38, 4, 0)
     assert summary["words"] > 0 and summary["words_per_second"] > 0 and summary["documents_per_second"] > 0
-    # the start-up lies within the run, and the rate after it is no slower than the whole run's
-    assert 0 < summary["startup_seconds"] < summary["seconds"]
-    assert summary["steady_words_per_second"] >= summary["words_per_second"]
+    # the first document came back within the run, after the pipeline had loaded
+    assert 0 < summary["first_output_seconds"] < summary["seconds"]
 
 
 def test_a_rerun_skips_finished_shards_and_redoes_missing_or_partial_ones(model, corpus, tmp_path):

@@ -41,7 +41,7 @@ class Totals:
     words: int = 0
     failed_shards: List[str] = field(default_factory=list)
     # when the first row arrived (time.perf_counter()): the engine's start-up
-    # (processes, Ray, model loading) lies before it
+    # (processes, Ray, model loading) and its first chunk lie before it
     first_row_at: Optional[float] = None
 
 
@@ -124,9 +124,8 @@ def annotate(
     shards done before are skipped; without, an earlier run's output is
     replaced. Returns the run's summary: shards and documents done, skipped
     and failed, words, seconds, documents and words per second (this run's,
-    model loading included), and the start-up seconds before the first
-    document came back with the words per second after it: the rate a
-    long run tends to.
+    model loading included), and the seconds until the first document came
+    back.
     """
     started = time.perf_counter()
     if engine not in ENGINES:
@@ -152,10 +151,6 @@ def annotate(
     finished = time.perf_counter()
     seconds = finished - started
     documents = totals.documents_done + totals.documents_failed
-    # the first chunks' words arrive just after the start-up: counted in the
-    # steady rate, which overstates it by at most a chunk per worker
-    first_row_at = totals.first_row_at or finished
-    steady_seconds = finished - first_row_at
     return {
         "model": identity.name,
         "version": identity.version,
@@ -174,6 +169,5 @@ def annotate(
         "seconds": seconds,
         "documents_per_second": documents / seconds,
         "words_per_second": totals.words / seconds,
-        "startup_seconds": first_row_at - started,
-        "steady_words_per_second": totals.words / steady_seconds if steady_seconds > 0 else 0.0,
+        "first_output_seconds": (totals.first_row_at or finished) - started,
     }

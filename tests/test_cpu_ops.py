@@ -144,3 +144,79 @@ def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_transformer_nlp)
     text = fixture_texts()[0]
     losses = nlp.update([Example.from_dict(nlp.make_doc(text), {"entities": []})], losses={})
     assert numpy.isfinite(losses["transformer"])
+
+
+# int8 predictions through ONNX Runtime
+
+INT8 = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "training": True, "int8": True}
+
+
+def load_with_int8(path, monkeypatch, cache, bfloat16=True):
+    pytest.importorskip("onnxruntime", reason="the int8 path needs onnxruntime (requirements-onnx.txt)")
+    monkeypatch.setenv("CONLL_NER_CACHE", str(cache))
+    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: bfloat16)
+    return spacy.load(path, config={"nlp": {"after_pipeline_creation": INT8}})
+
+
+def cosine_per_token(a, b):
+    return (a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))
+
+
+def test_int8_predictions_stay_close_to_fp32(tiny_transformer_nlp, monkeypatch, tmp_path):
+    fp32 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False)
+    int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
+    shim = transformer_shim(int8)
+    assert isinstance(shim, cpu_ops.Int8PredictOnCPU) and isinstance(shim, cpu_ops.BFloat16TrainOnCPU)
+    text = fixture_texts()[0]
+    exact, quantized = hidden_states(fp32, text), hidden_states(int8, text)
+    # an int8 graph of these weights ran (kept in the cache for the next
+    # load), and its outputs point the same way as fp32's, token by token
+    assert len(list((tmp_path / "cache" / "onnx_int8").glob("*.onnx"))) == 1
+    assert quantized.dtype == numpy.float32 and quantized.shape == exact.shape
+    assert not numpy.array_equal(exact, quantized)
+    assert cosine_per_token(exact, quantized).min() > 0.99
+    assert len(int8(text)) == len(fp32(text))
+
+
+def test_an_int8_pipeline_saves_its_torch_weights(tiny_transformer_nlp, monkeypatch, tmp_path):
+    int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
+    int8(fixture_texts()[0])
+    int8.to_disk(tmp_path / "saved")
+    original = transformer_shim(load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False))._model.state_dict()
+    reloaded = transformer_shim(load_with_bfloat16(tmp_path / "saved", monkeypatch, supported=False))._model.state_dict()
+    assert original.keys() == reloaded.keys()
+    assert all(torch.equal(original[name], reloaded[name]) for name in original)
+
+
+def test_training_steps_and_new_weights_drop_the_int8_graph(tiny_transformer_nlp, monkeypatch, tmp_path):
+    int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
+    bf16 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
+    text = fixture_texts()[0]
+    assert not numpy.array_equal(hidden_states(int8, text), hidden_states(bf16, text))
+    # a pipeline that trains scores its dev set with torch: its weights change at every update
+    training_step(int8)
+    numpy.testing.assert_array_equal(hidden_states(int8, text), hidden_states(bf16, text))
+    # loading weights makes it a predicting pipeline again
+    int8.get_pipe("transformer").from_bytes(bf16.get_pipe("transformer").to_bytes())
+    assert not numpy.array_equal(hidden_states(int8, text), hidden_states(bf16, text))
+
+
+def test_without_onnxruntime_the_pipeline_predicts_with_torch_and_says_so_once(tiny_transformer_nlp, tmp_path):
+    script = f"""
+import sys, warnings
+sys.modules["onnxruntime"] = None  # not installed
+import spacy
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as said:
+    nlp = spacy.load({str(tiny_transformer_nlp)!r}, config={{"nlp": {{"after_pipeline_creation": {INT8!r}}}}})
+    docs = [nlp(text) for text in {fixture_texts()[:3]!r}]
+print(len(docs), sum("onnxruntime is not installed" in str(w.message) for w in said))
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            env={**__import__("os").environ, "CONLL_NER_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["3", "1"]
+    assert not (tmp_path / "cache").exists()

@@ -18,8 +18,26 @@ keeps fp32's exponent range, so it needs no grad scaling; weights, gradients
 and the optimizer stay fp32. On all-MiniLM-L6-v2 training updates ran 1.31x
 faster (3.09 vs 2.35 updates/s on 2 cores, 60 updates side by side), with
 losses within 0.05% of fp32's.
+
+`conll_ner.transformer_on_cpu.v1` with `int8 = true` also predicts through
+ONNX Runtime: the encoder exported to ONNX, attention and layer norms fused,
+its matrix products' weights quantized to int8 per channel (dynamic
+quantization). Side by side on all-MiniLM-L6-v2 fine-tuned on CoNLL-2003
+(2 cores with AVX512-VNNI, 7 interleaved rounds over the dev set): 8,942
+words/s against 7,327 in bfloat16 (1.22x) and 3,184 in fp32 (2.81x), dev F1
+91.99 against 92.12 and 92.08. torch's own `quantize_dynamic` lost 0.6 F1 at
+bfloat16's speed, and its quantized weights cannot be saved, so it is not
+used. The torch weights stay as they are: saving a pipeline saves them, and
+without onnxruntime it predicts with torch.
 """
-from typing import Any, Callable, Dict, Tuple
+import copy
+import hashlib
+import os
+import tempfile
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from spacy.language import Language
 from spacy.util import registry
@@ -30,6 +48,13 @@ try:  # CNN pipelines are packaged with this module and do not need torch
     import torch
 except ImportError:
     torch = None
+
+try:  # optional: requirements-onnx.txt
+    import onnxruntime
+except ImportError:
+    onnxruntime = None
+
+ONNX_INSTALL_HINT = "pip install -r requirements-onnx.txt (or pip install onnxruntime onnx)"
 
 
 @registry.callbacks("conll_ner.numpy_matmul_on_cpu.v1")
@@ -94,33 +119,170 @@ class BFloat16TrainOnCPU(BFloat16PredictOnCPU):
         return outputs_as_float32(outputs), backprop
 
 
-_BFLOAT16_SHIM_CLASSES: Dict[Tuple[type, type], type] = {}
+# ---------------------------------------------------------------------------
+# int8 predictions through ONNX Runtime
+
+# the int8 session of each shim, built from its weights on its first
+# prediction; not an attribute, so that deep copies of the shim stay possible
+_INT8_SESSIONS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+# shims that have trained in this process: they predict with torch
+_TRAINING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_SAID: set = set()
 
 
-def bfloat16_shim_class(shim_class: type, mixin: type) -> type:
-    """The shim class with a bfloat16 mixin, one per pair. Swapping the
-    class of the shim object keeps working after `from_disk`, which loads new
-    weights into the same shim, and through deep copies."""
-    key = (shim_class, mixin)
-    if key not in _BFLOAT16_SHIM_CLASSES:
-        _BFLOAT16_SHIM_CLASSES[key] = type(f"{mixin.__name__}{shim_class.__name__}", (mixin, shim_class), {})
-    return _BFLOAT16_SHIM_CLASSES[key]
+def say_once(message: str) -> None:
+    if message not in _SAID:
+        _SAID.add(message)
+        warnings.warn(message, stacklevel=3)
 
 
-@registry.callbacks("conll_ner.bfloat16_transformer_on_cpu.v1")
-def create_bfloat16_transformer_on_cpu(training: bool = True) -> Callable[[Language], Language]:
-    """Transformer precision on the CPU: predictions, and with `training`
-    also training steps, in bfloat16 where the CPU computes it natively; fp32
-    elsewhere. The configs ask for mixed precision, which GPUs train with; on
-    the CPU thinc's grad scaler raises ("Gradient scaling is not supported"),
-    so it is switched off there, and `spacy train` works on the CPU with the
-    config as it is."""
-    mixin = BFloat16TrainOnCPU if training else BFloat16PredictOnCPU
+def int8_cache_dir() -> Path:
+    """Where int8 graphs are kept between loads: CONLL_NER_CACHE, else the
+    user's cache folder."""
+    base = os.environ.get("CONLL_NER_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                           os.path.expanduser("~/.cache"), "conll_ner")
+    return Path(base) / "onnx_int8"
+
+
+def weights_digest(module: "torch.nn.Module") -> str:
+    """SHA-256 of the weights and of the versions that shape the graph: a
+    retrained or updated pipeline never reuses another's graph."""
+    digest = hashlib.sha256(f"{torch.__version__} {onnxruntime.__version__} {type(module).__name__}".encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode("utf8") + b"\0")
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class _LastHiddenState(torch.nn.Module if torch is not None else object):
+    """The encoder with the two inputs spacy-transformers gives every model,
+    returning the one output it reads."""
+
+    def __init__(self, encoder: "torch.nn.Module") -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+
+
+def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
+    """Export the encoder to ONNX, fuse attention and layer norms with ONNX
+    Runtime's transformer optimizer, then quantize the weights of its matrix
+    products to int8 per channel, dynamically: static int8 (calibrated
+    activations) is known to wreck NER encoders, dynamic int8 cost 0.09 dev
+    F1 with all-MiniLM-L6-v2. Written to a temporary name, renamed when whole."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+    import onnx
+
+    encoder = copy.deepcopy(module).float().eval()
+    # the plain matmul-softmax attention is the pattern the optimizer fuses
+    encoder.config._attn_implementation = "eager"
+    ids = torch.randint(5, 100, (2, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        fp32, fused = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+            torch.onnx.export(_LastHiddenState(encoder), (ids, mask), str(fp32), dynamo=False, opset_version=17,
+                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                              dynamic_axes={name: {0: "batch", 1: "sequence"}
+                                            for name in ("input_ids", "attention_mask", "last_hidden_state")})
+        config = encoder.config
+        optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
+                       hidden_size=config.hidden_size, opt_level=1, use_gpu=False).save_model_to_file(str(fused))
+        quantized = Path(tmp) / "int8.onnx"
+        quantize_dynamic(str(fused), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(quantized, path)
+
+
+def int8_session(module: "torch.nn.Module") -> Any:
+    path = int8_cache_dir() / f"{weights_digest(module)}.onnx"
+    if not path.is_file():
+        export_int8_graph(module, path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class Int8PredictOnCPU:
+    """Shim mixin: predict through an ONNX Runtime int8 graph of the current
+    weights, built on the first prediction (and kept in the cache folder for
+    the next load); loading or updating weights drops it. Without
+    onnxruntime, or for inputs the graph does not take (a second segment's
+    token type ids), the next class in line predicts: bfloat16 or fp32."""
+
+    def predict(self, inputs: Any) -> Any:
+        kwargs = inputs.kwargs
+        token_types = kwargs.get("token_type_ids")
+        if (self.device.type != "cpu" or inputs.args or set(kwargs) - {"input_ids", "attention_mask", "token_type_ids"}
+                or (token_types is not None and bool(token_types.any()))):
+            return super().predict(inputs)
+        if onnxruntime is None:
+            say_once(f"onnxruntime is not installed: the transformer predicts with torch ({ONNX_INSTALL_HINT})")
+            return super().predict(inputs)
+        if self in _TRAINING:  # dev scores while training: the weights change after every update
+            return super().predict(inputs)
+        session = _INT8_SESSIONS.get(self)
+        if session is None:
+            session = _INT8_SESSIONS[self] = int8_session(self._model)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        feeds = {name: kwargs[name].detach().cpu().numpy().astype("int64", copy=False)
+                 for name in ("input_ids", "attention_mask")}
+        (hidden,) = session.run(["last_hidden_state"], feeds)
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))
+
+    def begin_update(self, inputs: Any) -> Any:
+        _TRAINING.add(self)
+        _INT8_SESSIONS.pop(self, None)
+        return super().begin_update(inputs)
+
+    def from_bytes(self, bytes_data: bytes) -> Any:
+        _TRAINING.discard(self)
+        _INT8_SESSIONS.pop(self, None)
+        return super().from_bytes(bytes_data)
+
+
+# ---------------------------------------------------------------------------
+# the callbacks that configs name
+
+_CPU_SHIM_CLASSES: Dict[Tuple[type, ...], type] = {}
+
+
+def cpu_shim_class(shim_class: type, mixins: Tuple[type, ...]) -> type:
+    """The shim class with the mixins before it, one class per combination.
+    Swapping the class of the shim object keeps working after `from_disk`,
+    which loads new weights into the same shim, and through deep copies."""
+    key = (shim_class, *mixins)
+    if key not in _CPU_SHIM_CLASSES:
+        name = "".join(mixin.__name__ for mixin in mixins) + shim_class.__name__
+        _CPU_SHIM_CLASSES[key] = type(name, (*mixins, shim_class), {})
+    return _CPU_SHIM_CLASSES[key]
+
+
+@registry.callbacks("conll_ner.transformer_on_cpu.v1")
+def create_transformer_on_cpu(training: bool = True, int8: bool = True) -> Callable[[Language], Language]:
+    """Transformer precision on the CPU. Predictions: with `int8`, through an
+    ONNX Runtime int8 graph (onnxruntime installed; else as without it);
+    otherwise in bfloat16 where the CPU computes it natively, else fp32.
+    Training steps: with `training`, in bfloat16 where native, else fp32
+    (dev scores during training too). The configs ask for mixed precision,
+    which GPUs train with; on the CPU thinc's grad scaler raises ("Gradient
+    scaling is not supported"), so it is switched off there, and `spacy
+    train` works on the CPU with the config as it is. GPUs are left alone."""
 
     def use_cpu_precision(nlp: Language) -> Language:
         if not isinstance(get_current_ops(), NumpyOps):
             return nlp  # GPU: mixed precision as configured
-        bfloat16 = cpu_computes_bfloat16()
+        mixins: Tuple[type, ...] = (Int8PredictOnCPU,) if int8 else ()
+        if cpu_computes_bfloat16():
+            mixins += (BFloat16TrainOnCPU if training else BFloat16PredictOnCPU,)
         for _, component in nlp.pipeline:
             if not isinstance(getattr(component, "model", None), Model):
                 continue
@@ -131,8 +293,15 @@ def create_bfloat16_transformer_on_cpu(training: bool = True) -> Callable[[Langu
                     if shim._mixed_precision:
                         shim._mixed_precision = False
                         shim._grad_scaler = PyTorchGradScaler(enabled=False)
-                    if bfloat16 and not isinstance(shim, BFloat16PredictOnCPU):
-                        shim.__class__ = bfloat16_shim_class(type(shim), mixin)
+                    if mixins and not isinstance(shim, (BFloat16PredictOnCPU, Int8PredictOnCPU)):
+                        shim.__class__ = cpu_shim_class(type(shim), mixins)
         return nlp
 
     return use_cpu_precision
+
+
+@registry.callbacks("conll_ner.bfloat16_transformer_on_cpu.v1")
+def create_bfloat16_transformer_on_cpu(training: bool = True) -> Callable[[Language], Language]:
+    """The callback of pipelines trained before int8 predictions: bfloat16
+    (or fp32) predictions and training steps."""
+    return create_transformer_on_cpu(training=training, int8=False)

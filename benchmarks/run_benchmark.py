@@ -238,6 +238,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
             for variant, m in r.get(key, {}).items():
                 lines.append(f"| {label} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} "
                              f"| {m['peak_rss_mb']:.0f} |")
+    lines += remarks(results)
     lines += ["", "## Ratios (same run)", ""]
     lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
     lines += ["", "## Targets", ""]

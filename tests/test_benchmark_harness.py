@@ -144,21 +144,21 @@ def test_results_json_keeps_the_full_and_distill_results_apart(tmp_path):
 def test_annotate_report_shows_both_engines_and_peak_memory():
     def run(pipeline, engine, words, seconds):
         return {"pipeline": pipeline, "engine": engine, "workers": 2, "documents_done": 100, "words": words,
-                "seconds": seconds, "words_per_second": words / seconds}
+                "seconds": seconds, "words_per_second": words / seconds, "first_output_seconds": seconds / 4}
 
     results = {
         "command": "run_benchmark.py run --mode annotate_quick", "date": "2026-01-01", "mode": "annotate_quick",
         "settings": {"shards": 2}, "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"},
         "corpora": {"cnn": {"copies": 3, "source": "eng.train", "documents": 900},
-                    "transformer": {"source": "eng.testa", "documents": 200}, "long": {"chars": 972000}},
+                    "transformer": {"copies": 1, "source": "eng.train", "documents": 200}, "long": {"chars": 972000}},
         "speed": [run("cnn", "local", 60000, 10.0), run("cnn", "ray", 60000, 11.0)],
         "memory": [{"pipeline": "cnn", "max_chars": 10000, "seconds": 9.5, "peak_rss_mb": 812.4},
                    {"pipeline": "transformer", "max_chars": 10000, "seconds": 40.0, "peak_rss_mb": 1500.0}],
         "ratios": {"words/s cnn, ray / local": 10 / 11}, "targets": {"CNN through Ray within 15% of the local engine's words/s": True},
     }
     report = run_benchmark.report_annotate_markdown(results)
-    assert "| CNN+ner | local | 2 | 100 | 60,000 | 10.0 | 6,000 |" in report
-    assert "| CNN+ner | ray | 2 | 100 | 60,000 | 11.0 | 5,455 |" in report
+    assert "| CNN+ner | local | 2 | 100 | 60,000 | 10.0 | 6,000 | 2.5 |" in report
+    assert "| CNN+ner | ray | 2 | 100 | 60,000 | 11.0 | 5,455 | 2.8 |" in report
     assert "One text of 972,000 characters:" in report
     assert "| all-MiniLM-L6-v2 transformer+ner | 10,000 | 40.0 | 1,500 |" in report
     assert "- words/s cnn, ray / local: 0.91" in report

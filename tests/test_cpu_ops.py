@@ -220,3 +220,18 @@ print(len(docs), sum("onnxruntime is not installed" in str(w.message) for w in s
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["3", "1"]
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_encoder_that_cannot_be_exported_predicts_with_torch(tiny_transformer_nlp, monkeypatch, tmp_path):
+    int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
+    bf16 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
+
+    def export_fails(module, path):
+        raise RuntimeError("protobuf over 2 GB")
+
+    monkeypatch.setattr(cpu_ops, "export_int8_graph", export_fails)
+    monkeypatch.setattr(cpu_ops, "_SAID", set())
+    text = fixture_texts()[0]
+    with pytest.warns(UserWarning, match="no int8 graph for this transformer .RuntimeError: protobuf over 2 GB"):
+        hidden = hidden_states(int8, text)
+    numpy.testing.assert_array_equal(hidden, hidden_states(bf16, text))

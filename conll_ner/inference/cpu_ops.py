@@ -125,7 +125,8 @@ class BFloat16TrainOnCPU(BFloat16PredictOnCPU):
 # the int8 session of each shim, built from its weights on its first
 # prediction; not an attribute, so that deep copies of the shim stay possible
 _INT8_SESSIONS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
-# shims that have trained in this process: they predict with torch
+# shims that have trained in this process, or whose graph could not be
+# built: they predict with torch
 _TRAINING: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _SAID: set = set()
 
@@ -230,7 +231,13 @@ class Int8PredictOnCPU:
             return super().predict(inputs)
         session = _INT8_SESSIONS.get(self)
         if session is None:
-            session = _INT8_SESSIONS[self] = int8_session(self._model)
+            try:
+                session = int8_session(self._model)
+            except Exception as err:  # an encoder the exporter or optimizer cannot take
+                say_once(f"no int8 graph for this transformer ({type(err).__name__}: {err}): it predicts with torch")
+                _TRAINING.add(self)
+                return super().predict(inputs)
+            _INT8_SESSIONS[self] = session
         from transformers.modeling_outputs import BaseModelOutput
 
         feeds = {name: kwargs[name].detach().cpu().numpy().astype("int64", copy=False)

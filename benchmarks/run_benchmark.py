@@ -463,11 +463,11 @@ def write_annotate_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) 
     """JSONL shards of CoNLL documents as plain text (sentences on lines of
     their own), and one shard holding a single text of `long_text_chars`
     characters, built from eng.train's documents one after the other."""
+    source = "eng.train"
+    documents = ["\n".join(" ".join(s.words) for s in document)
+                 for document in iter_documents(read_conll_file(data_dir / "conll2003" / source).sentences)]
     corpora: Dict[str, Any] = {}
     for name, copies in (("cnn", settings["cnn_corpus_copies"]), ("transformer", settings["trf_corpus_copies"])):
-        source = "eng.train"
-        sentences = read_conll_file(data_dir / "conll2003" / source).sentences
-        documents = ["\n".join(" ".join(s.words) for s in document) for document in iter_documents(sentences)]
         folder = work / "inputs" / name
         lines: List[List[str]] = [[] for _ in range(settings["shards"])]
         for number, text in enumerate(documents * copies):
@@ -475,8 +475,6 @@ def write_annotate_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) 
         for shard, shard_lines in enumerate(lines):
             write_atomically(folder / f"part-{shard}.jsonl", ("\n".join(shard_lines) + "\n").encode("utf8"))
         corpora[name] = {"path": str(folder), "documents": len(documents) * copies, "source": source, "copies": copies}
-    documents = ["\n".join(" ".join(s.words) for s in document)
-                 for document in iter_documents(read_conll_file(data_dir / "conll2003" / "eng.train").sentences)]
     text = ""
     for document in documents:
         if len(text) >= settings["long_text_chars"]:

@@ -1,4 +1,7 @@
 import copy
+import os
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -212,11 +215,8 @@ with warnings.catch_warnings(record=True) as said:
     docs = [nlp(text) for text in {fixture_texts()[:3]!r}]
 print(len(docs), sum("onnxruntime is not installed" in str(w.message) for w in said))
 """
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                            env={**__import__("os").environ, "CONLL_NER_CACHE": str(tmp_path / "cache")})
+                            env={**os.environ, "CONLL_NER_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["3", "1"]
     assert not (tmp_path / "cache").exists()

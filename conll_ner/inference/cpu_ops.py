@@ -37,7 +37,7 @@ import tempfile
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from spacy.language import Language
 from spacy.util import registry
@@ -123,11 +123,10 @@ class BFloat16TrainOnCPU(BFloat16PredictOnCPU):
 # int8 predictions through ONNX Runtime
 
 # the int8 session of each shim, built from its weights on its first
-# prediction; not an attribute, so that deep copies of the shim stay possible
+# prediction, or None where the shim predicts with torch (it has trained in
+# this process, or its graph could not be built); not an attribute, so that
+# deep copies of the shim stay possible
 _INT8_SESSIONS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
-# shims that have trained in this process, or whose graph could not be
-# built: they predict with torch
-_TRAINING: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _SAID: set = set()
 
 
@@ -227,17 +226,15 @@ class Int8PredictOnCPU:
         if onnxruntime is None:
             say_once(f"onnxruntime is not installed: the transformer predicts with torch ({ONNX_INSTALL_HINT})")
             return super().predict(inputs)
-        if self in _TRAINING:  # dev scores while training: the weights change after every update
-            return super().predict(inputs)
-        session = _INT8_SESSIONS.get(self)
-        if session is None:
+        if self not in _INT8_SESSIONS:
             try:
-                session = int8_session(self._model)
+                _INT8_SESSIONS[self] = int8_session(self._model)
             except Exception as err:  # an encoder the exporter or optimizer cannot take
                 say_once(f"no int8 graph for this transformer ({type(err).__name__}: {err}): it predicts with torch")
-                _TRAINING.add(self)
-                return super().predict(inputs)
-            _INT8_SESSIONS[self] = session
+                _INT8_SESSIONS[self] = None
+        session = _INT8_SESSIONS[self]
+        if session is None:
+            return super().predict(inputs)
         from transformers.modeling_outputs import BaseModelOutput
 
         feeds = {name: kwargs[name].detach().cpu().numpy().astype("int64", copy=False)
@@ -246,12 +243,11 @@ class Int8PredictOnCPU:
         return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))
 
     def begin_update(self, inputs: Any) -> Any:
-        _TRAINING.add(self)
-        _INT8_SESSIONS.pop(self, None)
+        # dev scores while training come from torch: the weights change at every update
+        _INT8_SESSIONS[self] = None
         return super().begin_update(inputs)
 
     def from_bytes(self, bytes_data: bytes) -> Any:
-        _TRAINING.discard(self)
         _INT8_SESSIONS.pop(self, None)
         return super().from_bytes(bytes_data)
 

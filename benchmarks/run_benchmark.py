@@ -34,6 +34,7 @@ from conll_ner.inference.annotate import annotate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+from cpu_inference import OUR_INPUTS, run_inference  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
@@ -552,6 +553,49 @@ def report_annotate_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
+def report_inference_markdown(results: Dict[str, Any]) -> str:
+    ours, hf, dev, rounds = results["ours"], results["hugging_face"], results["dev_set"], results["settings"]["rounds"]
+    callback = ", ".join(f"{key} = {json.dumps(value)}" for key, value in results["default_callback"].items())
+    lines = [
+        *mode_header("## CPU inference against the Hugging Face pipeline (`inference` mode)", results),
+        f"The CoNLL-2003 English dev set ({dev['words']:,} words, {dev['sentences']:,} sentences, {dev['documents']:,} "
+        "documents of 10 sentences) through the long mode's "
+        "all-MiniLM-L6-v2 pipelines: ours (spaCy, `spacy.load` with one change to configs/transformer.cfg's CPU "
+        "callback per variant) and the Hugging Face model that the Trainer fine-tuned. Words/s are medians of "
+        f"{rounds} rounds; in each round every variant runs once, in a process of its own, after a warm-up batch. "
+        "Peak RSS: the process's own peak (VmHWM) over the rounds, model and every input included. Raw text and "
+        "pre-tokenized: one dev sentence per text or Doc; documents: the dev set's 10-sentence Docs (ours only), "
+        f"where windows overlap. Our batch is the pipeline's own ({results['batch_size']} Docs).", "",
+        f"Default (configs/transformer.cfg): **{results['default']}** (`{callback}`). The int8 graph is built on "
+        f"the first prediction of a pipeline on a machine and cached: {results['int8_graph']['seconds']:.1f} s, peak "
+        f"RSS {results['int8_graph']['peak_rss_mb']:,.0f} MB; the rounds below load it from the cache.", "",
+        "| Ours | Raw text words/s | Pre-tokenized words/s | Documents words/s | Dev F1 | Peak RSS MB | First batch s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in ours:
+        speed = " | ".join(f"{row['words_per_second'][kind]:,.0f}" for kind in OUR_INPUTS)
+        name = f"**{row['variant']}** (default)" if row["variant"] == results["default"] else row["variant"]
+        lines.append(f"| {name} | {speed} | {row['dev']['f1'] * 100:.2f} | {row['peak_rss_mb']:,.0f} | "
+                     f"{row['first_batch_seconds']:.1f} |")
+    lines += ["", "| Hugging Face pipeline | Input | Words/s | Dev F1 (first subword) | Peak RSS MB |",
+              "|---|---|---:|---:|---:|"]
+    for row in hf:
+        f1 = f"{row['dev']['f1'] * 100:.2f}" if row.get("dev") else ""
+        lines.append(f"| {row['variant'].split(': ', 1)[1]} | {row['input']} | {row['words_per_second']:,.0f} | {f1} | "
+                     f"{row['peak_rss_mb']:,.0f} |")
+    lines += ["", "What the encoder is given (dev set, our batch): subword tokens per word of the text; encoder tokens "
+              "per word (windows with their special tokens and overlap); padding share of the encoder's input with "
+              "one call per batch and as run (length groups where the variant has them).", "",
+              "| Ours | Input | Subwords/word | Encoder tokens/word | Padding, one call per batch | Padding as run |",
+              "|---|---|---:|---:|---:|---:|"]
+    for row in ours:
+        for kind, stats in row["encoder_input"].items():
+            lines.append(f"| {row['variant']} | {kind} | {stats['subwords_per_word']:.3f} | "
+                         f"{stats['encoder_tokens_per_word']:.3f} | {stats['padding_share_one_call']:.1%} | "
+                         f"{stats['padding_share']:.1%} |")
+    return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
+
+
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
@@ -565,6 +609,8 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
         parts.append(report_distill_markdown(full["distill"]))
     if full and "annotate" in full:
         parts.append(report_annotate_markdown(full["annotate"]))
+    if full and "inference" in full:
+        parts.append(report_inference_markdown(full["inference"]))
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
@@ -572,7 +618,7 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
 
 
 # modes whose results results.json keeps under a key of their own
-KEYED_MODES = ("distill", "annotate")
+KEYED_MODES = ("distill", "annotate", "inference")
 
 
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
@@ -593,7 +639,7 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 @app.command("run")
 def run_command(
     data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
-    mode: str = typer.Option("full", "--mode", help="full, long, distill, annotate or their quick checks (see benchmarks/modes.json)"),
+    mode: str = typer.Option("full", "--mode", help="full, long, distill, annotate, inference or their quick checks (see benchmarks/modes.json)"),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
     """Run every part of a mode. full, long and distill write benchmarks/results.json (full, and distill
@@ -625,6 +671,8 @@ def run_command(
         results = {**header, **run_distill(data_dir, work, settings)}
     elif kind == "annotate":
         results = {**header, **run_annotate(data_dir, work, settings)}
+    elif kind == "inference":
+        results = {**header, **run_inference(data_dir, work, settings)}
     else:
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started

@@ -7,15 +7,13 @@ import numpy
 import pytest
 import spacy
 import torch
-from spacy.tokens import DocBin
-from spacy.training.initialize import init_nlp
 from spacy.util import load_config, load_model_from_config
 from thinc.api import NumpyOps, get_current_ops, set_current_ops
 from thinc.api import ArgsKwargs
 
 from conftest import PROJECT_DIR
 from conll_ner.inference import cpu_ops
-from tiny_models import build_tiny_bert, fixture_texts
+from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
 
 @pytest.fixture
@@ -45,21 +43,7 @@ def test_numpy_matmul_gives_the_same_products(blis_ops):
 
 @pytest.fixture(scope="module")
 def tiny_transformer_nlp(tmp_path_factory):
-    """An initialized transformer+ner pipeline from configs/transformer.cfg,
-    with a tiny random BERT, saved to disk."""
-    root = tmp_path_factory.mktemp("bf16")
-    bert = build_tiny_bert(root / "bert", fixture_texts())
-    corpus = root / "corpus.spacy"
-    DocBin(docs=[spacy.blank("en")(text) for text in fixture_texts()]).to_disk(corpus)
-    cfg = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={
-        "paths.train": str(corpus),
-        "paths.dev": str(corpus),
-        "paths.train_log": str(root / "train_log.jsonl"),
-        "components.transformer.model.name": str(bert),
-    })
-    nlp = init_nlp(cfg)
-    nlp.to_disk(root / "pipeline")
-    return root / "pipeline"
+    return build_tiny_transformer_pipeline(tmp_path_factory.mktemp("bf16"))
 
 
 def transformer_shim(nlp):
@@ -70,9 +54,16 @@ def hidden_states(nlp, text):
     return nlp(text)._.trf_data.tensors[0]
 
 
+def load_on_cpu(path, monkeypatch, bfloat16, int8=False, token_budget=1024):
+    """The pipeline with conll_ner.transformer_on_cpu.v1 as given, on a CPU
+    with or without native bfloat16."""
+    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: bfloat16)
+    after = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "training": True, "int8": int8, "token_budget": token_budget}
+    return spacy.load(path, config={"nlp": {"after_pipeline_creation": after}})
+
+
 def load_with_bfloat16(path, monkeypatch, supported):
-    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: supported)
-    return spacy.load(path)
+    return load_on_cpu(path, monkeypatch, bfloat16=supported)
 
 
 def test_transformer_predicts_in_bfloat16_on_a_cpu_that_supports_it(tiny_transformer_nlp, monkeypatch):
@@ -154,11 +145,20 @@ def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_transformer_nlp)
 INT8 = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "training": True, "int8": True}
 
 
-def load_with_int8(path, monkeypatch, cache, bfloat16=True):
+def load_with_int8(path, monkeypatch, cache, bfloat16=True, token_budget=1024):
     pytest.importorskip("onnxruntime", reason="the int8 path needs onnxruntime (requirements-onnx.txt)")
     monkeypatch.setenv("CONLL_NER_CACHE", str(cache))
-    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: bfloat16)
-    return spacy.load(path, config={"nlp": {"after_pipeline_creation": INT8}})
+    return load_on_cpu(path, monkeypatch, bfloat16=bfloat16, int8=True, token_budget=token_budget)
+
+
+def test_the_config_predicts_in_int8_in_length_groups_by_default(tiny_transformer_nlp, monkeypatch):
+    monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: True)
+    shim = transformer_shim(spacy.load(tiny_transformer_nlp))
+    assert isinstance(shim, cpu_ops.LengthGroupedPredictOnCPU) and shim._cpu_token_budget == 1024
+    assert isinstance(shim, cpu_ops.Int8PredictOnCPU) and isinstance(shim, cpu_ops.BFloat16TrainOnCPU)
+    # the documented switch-off: bfloat16 (or fp32) predictions with torch
+    off = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=True, int8=False)
+    assert not isinstance(transformer_shim(off), cpu_ops.Int8PredictOnCPU)
 
 
 def cosine_per_token(a, b):
@@ -235,3 +235,57 @@ def test_an_encoder_that_cannot_be_exported_predicts_with_torch(tiny_transformer
     with pytest.warns(UserWarning, match="no int8 graph for this transformer .RuntimeError: protobuf over 2 GB"):
         hidden = hidden_states(int8, text)
     numpy.testing.assert_array_equal(hidden, hidden_states(bf16, text))
+
+
+# batches in groups of windows of similar length
+
+
+def test_length_groups_sort_rows_and_stay_within_the_token_budget():
+    lengths = [5, 30, 7, 30, 12, 100]
+    # 3 x 12 and 2 x 30 padded tokens fit 64; 100 is a group of its own
+    assert cpu_ops.length_groups(lengths, 64) == [[0, 2, 4], [1, 3], [5]]
+    assert cpu_ops.length_groups(lengths, 10_000) == [[0, 2, 4, 1, 3, 5]]
+    assert cpu_ops.length_groups([], 64) == []
+
+
+def token_pieces(doc, hidden):
+    """The encoder's outputs at the word pieces of the doc's tokens: padding
+    positions are not outputs of the tokens."""
+    return hidden.reshape(-1, hidden.shape[-1])[doc._.trf_data.align.data.ravel()]
+
+
+@pytest.fixture
+def encoder_calls(monkeypatch):
+    """The shape of every input the torch encoder is called with."""
+    from thinc.shims import PyTorchShim
+
+    shapes = []
+    predict = PyTorchShim.predict
+
+    def counting_predict(self, inputs):
+        shapes.append(tuple(inputs.kwargs["input_ids"].shape))
+        return predict(self, inputs)
+
+    monkeypatch.setattr(PyTorchShim, "predict", counting_predict)
+    return shapes
+
+
+def test_length_groups_predict_what_one_call_per_batch_predicts(tiny_transformer_nlp, monkeypatch, encoder_calls):
+    words = fixture_texts()[0].split() * 6  # 300 words
+    texts = [" ".join(words[start:start + n]) for start, n in zip(range(0, 240, 20), [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11])]
+    one_call = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=False, token_budget=0)
+    whole = [doc._.trf_data.tensors[0] for doc in one_call.pipe(texts, batch_size=len(texts))]
+    whole = [tensor.copy() for tensor in whole]
+    assert len(encoder_calls) == 1
+    rows, padded_length = encoder_calls.pop()
+    grouped_nlp = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=False, token_budget=64)
+    docs = list(grouped_nlp.pipe(texts, batch_size=len(texts)))
+    # several calls, each on rows of similar length cut to the longest of
+    # them, together fewer padded tokens than the one call of the batch
+    assert len(encoder_calls) > 1 and sum(r for r, _ in encoder_calls) == rows
+    assert all(r * length <= 64 or r == 1 for r, length in encoder_calls)
+    assert sum(r * length for r, length in encoder_calls) < rows * padded_length
+    for doc, expected in zip(docs, whole):
+        numpy.testing.assert_allclose(token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(doc, expected), atol=1e-5)
+    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == \
+        [[(e.start, e.end, e.label_) for e in doc.ents] for doc in one_call.pipe(texts, batch_size=len(texts))]

@@ -8,7 +8,7 @@ import yaml
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 
-from conll_ner.packaging.model_card import hyperparameters, model_index_results, write_model_card
+from conll_ner.packaging.model_card import cpu_predictions_note, hyperparameters, model_index_results, write_model_card
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATASETS = {"en": "conll2003", "es": "conll2002", "nl": "conll2002"}
@@ -188,7 +188,17 @@ def test_transformer_hyperparameters_come_from_the_config():
     assert f"window={model['get_spans']['window']}" in rows["Transformer spans"]
     assert f"stride={model['get_spans']['stride']}" in rows["Transformer spans"]
     assert rows["Mixed precision"] == str(model["mixed_precision"])
+    assert rows["CPU precision"].startswith("`conll_ner.transformer_on_cpu.v1` (training=True, int8=True, token_budget=")
     assert f"total_steps={config['training']['max_steps']}" in rows["Learning rate"]
+
+
+def test_transformer_card_says_how_it_predicts_on_a_cpu():
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=True)
+    note = "\n".join(cpu_predictions_note(config))
+    assert "int8 through ONNX Runtime" in note and "pip install onnxruntime onnx" in note
+    assert '"after_pipeline_creation": {"int8": False}' in note
+    config["nlp"]["after_pipeline_creation"]["int8"] = False
+    assert cpu_predictions_note(config) == []
 
 
 def test_model_index_uses_conll2002_language_configs():

@@ -4,6 +4,11 @@ and a SentencePiece-style Unigram XLM-R."""
 from pathlib import Path
 from typing import Iterable, List
 
+import spacy
+from spacy.tokens import DocBin
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config
+
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
@@ -49,3 +54,21 @@ def fixture_texts() -> List[str]:
     for text in (ENGLISH_TRAIN, SPANISH, DUTCH):
         lines.extend(line.split()[0] for line in text.splitlines() if line.strip())
     return [" ".join(lines)] * 3
+
+
+def build_tiny_transformer_pipeline(root: Path) -> Path:
+    """An initialized transformer+ner pipeline from configs/transformer.cfg,
+    with a tiny random BERT, saved to root/pipeline."""
+    from conftest import PROJECT_DIR
+
+    bert = build_tiny_bert(root / "bert", fixture_texts())
+    corpus = root / "corpus.spacy"
+    DocBin(docs=[spacy.blank("en")(text) for text in fixture_texts()]).to_disk(corpus)
+    cfg = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "paths.train_log": str(root / "train_log.jsonl"),
+        "components.transformer.model.name": str(bert),
+    })
+    init_nlp(cfg).to_disk(root / "pipeline")
+    return root / "pipeline"

@@ -168,6 +168,8 @@ def hyperparameters(config: Dict[str, Any]) -> List[Tuple[str, str]]:
             ("Transformer spans", describe_setting(model["get_spans"])),
             ("Mixed precision", describe_setting(model["mixed_precision"])),
         ]
+        if config["nlp"].get("after_pipeline_creation"):
+            rows.append(("CPU precision", describe_setting(config["nlp"]["after_pipeline_creation"])))
     return rows
 
 
@@ -270,8 +272,26 @@ def overview_section(
             "print([(ent.text, ent.label_) for ent in doc.ents])",
             "```",
             "",
+            *cpu_predictions_note(config),
         ]
     )
+
+
+def cpu_predictions_note(config: Dict[str, Any]) -> List[str]:
+    """How the transformer predicts on a CPU, where the pipeline's callback
+    asks for int8: it needs a runtime that the package does not require."""
+    callback = config["nlp"].get("after_pipeline_creation") or {}
+    if not callback.get("int8"):
+        return []
+    return [
+        "On a CPU the transformer predicts in int8 through ONNX Runtime where it is installed "
+        "(`pip install onnxruntime onnx`): the first prediction builds the int8 graph of the encoder and keeps it "
+        "in `~/.cache/conll_ner/onnx_int8/` (or `$CONLL_NER_CACHE`) for the next load. Without it the pipeline "
+        "predicts with torch (bfloat16 on CPUs that compute it natively, else fp32) and says so once. To predict "
+        "with torch anyway: `spacy.load(name, config={\"nlp\": {\"after_pipeline_creation\": {\"int8\": False}}})`. "
+        "GPUs are not affected.",
+        "",
+    ]
 
 
 def limits_section(meta: Dict[str, Any], card_languages: List[str]) -> str:

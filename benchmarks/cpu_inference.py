@@ -1,0 +1,311 @@
+"""CPU inference of the transformer pipeline against the Hugging Face
+token-classification pipeline in the same precision (the `inference` mode of
+run_benchmark.py).
+
+Every variant runs in a process of its own, so that its peak memory is its
+own; the variants take turns, round after round, and the report gives each
+one's median words/s over the rounds, so that a disturbed stretch of the run
+slows one round of every variant rather than all rounds of one.
+"""
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import spacy
+import typer
+from seqeval.metrics import f1_score
+from spacy.tokens import Doc, DocBin
+from spacy.util import load_config, minibatch
+from wasabi import msg
+
+from conll_ner.data.conll import read_conll_file
+from conll_ner.data.docbin import conll_to_docbin, save_conversion
+from conll_ner.evaluation.metrics import evaluate_docbin
+from conll_ner.files import write_atomically
+from conll_ner.inference.cpu_ops import length_groups
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hf_baseline  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+# our inputs: the two the Hugging Face pipeline also takes, and the dev set's
+# documents of 10 sentences, where windows overlap
+SENTENCE_INPUTS = ("raw_text", "pretokenized")
+OUR_INPUTS = (*SENTENCE_INPUTS, "documents")
+HF_PRECISIONS = ("fp32", "bf16")
+
+
+def default_callback() -> Dict[str, Any]:
+    """configs/transformer.cfg's CPU callback: what a pipeline trained now predicts with."""
+    return dict(load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["nlp"]["after_pipeline_creation"])
+
+
+def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
+    """Config overrides of each variant of ours, in the order of the report.
+    `default` is configs/transformer.cfg's callback as written; the others
+    change one thing in it (fp32: no callback, spacy-transformers as it is)."""
+    callback = default_callback()
+
+    def after(**changes: Any) -> Dict[str, Any]:
+        return {"nlp": {"after_pipeline_creation": {**callback, **changes}}}
+
+    no_overlap = {"components": {"transformer": {"model": {"get_spans": {"stride": window}}}}}
+    return {
+        "fp32": {"nlp": {"after_pipeline_creation": None}},
+        "bf16, one call per batch": after(int8=False, token_budget=0),
+        "bf16": after(int8=False),
+        "int8, one call per batch": after(int8=True, token_budget=0),
+        "int8": after(int8=True),
+        f"int8, windows without overlap (stride {window})": {**after(int8=True), **no_overlap},
+    }
+
+
+def default_variant(variants: Dict[str, Dict[str, Any]]) -> str:
+    callback = default_callback()
+    return next(name for name, overrides in variants.items()
+                if overrides == {"nlp": {"after_pipeline_creation": callback}})
+
+
+def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict[str, float]:
+    """What the encoder is given per word, from the pipeline's own span
+    getter and tokenizer: subword tokens of the text, tokens of its windows
+    (special tokens and overlap included), and the share of padding in the
+    encoder's input with one call per batch and with the shim's length groups.
+    Tells token savings apart from faster arithmetic."""
+    model = nlp.get_pipe("transformer").model
+    tokenizer, get_spans = model.tokenizer, model.attrs["get_spans"]
+    budget = next((getattr(shim, "_cpu_token_budget", 0) for node in model.walk() for shim in node.shims), 0)
+    words = subwords = tokens = one_call = grouped = 0
+    for batch in minibatch(docs, batch_size):
+        words += sum(len(doc) for doc in batch)
+        subwords += sum(len(ids) for ids in tokenizer([doc.text for doc in batch], add_special_tokens=False)["input_ids"])
+        spans = [span for doc_spans in get_spans(batch) for span in doc_spans]
+        lengths = [len(ids) for ids in tokenizer([span.text for span in spans])["input_ids"]]
+        tokens += sum(lengths)
+        one_call += len(lengths) * max(lengths)
+        groups = length_groups(lengths, budget) if budget else [list(range(len(lengths)))]
+        grouped += sum(len(group) * max(lengths[row] for row in group) for group in groups)
+    return {"subwords_per_word": subwords / words, "encoder_tokens_per_word": tokens / words,
+            "padding_share_one_call": 1 - tokens / one_call, "padding_share": 1 - tokens / grouped}
+
+
+def time_pass(run: Any, n_words: int) -> float:
+    started = time.perf_counter()
+    run()
+    return n_words / (time.perf_counter() - started)
+
+
+@app.command("measure-ours")
+def measure_ours_command(
+    model: str = typer.Option(..., "--model"),
+    variant: str = typer.Option(..., "--variant"),
+    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False, help="CoNLL file of the dev sentences"),
+    documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False, help="DocBin of the dev documents"),
+    score: bool = typer.Option(False, "--score", help="Also score the dev documents (seqeval F1)"),
+    threads: int = typer.Option(0, "--threads"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """One pass of a variant of ours over each input, at the pipeline's own batch size."""
+    torch_threads = hf_baseline.set_threads(threads)
+    started = time.perf_counter()
+    window = load_config(Path(model) / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
+    nlp = spacy.load(model, config=our_variants(window)[variant])
+    load_seconds = time.perf_counter() - started
+    words = [s.words for s in read_conll_file(sentences).sentences]
+    doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
+    make_inputs = {
+        "raw_text": lambda: [" ".join(w) for w in words],
+        "pretokenized": lambda: [Doc(nlp.vocab, words=w) for w in words],
+        "documents": lambda: [Doc(nlp.vocab, words=w) for w in doc_words],
+    }
+    n_words = {"raw_text": sum(map(len, words)), "pretokenized": sum(map(len, words)), "documents": sum(map(len, doc_words))}
+    batch_size = nlp.batch_size
+    started = time.perf_counter()
+    for _ in nlp.pipe(make_inputs["pretokenized"]()[:batch_size]):  # int8: builds or loads the graph
+        pass
+    first_batch_seconds = time.perf_counter() - started
+    result: Dict[str, Any] = {"variant": variant, "batch_size": batch_size, "load_seconds": load_seconds,
+                              "first_batch_seconds": first_batch_seconds, "torch_threads": torch_threads,
+                              "words_per_second": {}, "encoder_input": {}}
+    for name in OUR_INPUTS:
+        items = make_inputs[name]()
+        result["words_per_second"][name] = time_pass(lambda: [None for _ in nlp.pipe(items)], n_words[name])
+    if score:
+        metrics, _ = evaluate_docbin(nlp, documents)
+        result["dev"] = {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
+        for name in ("pretokenized", "documents"):
+            result["encoder_input"][name] = encoder_input(nlp, make_inputs[name](), batch_size)
+    result["peak_rss_mb"] = hf_baseline.peak_rss_mb()
+    hf_baseline.write_json(output_json, result)
+
+
+@app.command("first-prediction")
+def first_prediction_command(
+    model: str = typer.Option(..., "--model"),
+    variant: str = typer.Option(..., "--variant"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """Seconds and peak memory of a variant's first prediction: with an
+    empty graph cache, int8 exports, fuses and quantizes the encoder then,
+    once per pipeline and machine."""
+    window = load_config(Path(model) / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
+    nlp = spacy.load(model, config=our_variants(window)[variant])
+    started = time.perf_counter()
+    nlp("Peter Blackburn wrote from Brussels .")
+    hf_baseline.write_json(output_json, {"variant": variant, "seconds": time.perf_counter() - started,
+                                         "peak_rss_mb": hf_baseline.peak_rss_mb()})
+
+
+@app.command("measure-hf")
+def measure_hf_command(
+    model_dir: str = typer.Option(..., "--model-dir"),
+    precision: str = typer.Option(..., "--precision", help="fp32 or bf16 (autocast)"),
+    batch_size: int = typer.Option(0, "--batch-size", help="0: the pipeline's default"),
+    input_kind: str = typer.Option(..., "--input", help="raw_text or pretokenized"),
+    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False),
+    score: bool = typer.Option(False, "--score", help="Also score the pre-tokenized predictions (seqeval F1)"),
+    threads: int = typer.Option(0, "--threads"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """One pass of the Hugging Face side over one input. raw_text: the
+    token-classification pipeline with entity aggregation, what a model
+    card's user runs; pretokenized: the gold words through the tokenizer and
+    the model, first-subword tags (hf_baseline.predict_tags)."""
+    import torch
+    import transformers
+
+    torch_threads = hf_baseline.set_threads(threads)
+    words, tags = hf_baseline.read_sentences(sentences)
+    n_words = sum(map(len, words))
+    bf16 = precision == "bf16"
+    result: Dict[str, Any] = {"precision": precision, "batch_size": batch_size, "input": input_kind, "torch_threads": torch_threads}
+    if input_kind == "raw_text":
+        pipe = transformers.pipeline("token-classification", model=model_dir, aggregation_strategy="simple", device=-1)
+        texts = [" ".join(w) for w in words]
+        batching = {"batch_size": batch_size} if batch_size else {}
+
+        def run(items: List[str]) -> Any:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return pipe(items, **batching)
+
+        run(texts[: max(batch_size, 8)])
+        result["words_per_second"] = time_pass(lambda: run(texts), n_words)
+    else:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        model = transformers.AutoModelForTokenClassification.from_pretrained(model_dir)
+        size = batch_size or 1  # as the pipeline: one sentence per forward pass
+        hf_baseline.predict_tags(model, tokenizer, words[: max(size, 8)], size, bf16=bf16)
+        predicted: List[Any] = []
+        result["words_per_second"] = time_pass(
+            lambda: predicted.extend(hf_baseline.predict_tags(model, tokenizer, words, size, bf16=bf16)[0]), n_words)
+        if score:
+            result["dev"] = {"f1": f1_score(tags, predicted)}
+    result["peak_rss_mb"] = hf_baseline.peak_rss_mb()
+    hf_baseline.write_json(output_json, result)
+
+
+def hf_variants(batch_size: int) -> List[Dict[str, Any]]:
+    """The pipeline in fp32 (as model cards ship it) and under bfloat16
+    autocast (what an informed user turns on), at its default batch (one
+    text per forward pass) and at ours, on both inputs."""
+    return [{"precision": precision, "batch_size": size, "input": kind}
+            for kind in SENTENCE_INPUTS for precision in HF_PRECISIONS for size in (0, batch_size)]
+
+
+def hf_name(variant: Dict[str, Any]) -> str:
+    batch = f"batch {variant['batch_size']}" if variant["batch_size"] else "default batch (1)"
+    return f"{variant['precision']}, {batch}"
+
+
+def run_in_process(args: List[str], output_json: Path, env: Dict[str, str]) -> Dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), *args, "--output-json", str(output_json)]
+    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        msg.fail(f"{' '.join(command)} failed", result.stdout[-3000:] + result.stderr[-3000:], exits=1)
+    return json.loads(output_json.read_text())
+
+
+def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, Path], Dict[str, int]]:
+    """The dev sentences as a CoNLL file (IOB2, what both sides read) and as
+    the DocBin of 10-sentence documents that `spacy project run convert` writes."""
+    sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
+    sentences = sentences[:limit] if limit else sentences
+    doc_bin, stats = conll_to_docbin(sentences, spacy.blank("en").vocab, n_sents=10, source="eng.testa")
+    paths = {"sentences": work / "dev.conll", "documents": work / "dev.spacy"}
+    counts = {"sentences": len(sentences), "words": sum(len(s.words) for s in sentences), "documents": len(doc_bin)}
+    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
+    write_atomically(paths["sentences"], (text + "\n").encode("utf8"))
+    save_conversion(doc_bin, stats, paths["documents"])
+    return paths, counts
+
+
+def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    if importlib.util.find_spec("onnxruntime") is None:
+        msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
+    models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
+    if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
+        msg.fail(f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
+                 "that the long mode trained (spacy project run benchmark --vars.benchmark_mode long)", exits=1)
+    paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
+    saved = load_config(models["spacy"] / "config.cfg")
+    batch_size, window = saved["nlp"]["batch_size"], saved["components"]["transformer"]["model"]["get_spans"]["window"]
+    variants = our_variants(window)
+    # a fresh graph cache: the first int8 process of the run pays for the export, as a user's first load does
+    env = {**os.environ, "CONLL_NER_CACHE": str(work / "cache")}
+    subprocess.run(["rm", "-rf", str(work / "cache")], check=True)
+    msg.info("Building the int8 graph (the first prediction with an empty cache)")
+    graph = run_in_process(["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"],
+                           work / "measured.json", env)
+    ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
+    hf: Dict[str, List[Dict[str, Any]]] = {}
+    threads = ["--threads", str(settings["threads"])]
+    for round_number in range(settings["rounds"]):
+        score = ["--score"] if round_number == 0 else []
+        for name in variants:
+            msg.info(f"Round {round_number + 1}: ours, {name}")
+            ours[name].append(run_in_process(
+                ["measure-ours", "--model", str(models["spacy"]), "--variant", name, "--sentences", str(paths["sentences"]),
+                 "--documents", str(paths["documents"]), *threads, *score], work / "measured.json", env))
+        for variant in hf_variants(batch_size):
+            key = f"{variant['input']}: {hf_name(variant)}"
+            msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
+            hf.setdefault(key, []).append(run_in_process(
+                ["measure-hf", "--model-dir", str(models["hf"]), "--precision", variant["precision"],
+                 "--batch-size", str(variant["batch_size"]), "--input", variant["input"],
+                 "--sentences", str(paths["sentences"]), *threads, *score], work / "measured.json", env))
+    our_rows = [{"variant": name, "rounds": rounds, "dev": rounds[0]["dev"], "encoder_input": rounds[0]["encoder_input"],
+                 "first_batch_seconds": rounds[0]["first_batch_seconds"],
+                 "words_per_second": {kind: statistics.median(r["words_per_second"][kind] for r in rounds)
+                                      for kind in OUR_INPUTS},
+                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)} for name, rounds in ours.items()]
+    hf_rows = [{"variant": key, "input": rounds[0]["input"], "precision": rounds[0]["precision"],
+                "batch_size": rounds[0]["batch_size"], "rounds": rounds, "dev": rounds[0].get("dev"),
+                "words_per_second": statistics.median(r["words_per_second"] for r in rounds),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)} for key, rounds in hf.items()]
+    default = default_variant(variants)
+    by_name = {row["variant"]: row for row in our_rows}
+    fp32_f1 = by_name["fp32"]["dev"]["f1"]
+    ratios, targets = {}, {}
+    for kind in SENTENCE_INPUTS:
+        fastest = max((row for row in hf_rows if row["input"] == kind), key=lambda row: row["words_per_second"])
+        value = by_name[default]["words_per_second"][kind] / fastest["words_per_second"]
+        ratios[f"words/s {kind}, ours ({default}) / fastest Hugging Face ({hf_name(fastest)})"] = value
+        targets[f"ours >= 1.5x the fastest Hugging Face variant ({kind})"] = value >= 1.5
+    for row in our_rows:
+        ratios[f"dev F1 {row['variant']} - fp32 (points)"] = (row["dev"]["f1"] - fp32_f1) * 100
+    targets["default's dev F1 within 0.3 of fp32"] = by_name[default]["dev"]["f1"] >= fp32_f1 - 0.003
+    return {"pipelines": {name: str(path) for name, path in models.items()}, "dev_set": dev_set, "batch_size": batch_size, "default": default,
+            "default_callback": default_callback(), "int8_graph": graph, "ours": our_rows, "hugging_face": hf_rows,
+            "ratios": ratios, "targets": targets}
+
+
+if __name__ == "__main__":
+    app()

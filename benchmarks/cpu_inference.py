@@ -10,6 +10,7 @@ slows one round of every variant rather than all rounds of one.
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import load_config, minibatch
 from wasabi import msg
 
-from conll_ner.data.conll import read_conll_file
+from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
@@ -109,7 +110,7 @@ def measure_ours_command(
     variant: str = typer.Option(..., "--variant"),
     sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False, help="CoNLL file of the dev sentences"),
     documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False, help="DocBin of the dev documents"),
-    score: bool = typer.Option(False, "--score", help="Also score the dev documents (seqeval F1)"),
+    score: bool = typer.Option(False, "--score", help="Also score the dev documents (seqeval F1) and count the encoder's input"),
     threads: int = typer.Option(0, "--threads"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
@@ -233,16 +234,22 @@ def run_in_process(args: List[str], output_json: Path, env: Dict[str, str]) -> D
     return json.loads(output_json.read_text())
 
 
+def write_sentences_conll(sentences: List[Sentence], path: Path) -> None:
+    """Sentences as a two-column CoNLL file (word, tag as in the source): the
+    same words for every inference run, whichever side reads them."""
+    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
+    write_atomically(path, (text + "\n").encode("utf8"))
+
+
 def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, Path], Dict[str, int]]:
-    """The dev sentences as a CoNLL file (IOB2, what both sides read) and as
-    the DocBin of 10-sentence documents that `spacy project run convert` writes."""
+    """The first `limit` dev sentences (0: all) as a CoNLL file and as the
+    DocBin of 10-sentence documents that `spacy project run convert` writes."""
     sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
     sentences = sentences[:limit] if limit else sentences
     doc_bin, stats = conll_to_docbin(sentences, spacy.blank("en").vocab, n_sents=10, source="eng.testa")
     paths = {"sentences": work / "dev.conll", "documents": work / "dev.spacy"}
     counts = {"sentences": len(sentences), "words": sum(len(s.words) for s in sentences), "documents": len(doc_bin)}
-    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
-    write_atomically(paths["sentences"], (text + "\n").encode("utf8"))
+    write_sentences_conll(sentences, paths["sentences"])
     save_conversion(doc_bin, stats, paths["documents"])
     return paths, counts
 
@@ -260,7 +267,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     variants = our_variants(window)
     # a fresh graph cache: the first int8 process of the run pays for the export, as a user's first load does
     env = {**os.environ, "CONLL_NER_CACHE": str(work / "cache")}
-    subprocess.run(["rm", "-rf", str(work / "cache")], check=True)
+    shutil.rmtree(work / "cache", ignore_errors=True)
     msg.info("Building the int8 graph (the first prediction with an empty cache)")
     graph = run_in_process(["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"],
                            work / "measured.json", env)

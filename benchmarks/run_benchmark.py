@@ -34,7 +34,7 @@ from conll_ner.inference.annotate import annotate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
-from cpu_inference import OUR_INPUTS, run_inference  # noqa: E402
+from cpu_inference import OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
@@ -76,8 +76,8 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
     return paths
 
 
-# spaCy loads the transformer pipeline with this to predict in fp32 even on a
-# CPU with native bfloat16 (conll_ner.bfloat16_transformer_on_cpu.v1)
+# spaCy loads the transformer pipeline with this to predict in fp32 with
+# torch, without the config's CPU callback (conll_ner.transformer_on_cpu.v1)
 FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
 
 
@@ -103,7 +103,8 @@ def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, m
     curve = [{"epoch": entry["step"] / saved["training"]["max_steps"] * planned_epochs, "step": entry["step"],
               "f1": entry["scores"]["ents_f"] / 100} for entry in log]
     return {"train_seconds": seconds, "steps": log[-1]["step"], "words_seen": words, "epochs": planned_epochs,
-            "train_words_per_second": words / seconds, "curve": curve, "model": str(output / "model-last")}
+            "train_words_per_second": words / seconds, "curve": curve, "model": str(output / "model-last"),
+            "cpu_callback": saved["nlp"].get("after_pipeline_creation")}
 
 
 def dev_scores(model: str, dev_path: Path, config: Dict[str, Any] = {}) -> Dict[str, float]:
@@ -134,11 +135,8 @@ def hf_inference(model: str, work: Path, settings: Dict[str, Any]) -> Dict[str, 
 
 
 def write_dev_conll(data_dir: Path, work: Path, limit: int) -> None:
-    """The dev slice as a CoNLL file: the same words for every inference run."""
     sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
-    sentences = sentences[:limit] if limit else sentences
-    text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
-    write_atomically(work / "dev.conll", (text + "\n").encode("utf8"))
+    write_sentences_conll(sentences[:limit] if limit else sentences, work / "dev.conll")
 
 
 def machine() -> Dict[str, Any]:
@@ -197,15 +195,24 @@ def ratios_and_targets(results: Dict[str, Any]) -> List[str]:
             + ["", "Targets:", ""] + [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()])
 
 
+def cpu_callback_note(trained: Dict[str, Any]) -> str:
+    """The trained pipeline's CPU callback as its config names it; runs
+    recorded before the results kept it used the bfloat16 one."""
+    callback = trained.get("cpu_callback", {"@callbacks": "conll_ner.bfloat16_transformer_on_cpu.v1", "training": True})
+    if not callback:
+        return "none: fp32"
+    arguments = ", ".join(f"{key}={json.dumps(value)}" for key, value in callback.items() if not key.startswith("@"))
+    return f"`{callback['@callbacks']}` ({arguments})"
+
+
 def report_markdown(results: Dict[str, Any]) -> str:
     s, h, c = results["spacy_trf"], results["hf_trainer"], results["spacy_cnn"]
     rows = [("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h), ("spaCy CNN+ner (ours)", c)]
     bfloat16 = results["machine"].get("native_bfloat16")
     precision_note = (
-        "This CPU computes bfloat16 natively, so the spaCy transformer predicts in bfloat16 "
-        "(`conll_ner.bfloat16_transformer_on_cpu.v1`, as its packages do); its fp32 figures are given too. "
-        "The Trainer baseline predicts in fp32, as the model-card recipe does."
-        if bfloat16 else "This CPU has no native bfloat16: every system predicts in fp32.")
+        f"The spaCy transformer predicts as its config's CPU callback says ({cpu_callback_note(s['train'])}), as "
+        "its packages do; its fp32 figures are given too. The Trainer baseline predicts in fp32, as the "
+        "model-card recipe does." + ("" if bfloat16 else " This CPU has no native bfloat16."))
     lines = [
         "# Benchmarks", "",
         f"Command: `{results['command']}`  ",
@@ -291,8 +298,9 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
         f"{results['settings']['trf_epochs']}` trains it (no other settings). Hugging Face: the Trainer recipe, "
         f"{results['settings']['hf_epochs']} epochs run to completion on its own schedule. All score the full "
         "dev set during training (time included) and at the end, with seqeval on the gold tokens. On a CPU "
-        "with native bfloat16, spaCy's default trains and predicts under bfloat16 autocast "
-        "(`conll_ner.bfloat16_transformer_on_cpu.v1`); the Trainer runs as published (fp32) and, where "
+        "with native bfloat16, spaCy's default trains under bfloat16 autocast, and its final dev scores "
+        f"come from its config's CPU callback ({cpu_callback_note(results['spacy_trf']['train'])}); the Trainer "
+        "runs as published (fp32) and, where "
         "a row says so, with `bf16=True`, the same precision.", "",
         "| System | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |", "|---|---:|---:|---:|---:|---:|---:|",
     ]

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 import spacy
+from spacy.tokens import Doc
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from conftest import PROJECT_DIR
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
 from fixtures import ENGLISH_TRAIN
-from spacy.tokens import Doc
 from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, fixture_texts
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))

@@ -173,9 +173,10 @@ class LengthGroupedPredictOnCPU:
     """Shim mixin: predict a batch in groups of windows of similar length.
     spacy-transformers pads every window of a batch to the longest one; on
     CoNLL sentences that made 69% of the encoder's input padding (batch 128).
-    Sorted groups of at most `_cpu_token_budget` padded tokens drop nearly all
-    of it, and the encoder computes the same values for the real tokens, so
-    predictions do not change. 0 turns it off."""
+    Sorted groups of at most `_cpu_token_budget` padded tokens drop most of
+    it. The encoder computes the same values for the real tokens; in int8 they
+    move within quantization noise, as dynamic quantization scales the
+    activations of each call by the rows it holds. 0 turns it off."""
 
     _cpu_token_budget = 0
 

@@ -29,7 +29,7 @@ from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
-from conll_ner.inference.cpu_ops import length_groups
+from conll_ner.inference.cpu_ops import cpu_computes_int8, length_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
@@ -257,6 +257,8 @@ def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, P
 def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     if importlib.util.find_spec("onnxruntime") is None:
         msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
+    if not cpu_computes_int8():
+        msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as the callback does here")
     models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
     if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
         msg.fail(f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "

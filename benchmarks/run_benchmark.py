@@ -25,7 +25,7 @@ from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.data.conll import iter_documents, read_conll_file
-from conll_ner.inference.cpu_ops import cpu_computes_bfloat16
+from conll_ner.inference.cpu_ops import cpu_computes_bfloat16, cpu_computes_int8
 from conll_ner.training.distillation import split_documents
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
@@ -143,7 +143,7 @@ def machine() -> Dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "native_bfloat16": cpu_computes_bfloat16()}
+            "native_bfloat16": cpu_computes_bfloat16(), "int8_dot_products": cpu_computes_int8()}
 
 
 def versions() -> Dict[str, str]:
@@ -573,7 +573,9 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
         f"{rounds} rounds; in each round every variant runs once, in a process of its own, after a warm-up batch. "
         "Peak RSS: the process's own peak (VmHWM) over the rounds, model and every input included. Raw text and "
         "pre-tokenized: one dev sentence per text or Doc; documents: the dev set's 10-sentence Docs (ours only), "
-        f"where windows overlap. Our batch is the pipeline's own ({results['batch_size']} Docs).", "",
+        f"where windows overlap. Our batch is the pipeline's own ({results['batch_size']} Docs)."
+        + ("" if results["machine"].get("int8_dot_products", True) else
+           " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as the callback does there."), "",
         f"Default (configs/transformer.cfg): **{results['default']}** (`{callback}`). The int8 graph is built on "
         f"the first prediction of a pipeline on a machine and cached: {results['int8_graph']['seconds']:.1f} s, peak "
         f"RSS {results['int8_graph']['peak_rss_mb']:,.0f} MB; the rounds below load it from the cache.", "",

@@ -54,10 +54,11 @@ def hidden_states(nlp, text):
     return nlp(text)._.trf_data.tensors[0]
 
 
-def load_on_cpu(path, monkeypatch, bfloat16, int8=False, token_budget=1024):
+def load_on_cpu(path, monkeypatch, bfloat16, int8=False, token_budget=1024, vnni=True):
     """The pipeline with conll_ner.transformer_on_cpu.v1 as given, on a CPU
-    with or without native bfloat16."""
+    with or without native bfloat16 and VNNI."""
     monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(cpu_ops, "cpu_computes_int8", lambda: vnni)
     after = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "training": True, "int8": int8, "token_budget": token_budget}
     return spacy.load(path, config={"nlp": {"after_pipeline_creation": after}})
 
@@ -153,12 +154,17 @@ def load_with_int8(path, monkeypatch, cache, bfloat16=True, token_budget=1024):
 
 def test_the_config_predicts_in_int8_in_length_groups_by_default(tiny_transformer_nlp, monkeypatch):
     monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu_ops, "cpu_computes_int8", lambda: True)
     shim = transformer_shim(spacy.load(tiny_transformer_nlp))
     assert isinstance(shim, cpu_ops.LengthGroupedPredictOnCPU) and shim._cpu_token_budget == 1024
     assert isinstance(shim, cpu_ops.Int8PredictOnCPU) and isinstance(shim, cpu_ops.BFloat16TrainOnCPU)
     # the documented switch-off: bfloat16 (or fp32) predictions with torch
     off = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=True, int8=False)
     assert not isinstance(transformer_shim(off), cpu_ops.Int8PredictOnCPU)
+    # CPUs without VNNI or AMX, where int8 sums can saturate, predict with torch
+    old_cpu = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=False, int8=True, vnni=False)
+    assert isinstance(transformer_shim(old_cpu), cpu_ops.LengthGroupedPredictOnCPU)
+    assert not isinstance(transformer_shim(old_cpu), cpu_ops.Int8PredictOnCPU)
 
 
 def cosine_per_token(a, b):
@@ -209,6 +215,8 @@ def test_without_onnxruntime_the_pipeline_predicts_with_torch_and_says_so_once(t
 import sys, warnings
 sys.modules["onnxruntime"] = None  # not installed
 import spacy
+from conll_ner.inference import cpu_ops
+cpu_ops.cpu_computes_int8 = lambda: True  # a CPU with VNNI, where int8 would run
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as said:
     nlp = spacy.load({str(tiny_transformer_nlp)!r}, config={{"nlp": {{"after_pipeline_creation": {INT8!r}}}}})

@@ -86,6 +86,18 @@ def cpu_computes_bfloat16() -> bool:
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
+def cpu_computes_int8() -> bool:
+    """True where int8 dot products have VNNI (AVX512-VNNI) or AMX. Older x86
+    CPUs (AVX2, AVX-512 without VNNI) sum u8 x s8 pairs in saturating 16-bit
+    lanes, which ONNX Runtime's and OpenVINO's documentation warn can cost
+    dynamically quantized models accuracy; there the transformer predicts
+    with torch."""
+    if torch is None:
+        return False
+    checks = ("_is_vnni_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
 def as_float32(value: Any) -> Any:
     """Cast bfloat16 outputs back: thinc hands them to numpy, which has no bfloat16."""
     if torch.is_tensor(value) and value.dtype == torch.bfloat16:
@@ -358,8 +370,9 @@ def cpu_shim_class(shim_class: type, mixins: Tuple[type, ...]) -> type:
 def create_transformer_on_cpu(training: bool = True, int8: bool = True,
                               token_budget: int = 1024) -> Callable[[Language], Language]:
     """Transformer precision on the CPU. Predictions: with `int8`, through an
-    ONNX Runtime int8 graph (onnxruntime installed; else as without it);
-    otherwise in bfloat16 where the CPU computes it natively, else fp32; with
+    ONNX Runtime int8 graph on CPUs with VNNI or AMX (onnxruntime installed;
+    else as without it); otherwise in bfloat16 where the CPU computes it
+    natively, else fp32; with
     `token_budget`, in groups of windows of similar length of at most that
     many padded tokens (0: one encoder call per batch). Training steps: with
     `training`, in bfloat16 where native, else fp32 (dev scores during
@@ -372,7 +385,7 @@ def create_transformer_on_cpu(training: bool = True, int8: bool = True,
         if not isinstance(get_current_ops(), NumpyOps):
             return nlp  # GPU: mixed precision as configured
         mixins: Tuple[type, ...] = (LengthGroupedPredictOnCPU,) if token_budget else ()
-        if int8:
+        if int8 and cpu_computes_int8():
             mixins += (Int8PredictOnCPU,)
         if cpu_computes_bfloat16():
             mixins += (BFloat16TrainOnCPU if training else BFloat16PredictOnCPU,)

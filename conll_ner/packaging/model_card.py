@@ -284,8 +284,8 @@ def cpu_predictions_note(config: Dict[str, Any]) -> List[str]:
     if not callback.get("int8"):
         return []
     return [
-        "On a CPU the transformer predicts in int8 through ONNX Runtime where it is installed "
-        "(`pip install onnxruntime onnx`): the first prediction builds the int8 graph of the encoder and keeps it "
+        "On a CPU with VNNI (AVX512-VNNI) or AMX the transformer predicts in int8 through ONNX Runtime where it is "
+        "installed (`pip install onnxruntime onnx`): the first prediction builds the int8 graph of the encoder and keeps it "
         "in `~/.cache/conll_ner/onnx_int8/` (or `$CONLL_NER_CACHE`) for the next load. Without it the pipeline "
         "predicts with torch (bfloat16 on CPUs that compute it natively, else fp32) and says so once. To predict "
         "with torch anyway: `spacy.load(name, config={\"nlp\": {\"after_pipeline_creation\": {\"int8\": False}}})`. "

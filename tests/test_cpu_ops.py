@@ -237,7 +237,7 @@ def test_an_encoder_that_cannot_be_exported_predicts_with_torch(tiny_transformer
     def export_fails(module, path):
         raise RuntimeError("protobuf over 2 GB")
 
-    monkeypatch.setattr(cpu_ops, "export_int8_graph", export_fails)
+    monkeypatch.setattr(cpu_ops, "export_int8_graph_in_child", export_fails)
     monkeypatch.setattr(cpu_ops, "_SAID", set())
     text = fixture_texts()[0]
     with pytest.warns(UserWarning, match="no int8 graph for this transformer .RuntimeError: protobuf over 2 GB"):
@@ -297,3 +297,29 @@ def test_length_groups_predict_what_one_call_per_batch_predicts(tiny_transformer
         numpy.testing.assert_allclose(token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(doc, expected), atol=1e-5)
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == \
         [[(e.start, e.end, e.label_) for e in doc.ents] for doc in one_call.pipe(texts, batch_size=len(texts))]
+
+
+def test_an_encoder_over_two_gigabytes_predicts_with_torch_without_exporting(tiny_transformer_nlp, monkeypatch, tmp_path):
+    int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
+    bf16 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
+    monkeypatch.setattr(cpu_ops, "INT8_MAX_WEIGHT_BYTES", 1000)  # the tiny BERT's weights take more
+    monkeypatch.setattr(cpu_ops, "_SAID", set())
+    text = fixture_texts()[0]
+    with pytest.warns(UserWarning, match="no int8 graph for this transformer .ValueError: its weights take 0.0 GB"):
+        hidden = hidden_states(int8, text)
+    numpy.testing.assert_array_equal(hidden, hidden_states(bf16, text))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_failed_export_process_says_why(monkeypatch, tmp_path):
+    """The graph is built in a child process: when the child dies (here: an
+    encoder that is not a Hugging Face model), the pipeline's process raises
+    with the child's exit code, which the int8 path turns into torch predictions."""
+    class NotAHuggingFaceModel(torch.nn.Linear):
+        def save_pretrained(self, folder):
+            (tmp_path / "saved").write_text("called")
+
+    with pytest.raises(RuntimeError, match="the process building it exited with 1: .*"):
+        cpu_ops.export_int8_graph_in_child(NotAHuggingFaceModel(2, 2), tmp_path / "cache" / "x.onnx")
+    assert (tmp_path / "saved").read_text() == "called"
+    assert not (tmp_path / "cache" / "x.onnx").exists()

@@ -34,12 +34,15 @@ one call per batch (the earlier default) and 2,223 and 2,948 in fp32; dev F1
 92.26 against 92.08 in fp32. torch's own `quantize_dynamic` lost 0.6 F1 at
 bfloat16's speed, and its quantized weights cannot be saved, so it is not
 used. The torch weights stay as they are: saving a pipeline saves them, and
-without onnxruntime it predicts with torch.
+without onnxruntime it predicts with torch. The graph is built once per
+pipeline and machine, in a child process (its peak memory is about ten times
+the encoder's fp32 weights), and cached.
 """
 import copy
 import hashlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -268,7 +271,6 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
     import onnx
 
-    print(f"Building the transformer's int8 graph, once per pipeline and machine: {path}", file=sys.stderr)
     encoder = copy.deepcopy(module).float().eval()
     # the plain matmul-softmax attention is the pattern the optimizer fuses
     encoder.config._attn_implementation = "eager"
@@ -297,10 +299,47 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
         os.replace(quantized, path)
 
 
+def export_saved_encoder(folder: str, path: str) -> None:
+    """The child's side of `export_int8_graph_in_child`."""
+    from transformers import AutoModel
+
+    export_int8_graph(AutoModel.from_pretrained(folder), Path(path))
+
+
+def export_int8_graph_in_child(module: "torch.nn.Module", path: Path) -> None:
+    """`export_int8_graph` in a process of its own, from the weights saved to
+    a temporary folder. At its peak the export takes about ten times the
+    encoder's fp32 size in memory (12.6 GB for BERT-large's 1.3 GB, mostly
+    ONNX Runtime's graph optimizer) and a process keeps much of it afterwards;
+    a child gives it all back, and running out of memory ends the child, not
+    the pipeline's process."""
+    print(f"Building the transformer's int8 graph, once per pipeline and machine: {path}", file=sys.stderr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        module.save_pretrained(folder)
+        # this file travels inside packages under other names: the child loads it by path
+        code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('conll_ner_int8_export', "
+                "sys.argv[1]); module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+                "module.export_saved_encoder(sys.argv[2], sys.argv[3])")
+        result = subprocess.run([sys.executable, "-c", code, __file__, folder, str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        killed = " (killed: out of memory?)" if result.returncode in (-9, 137) else ""
+        raise RuntimeError(f"the process building it exited with {result.returncode}{killed}: {result.stderr[-300:].strip()}")
+
+
+# ONNX files hold at most 2 GB without external data; a trial export of
+# XLM-R large (2.2 GB in fp32) with external data went over 24 GB of memory
+INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
+
+
 def int8_session(module: "torch.nn.Module") -> Any:
+    size = sum(tensor.numel() * tensor.element_size() for tensor in module.state_dict().values())
+    if size >= INT8_MAX_WEIGHT_BYTES:
+        raise ValueError(f"its weights take {size / 1024**3:.1f} GB, over the 2 GB of an ONNX file without "
+                         "external data, whose export needs many times that in memory")
     path = int8_cache_dir() / f"{weights_digest(module)}.onnx"
     if not path.is_file():
-        export_int8_graph(module, path)
+        export_int8_graph_in_child(module, path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1

@@ -309,7 +309,7 @@ def export_saved_encoder(folder: str, path: str) -> None:
 def export_int8_graph_in_child(module: "torch.nn.Module", path: Path) -> None:
     """`export_int8_graph` in a process of its own, from the weights saved to
     a temporary folder. At its peak the export takes about ten times the
-    encoder's fp32 size in memory (12.6 GB for BERT-large's 1.3 GB, mostly
+    encoder's fp32 size in memory (13.9 GB for BERT-large's 1.3 GB, mostly
     ONNX Runtime's graph optimizer) and a process keeps much of it afterwards;
     a child gives it all back, and running out of memory ends the child, not
     the pipeline's process."""

@@ -38,7 +38,6 @@ without onnxruntime it predicts with torch. The graph is built once per
 pipeline and machine, in a child process (its peak memory is about ten times
 the encoder's fp32 weights), and cached.
 """
-import copy
 import hashlib
 import logging
 import os
@@ -265,14 +264,18 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     """Export the encoder to ONNX, fuse attention and layer norms with ONNX
     Runtime's transformer optimizer, then quantize the weights of its matrix
     products to int8 per channel, dynamically: static int8 (calibrated
-    activations) is known to wreck NER encoders, dynamic int8 cost 0.09 dev
-    F1 with all-MiniLM-L6-v2. Written to a temporary name, renamed when whole."""
+    activations) is known to wreck NER encoders, dynamic int8 kept
+    all-MiniLM-L6-v2's dev F1 within 0.2 of fp32 (92.26 in length groups,
+    91.99 in whole batches, 92.08 in fp32). It switches the module to fp32 and
+    eager attention, so it is given a copy of its own. Written to a temporary
+    name, renamed when whole."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
     import onnx
 
-    encoder = copy.deepcopy(module).float().eval()
+    encoder = module.float().eval()
     # the plain matmul-softmax attention is the pattern the optimizer fuses
+    # (the module is the child's own copy: see export_saved_encoder)
     encoder.config._attn_implementation = "eager"
     ids = torch.randint(5, 100, (2, 9))
     mask = torch.ones_like(ids)

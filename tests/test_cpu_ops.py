@@ -187,6 +187,19 @@ def test_int8_predictions_stay_close_to_fp32(tiny_transformer_nlp, monkeypatch, 
     assert len(int8(text)) == len(fp32(text))
 
 
+def test_int8_predictions_of_an_xlm_roberta_encoder_stay_close_to_fp32(tmp_path, monkeypatch):
+    """XLM-R's position ids start after its padding id and its vocabulary is
+    a SentencePiece one: the export takes it as it takes BERT."""
+    pipeline = build_tiny_transformer_pipeline(tmp_path / "xlmr", encoder="xlmr")
+    fp32 = load_with_bfloat16(pipeline, monkeypatch, supported=False)
+    int8 = load_with_int8(pipeline, monkeypatch, tmp_path / "cache")
+    text = fixture_texts()[0]
+    exact, quantized = hidden_states(fp32, text), hidden_states(int8, text)
+    assert len(list((tmp_path / "cache" / "onnx_int8").glob("*.onnx"))) == 1
+    assert not numpy.array_equal(exact, quantized)
+    assert cosine_per_token(exact, quantized).min() > 0.99
+
+
 def test_an_int8_pipeline_saves_its_torch_weights(tiny_transformer_nlp, monkeypatch, tmp_path):
     int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
     int8(fixture_texts()[0])

@@ -56,12 +56,13 @@ def fixture_texts() -> List[str]:
     return [" ".join(lines)] * 3
 
 
-def build_tiny_transformer_pipeline(root: Path) -> Path:
+def build_tiny_transformer_pipeline(root: Path, encoder: str = "bert") -> Path:
     """An initialized transformer+ner pipeline from configs/transformer.cfg,
-    with a tiny random BERT, saved to root/pipeline."""
+    with a tiny random BERT (or XLM-R), saved to root/pipeline."""
     from conftest import PROJECT_DIR
 
-    bert = build_tiny_bert(root / "bert", fixture_texts())
+    build = {"bert": build_tiny_bert, "xlmr": build_tiny_xlmr}[encoder]
+    bert = build(root / encoder, fixture_texts())
     corpus = root / "corpus.spacy"
     DocBin(docs=[spacy.blank("en")(text) for text in fixture_texts()]).to_disk(corpus)
     cfg = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={

@@ -277,7 +277,7 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     # the plain matmul-softmax attention is the pattern the optimizer fuses
     # (the module is the child's own copy: see export_saved_encoder)
     encoder.config._attn_implementation = "eager"
-    ids = torch.randint(5, 100, (2, 9))
+    ids = torch.randint(5, min(100, encoder.config.vocab_size), (2, 9))  # small vocabularies too
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ inside packaged pipelines: it runs every time a pipeline is created or loaded.
 A transformer's forward pass is ~93% of the transformer pipeline's CPU time
 (cProfile), nearly all of it fp32 matrix products. CPUs with AVX512-BF16 or
 AMX multiply bfloat16 2-2.5x faster; thinc's shims only autocast on CUDA, so
-`conll_ner.bfloat16_transformer_on_cpu.v1` autocasts the transformer on the
-CPU: its predictions, and by default its training steps, the CPU's
+`conll_ner.transformer_on_cpu.v1` autocasts the transformer on the CPU: its
+training steps by default, and its predictions where int8 is off, the CPU's
 counterpart of the mixed precision the configs ask for on GPUs. bfloat16
 keeps fp32's exponent range, so it needs no grad scaling; weights, gradients
 and the optimizer stay fp32. On all-MiniLM-L6-v2 training updates ran 1.31x

@@ -8,11 +8,9 @@ one's median words/s over the rounds, so that a disturbed stretch of the run
 slows one round of every variant rather than all rounds of one.
 """
 import importlib.util
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,8 +31,8 @@ from conll_ner.inference.cpu_ops import cpu_computes_int8, length_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 # our inputs: the two the Hugging Face pipeline also takes, and the dev set's
@@ -42,6 +40,16 @@ app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 SENTENCE_INPUTS = ("raw_text", "pretokenized")
 OUR_INPUTS = (*SENTENCE_INPUTS, "documents")
 HF_PRECISIONS = ("fp32", "bf16")
+
+
+# spaCy loads the transformer pipeline with this to predict in fp32 with
+# torch, without the config's CPU callback (conll_ner.transformer_on_cpu.v1)
+FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
+
+
+def span_window(model: Path) -> int:
+    """The window of the trained pipeline's strided span getter."""
+    return load_config(model / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
 
 
 def default_callback() -> Dict[str, Any]:
@@ -60,7 +68,7 @@ def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
 
     no_overlap = {"components": {"transformer": {"model": {"get_spans": {"stride": window}}}}}
     return {
-        "fp32": {"nlp": {"after_pipeline_creation": None}},
+        "fp32": FP32_CONFIG,
         "bf16, one call per batch": after(int8=False, token_budget=0),
         "bf16": after(int8=False),
         "int8, one call per batch": after(int8=True, token_budget=0),
@@ -117,8 +125,7 @@ def measure_ours_command(
     """One pass of a variant of ours over each input, at the pipeline's own batch size."""
     torch_threads = hf_baseline.set_threads(threads)
     started = time.perf_counter()
-    window = load_config(Path(model) / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
-    nlp = spacy.load(model, config=our_variants(window)[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
     load_seconds = time.perf_counter() - started
     words = [s.words for s in read_conll_file(sentences).sentences]
     doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
@@ -157,8 +164,7 @@ def first_prediction_command(
     """Seconds and peak memory of a variant's first prediction: with an
     empty graph cache, int8 exports, fuses and quantizes the encoder then,
     once per pipeline and machine."""
-    window = load_config(Path(model) / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
-    nlp = spacy.load(model, config=our_variants(window)[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
     started = time.perf_counter()
     nlp("Peter Blackburn wrote from Brussels .")
     hf_baseline.write_json(output_json, {"variant": variant, "seconds": time.perf_counter() - started,
@@ -226,12 +232,9 @@ def hf_name(variant: Dict[str, Any]) -> str:
     return f"{variant['precision']}, {batch}"
 
 
-def run_in_process(args: List[str], output_json: Path, env: Dict[str, str]) -> Dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), *args, "--output-json", str(output_json)]
-    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        msg.fail(f"{' '.join(command)} failed", result.stdout[-3000:] + result.stderr[-3000:], exits=1)
-    return json.loads(output_json.read_text())
+def run_in_process(args: List[str], output_json: Path) -> Dict[str, Any]:
+    """One of this module's measuring commands in a process of its own."""
+    return measure_in_subprocess([str(Path(__file__).resolve()), *args], output_json)
 
 
 def write_sentences_conll(sentences: List[Sentence], path: Path) -> None:
@@ -264,15 +267,15 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         msg.fail(f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
                  "that the long mode trained (spacy project run benchmark --vars.benchmark_mode long)", exits=1)
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
-    saved = load_config(models["spacy"] / "config.cfg")
-    batch_size, window = saved["nlp"]["batch_size"], saved["components"]["transformer"]["model"]["get_spans"]["window"]
-    variants = our_variants(window)
-    # a fresh graph cache: the first int8 process of the run pays for the export, as a user's first load does
-    env = {**os.environ, "CONLL_NER_CACHE": str(work / "cache")}
+    batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
+    variants = our_variants(span_window(models["spacy"]))
+    # a fresh graph cache for the measuring processes: the first int8 one pays
+    # for the export, as a user's first load does
+    os.environ["CONLL_NER_CACHE"] = str(work / "cache")
     shutil.rmtree(work / "cache", ignore_errors=True)
     msg.info("Building the int8 graph (the first prediction with an empty cache)")
     graph = run_in_process(["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"],
-                           work / "measured.json", env)
+                           work / "measured.json")
     ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
     hf: Dict[str, List[Dict[str, Any]]] = {}
     threads = ["--threads", str(settings["threads"])]
@@ -282,14 +285,14 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
             msg.info(f"Round {round_number + 1}: ours, {name}")
             ours[name].append(run_in_process(
                 ["measure-ours", "--model", str(models["spacy"]), "--variant", name, "--sentences", str(paths["sentences"]),
-                 "--documents", str(paths["documents"]), *threads, *score], work / "measured.json", env))
+                 "--documents", str(paths["documents"]), *threads, *score], work / "measured.json"))
         for variant in hf_variants(batch_size):
             key = f"{variant['input']}: {hf_name(variant)}"
             msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
             hf.setdefault(key, []).append(run_in_process(
                 ["measure-hf", "--model-dir", str(models["hf"]), "--precision", variant["precision"],
                  "--batch-size", str(variant["batch_size"]), "--input", variant["input"],
-                 "--sentences", str(paths["sentences"]), *threads, *score], work / "measured.json", env))
+                 "--sentences", str(paths["sentences"]), *threads, *score], work / "measured.json"))
     our_rows = [{"variant": name, "rounds": rounds, "dev": rounds[0]["dev"], "encoder_input": rounds[0]["encoder_input"],
                  "first_batch_seconds": rounds[0]["first_batch_seconds"],
                  "words_per_second": {kind: statistics.median(r["words_per_second"][kind] for r in rounds)

@@ -9,7 +9,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,25 +33,11 @@ from conll_ner.inference.annotate import annotate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
-from cpu_inference import OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
+from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
+from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
-
-
-def run_checked(args: List[str]) -> float:
-    """Run a step in its own process; return its wall time."""
-    started = time.perf_counter()
-    result = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True)
-    if result.returncode != 0:
-        msg.fail(f"{' '.join(args)} failed", result.stdout[-3000:] + result.stderr[-3000:], exits=1)
-    return time.perf_counter() - started
-
-
-def measure_in_subprocess(args: List[str], output_json: Path) -> Dict[str, Any]:
-    run_checked([sys.executable, *args, "--output-json", str(output_json)])
-    return json.loads(output_json.read_text())
 
 
 def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Path]:
@@ -74,11 +59,6 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
         save_conversion(doc_bin, stats, target)
         paths[name] = target
     return paths
-
-
-# spaCy loads the transformer pipeline with this to predict in fp32 with
-# torch, without the config's CPU callback (conll_ner.transformer_on_cpu.v1)
-FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
 
 
 def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, max_steps: int,

@@ -79,13 +79,15 @@ def create_numpy_matmul_on_cpu() -> Callable[[type], type]:
     return use_numpy_matmul
 
 
+def _torch_cpu_has(*checks: str) -> bool:
+    """Any of torch.cpu's feature checks (absent in older torch: False)."""
+    return torch is not None and any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
 def cpu_computes_bfloat16() -> bool:
     """True where bfloat16 matrix products have hardware support; elsewhere
     torch emulates them, slower than fp32."""
-    if torch is None:
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+    return _torch_cpu_has("_is_avx512_bf16_supported", "_is_amx_tile_supported")
 
 
 def cpu_computes_int8() -> bool:
@@ -94,10 +96,7 @@ def cpu_computes_int8() -> bool:
     lanes, which ONNX Runtime's and OpenVINO's documentation warn can cost
     dynamically quantized models accuracy; there the transformer predicts
     with torch."""
-    if torch is None:
-        return False
-    checks = ("_is_vnni_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+    return _torch_cpu_has("_is_vnni_supported", "_is_amx_tile_supported")
 
 
 def as_float32(value: Any) -> Any:
@@ -280,7 +279,6 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     ids = torch.randint(5, min(100, encoder.config.vocab_size), (2, 9))  # small vocabularies too
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32, fused = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx"
         with torch.no_grad(), warnings.catch_warnings():
@@ -414,9 +412,9 @@ def create_transformer_on_cpu(training: bool = True, int8: bool = True,
     """Transformer precision on the CPU. Predictions: with `int8`, through an
     ONNX Runtime int8 graph on CPUs with VNNI or AMX (onnxruntime installed;
     else as without it); otherwise in bfloat16 where the CPU computes it
-    natively, else fp32; with
-    `token_budget`, in groups of windows of similar length of at most that
-    many padded tokens (0: one encoder call per batch). Training steps: with
+    natively, else fp32; with `token_budget`, in groups of windows of similar
+    length of at most that many padded tokens (0: one encoder call per
+    batch). Training steps: with
     `training`, in bfloat16 where native, else fp32 (dev scores during
     training too). The configs ask for mixed precision, which GPUs train
     with; on the CPU thinc's grad scaler raises ("Gradient scaling is not

@@ -1,0 +1,28 @@
+"""Benchmark steps in processes of their own: each measurement's peak
+memory is its own, and no step warms the caches of another."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from wasabi import msg
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def run_checked(args: List[str]) -> float:
+    """Run a step in its own process from the project folder; return its wall time."""
+    started = time.perf_counter()
+    result = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True)
+    if result.returncode != 0:
+        msg.fail(f"{' '.join(args)} failed", result.stdout[-3000:] + result.stderr[-3000:], exits=1)
+    return time.perf_counter() - started
+
+
+def measure_in_subprocess(args: List[str], output_json: Path) -> Dict[str, Any]:
+    """Run a measuring command (a script and its arguments) that writes its
+    figures to --output-json; return them."""
+    run_checked([sys.executable, *args, "--output-json", str(output_json)])
+    return json.loads(output_json.read_text())

@@ -265,7 +265,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
     if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
         msg.fail(f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
-                 "that the long mode trained (spacy project run benchmark --vars.benchmark_mode long)", exits=1)
+                 "that the long mode trained (spacy project run benchmark . --vars.benchmark_mode long)", exits=1)
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
     variants = our_variants(span_window(models["spacy"]))

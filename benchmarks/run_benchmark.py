@@ -274,7 +274,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
     lines = [
         *mode_header("## Default recipe at full length (`long` mode)", results),
         "all-MiniLM-L6-v2 on the CoNLL-2003 English training set. spaCy: configs/transformer.cfg as "
-        "`spacy project run all --vars.gpu_id -1 --vars.transformer <MiniLM> --vars.epochs "
+        "`spacy project run all . --vars.gpu_id -1 --vars.transformer <MiniLM> --vars.epochs "
         f"{results['settings']['trf_epochs']}` trains it (no other settings). Hugging Face: the Trainer recipe, "
         f"{results['settings']['hf_epochs']} epochs run to completion on its own schedule. All score the full "
         "dev set during training (time included) and at the end, with seqeval on the gold tokens. On a CPU "
@@ -491,7 +491,7 @@ def run_annotate(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[s
     for name, path in models.items():
         if not (path / "meta.json").is_file():
             msg.fail(f"{path} is missing: the annotate mode times the pipelines the distill mode trained "
-                     "(spacy project run benchmark --vars.benchmark_mode distill)", exits=1)
+                     "(spacy project run benchmark . --vars.benchmark_mode distill)", exits=1)
     corpora = write_annotate_corpus(data_dir, work, settings)
     speed, memory = [], []
     for name, _ in ANNOTATE_PIPELINES:

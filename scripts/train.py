@@ -10,6 +10,7 @@ from spacy.cli.train import train as spacy_train
 from spacy.util import load_config
 from wasabi import msg
 
+from conll_ner.commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
 from conll_ner.training.budget import plan_training
 from conll_ner.runs import spacy_lang, training_path
 from conll_ner.training.schedules import learn_rate_for_encoder
@@ -23,9 +24,9 @@ def check_gpu(gpu_id: int) -> None:
 
     if not prefer_gpu(gpu_id):
         msg.fail(
-            f"No GPU {gpu_id} available (no CUDA device, or cupy-cuda12x is not installed: "
-            "pip install -r requirements-gpu.txt).",
-            "To train on the CPU instead, run: spacy project run all --vars.gpu_id -1",
+            f"No GPU {gpu_id} available (no CUDA device, or no cupy for its CUDA: {GPU_INSTALL}, "
+            f"then {GPU_CHECK}).",
+            f"To train on the CPU instead, run: {CPU_TRAINING}",
             exits=1,
         )
 

@@ -47,6 +47,9 @@ def main(
     if summary["documents_failed"]:
         msg.warn(f"{summary['documents_failed']:,} documents could not be annotated: "
                  "their rows carry the reason in `error`")
+    if summary["retried_batches"]:
+        msg.warn(f"{summary['retried_batches']:,} batches failed in the pipeline and were annotated text by text "
+                 "(slower, rows complete): a component cannot handle some mix of texts, or memory ran out")
     line = (f"Documents: {summary['documents_done']:,} done, {summary['documents_skipped']:,} skipped, "
             f"{summary['documents_failed']:,} failed; shards: {summary['shards_done']} done, "
             f"{summary['shards_skipped']} skipped, {summary['shards_failed']} failed; {summary['words']:,} words "

@@ -136,6 +136,21 @@ def test_a_text_that_breaks_the_pipeline_is_an_error_row_and_the_rest_of_its_bat
     assert [row.error for row in rows] == [None, "1: the pipeline failed on this text: ValueError('boom')"] + [None] * 4
     assert [[e.text for e in row.entities] for row in rows] == [["London"], [], ["Ada Lovelace"], ["London"],
                                                                 ["Acme Corp"], ["London"]]
+    # the failed batch counts once, on the row it was retried from (nlp.pipe had yielded "London")
+    assert [row.retried_batches for row in rows] == [0, 1, 0, 0, 0, 0]
+
+
+def test_the_summary_counts_batches_retried_text_by_text(tmp_path):
+    nlp = spacy.load(save_ruler(tmp_path / "ruler", PATTERNS))
+    nlp.add_pipe("fails_on_boom")
+    nlp.to_disk(tmp_path / "fragile")
+    texts = ["London", "boom", "Ada Lovelace", "London", "Acme Corp", "London", "London", "boom again"]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    summary = annotate(tmp_path / "fragile", tmp_path / "in.jsonl", tmp_path / "out", **SETTINGS)
+    # batches of 4: texts 1-4 are retried one by one after "boom", then text 7 after "boom again"; both fail again
+    assert (summary["retried_batches"], summary["documents_done"], summary["documents_failed"]) == (2, 6, 2)
+    clean = annotate(save_ruler(tmp_path / "plain", PATTERNS), tmp_path / "in.jsonl", tmp_path / "out2", **SETTINGS)
+    assert (clean["retried_batches"], clean["documents_done"]) == (0, 8)
 
 
 def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, tmp_path):

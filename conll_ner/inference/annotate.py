@@ -39,6 +39,8 @@ class Totals:
     documents_done: int = 0
     documents_failed: int = 0
     words: int = 0
+    # batches that failed and were annotated text by text (annotator.pipe_safely)
+    retried_batches: int = 0
     failed_shards: List[str] = field(default_factory=list)
     # when the first row arrived (time.perf_counter()): the engine's start-up
     # (processes, Ray, model loading) and its first chunk lie before it
@@ -76,6 +78,7 @@ def write_shards(folder: OutputFolder, shards: List[Shard], stream: Iterable[Uni
                         counts.documents_done += item.error is None
                         counts.documents_failed += item.error is not None
                         counts.words += item.words
+                        counts.retried_batches += item.retried_batches
                         bar.update(1)
                         words_per_second = (totals.words + counts.words) / (time.perf_counter() - started)
                         bar.set_postfix_str(f"{words_per_second:,.0f} words/s", refresh=False)
@@ -91,6 +94,7 @@ def write_shards(folder: OutputFolder, shards: List[Shard], stream: Iterable[Uni
             totals.documents_done += counts.documents_done
             totals.documents_failed += counts.documents_failed
             totals.words += counts.words
+            totals.retried_batches += counts.retried_batches
     finally:
         bar.close()
     return totals
@@ -123,7 +127,7 @@ def annotate(
     `ray_address`, or a local Ray instance when it is empty). With resume,
     shards done before are skipped; without, an earlier run's output is
     replaced. Returns the run's summary: shards and documents done, skipped
-    and failed, words, seconds, documents and words per second (this run's,
+    and failed, words, batches that failed and were retried text by text, seconds, documents and words per second (this run's,
     model loading included), and the seconds until the first document came
     back.
     """
@@ -166,6 +170,7 @@ def annotate(
         "documents_failed": totals.documents_failed,
         "documents_skipped": sum(folder.done[shard.output].documents for shard in skipped),
         "words": totals.words,
+        "retried_batches": totals.retried_batches,
         "seconds": seconds,
         "documents_per_second": documents / seconds,
         "words_per_second": totals.words / seconds,

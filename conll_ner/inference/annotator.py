@@ -48,6 +48,10 @@ class Row:
     error: Optional[str] = None
     # tokens annotated, for words per second; not written
     words: int = 0
+    # batches that failed and were retried text by text from this row's text
+    # on, for the summary: a pipeline that breaks on some batches is slow,
+    # not wrong, so only the count shows it; not written
+    retried_batches: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         return {"id": self.id, "entities": [asdict(entity) for entity in self.entities], "error": self.error}
@@ -95,25 +99,27 @@ def load_pipeline(model: Union[str, Path], identity: ModelIdentity, settings: Se
     return nlp
 
 
-def pipe_safely(nlp: Language, texts: Sequence[str], batch_size: int) -> Iterator[Union[Doc, Exception]]:
+def pipe_safely(nlp: Language, texts: Sequence[str], batch_size: int) -> Iterator[Tuple[Union[Doc, Exception], bool]]:
     """The Doc of each text, in order, streamed so that a chunk's Docs (and a
     transformer's activations in them) are not all held at once. If a batch
     fails (a text that breaks a component, memory running out), its texts
     are retried one by one and those that fail again give their exception;
-    then batching resumes."""
+    then batching resumes. Each result comes with whether a failed batch was
+    retried from its text on, so that the run can count them."""
     done = 0
     while done < len(texts):
         try:
             for doc in nlp.pipe(texts[done:], batch_size=batch_size):
                 done += 1
-                yield doc
+                yield doc, False
         except Exception:
-            for text in texts[done : done + batch_size]:
+            for position, text in enumerate(texts[done : done + batch_size]):
                 done += 1
                 try:
-                    yield nlp(text)
+                    result: Union[Doc, Exception] = nlp(text)
                 except Exception as err:
-                    yield err
+                    result = err
+                yield result, position == 0
 
 
 def annotate_records(nlp: Language, records: Sequence[Record], settings: Settings) -> List[Row]:
@@ -136,7 +142,8 @@ def annotate_records(nlp: Language, records: Sequence[Record], settings: Setting
     entities: Dict[int, List[Entity]] = defaultdict(list)
     with nlp.memory_zone():
         docs = pipe_safely(nlp, [piece for _, _, piece in pieces], settings.batch_size)
-        for (index, offset, _), doc in zip(pieces, docs):
+        for (index, offset, _), (doc, retried_from_here) in zip(pieces, docs):
+            rows[index].retried_batches += retried_from_here
             if isinstance(doc, Exception):
                 failures.setdefault(index, doc)
                 continue

@@ -42,7 +42,8 @@ def transport_schema():
     import pyarrow as pa
 
     return pa.schema([("shard", pa.int64()), ("line", pa.int64()), ("id", pa.string()), ("text", pa.string()),
-                      ("error", pa.string()), ("end", pa.bool_()), ("entities", pa.string()), ("words", pa.int64())])
+                      ("error", pa.string()), ("end", pa.bool_()), ("entities", pa.string()), ("words", pa.int64()),
+                      ("retried_batches", pa.int64())])
 
 
 def to_table(items: List[Dict[str, Any]]):
@@ -58,7 +59,8 @@ def encode(item: Union[Record, Row, ShardEnd]) -> Dict[str, Any]:
                "end": False}
     if isinstance(item, Record):
         return {**encoded, "text": item.text}
-    return {**encoded, "entities": json.dumps([asdict(entity) for entity in item.entities]), "words": item.words}
+    return {**encoded, "entities": json.dumps([asdict(entity) for entity in item.entities]), "words": item.words,
+            "retried_batches": item.retried_batches}
 
 
 def decode_record(item: Dict[str, Any]) -> Record:
@@ -69,7 +71,8 @@ def decode_output(item: Dict[str, Any]) -> Union[Row, ShardEnd]:
     if item["end"]:
         return ShardEnd(item["shard"], item["error"])
     entities = [Entity(**entity) for entity in json.loads(item["entities"] or "[]")]
-    return Row(item["shard"], item["line"], json.loads(item["id"]), entities, item["error"], item["words"])
+    return Row(item["shard"], item["line"], json.loads(item["id"]), entities, item["error"], item["words"],
+               item["retried_batches"])
 
 
 def read_shards(batch, settings: Settings) -> Iterator[Any]:

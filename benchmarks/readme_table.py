@@ -1,0 +1,80 @@
+"""The README's results table, rendered from the same results files as
+BENCHMARKS.md (benchmarks/results.json and results_long.json), so that the
+README never retypes a measured figure: run_benchmark.py re-renders it after
+every run that updates BENCHMARKS.md, `spacy project run document` at any
+time, and tests/test_documented_commands.py checks that it is current."""
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+START = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json START (do not remove) -->"
+END = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json END (do not remove) -->"
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def read_results(bench_dir: Path = BENCH_DIR) -> Dict[str, Optional[Dict[str, Any]]]:
+    paths = {"full": bench_dir / "results.json", "long": bench_dir / "results_long.json"}
+    return {key: json.loads(path.read_text()) if path.is_file() else None for key, path in paths.items()}
+
+
+def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]) -> str:
+    """One row per pipeline of the latest runs: dev F1 and training time from
+    the `long` mode (the transformer recipes at full length) and the `full`
+    mode (the CNN), CPU words/s on raw sentences from the `inference` mode
+    (transformers) and the `full` mode (CNN)."""
+    inference = (full or {}).get("inference")
+    ours_speed = hf_speed = hf_variant = None
+    if inference:
+        default = next(row for row in inference["ours"] if row["variant"] == inference["default"])
+        ours_speed = default["words_per_second"]["raw_text"]
+        fastest = max((row for row in inference["hugging_face"] if row["input"] == "raw_text"),
+                      key=lambda row: row["words_per_second"])
+        hf_speed, hf_variant = fastest["words_per_second"], fastest["variant"].split(": ", 1)[1]
+    rows: List[List[str]] = []
+    if long:
+        cores = long["machine"]["cores"]
+        trf, hf = long["spacy_trf"], long["hf_trainer"]
+        rows.append(["spaCy transformer+ner, all-MiniLM-L6-v2, configs/transformer.cfg's default recipe",
+                     f"{trf['dev']['f1'] * 100:.2f}", f"{trf['train']['train_seconds']:,.0f} s ({trf['train']['epochs']:g} epochs)",
+                     f"{ours_speed:,.0f} ({inference['default']})" if ours_speed else "", "`long`, `inference`"])
+        rows.append(["Hugging Face Trainer recipe of the model cards, same encoder (fp32)",
+                     f"{hf['dev']['f1'] * 100:.2f}", f"{hf['train']['train_seconds']:,.0f} s ({hf['train']['epochs']:g} epochs)",
+                     f"{hf_speed:,.0f} (fastest variant: {hf_variant})" if hf_speed else "", "`long`, `inference`"])
+        if "hf_trainer_bf16" in long:
+            bf16 = long["hf_trainer_bf16"]
+            rows.append(["The same Trainer recipe with `bf16=True`", f"{bf16['dev']['f1'] * 100:.2f}",
+                         f"{bf16['train']['train_seconds']:,.0f} s ({bf16['train']['epochs']:g} epochs)", "", "`long`"])
+    if full and "spacy_cnn" in full:
+        cores = full["machine"]["cores"]
+        cnn = full["spacy_cnn"]
+        raw = cnn.get("inference", {}).get("raw_text")
+        rows.append(["spaCy CNN+ner, configs/cnn.cfg (no transformer)", f"{cnn['dev']['f1'] * 100:.2f}",
+                     f"{cnn['train']['train_seconds']:,.0f} s", f"{raw['words_per_second']:,.0f}" if raw else "", "`full`"])
+    if not rows:
+        return "No benchmark has been run yet: see [docs/benchmarks.md](docs/benchmarks.md)."
+    lines = [f"CoNLL-2003 English dev set, trained and run on {cores} CPU cores; from "
+             "[BENCHMARKS.md](BENCHMARKS.md), the latest run of each mode named:", "",
+             "| Pipeline | Dev F1 | Training | CPU words/s, raw sentences | Mode |", "|---|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def replace_between(text: str, start: str, end: str, content: str) -> str:
+    """text with what lies between the markers replaced by content."""
+    if start not in text or end not in text:
+        raise ValueError(f"markers missing: {start} ... {end}")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    return f"{before}{start}\n{content}\n{end}{after}"
+
+
+def render_readme(text: str, bench_dir: Path = BENCH_DIR) -> str:
+    results = read_results(bench_dir)
+    return replace_between(text, START, END, results_table(results["full"], results["long"]))
+
+
+def update_readme(readme: Path, bench_dir: Path = BENCH_DIR) -> None:
+    """Re-render the table in place, where the README has its markers."""
+    text = readme.read_text(encoding="utf8")
+    if START in text:
+        readme.write_text(render_readme(text, bench_dir), encoding="utf8")

@@ -1,0 +1,132 @@
+"""Every command the project shows a user works as written, with the
+installed versions: the README's and the docs' shell lines and the commands
+the project's messages suggest (see command_check.py for how each kind is
+checked). The README's generated parts are current, and it and the docs
+state no figure that BENCHMARKS.md does not."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from command_check import (Command, PROJECT_DIR, check_commands, copy_for_checks, documented_commands,
+                           message_commands, shell_commands, suggested_commands)
+
+sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+import document  # noqa: E402
+
+DOC_FILES = [PROJECT_DIR / "README.md"] + sorted((PROJECT_DIR / "docs").glob("*.md"))
+
+
+def files_in(folder: Path):
+    return {path.relative_to(folder) for path in folder.rglob("*") if "__pycache__" not in path.parts}
+
+
+@pytest.fixture(scope="module")
+def checked_copy(tmp_path_factory):
+    return copy_for_checks(tmp_path_factory.mktemp("checks") / "project")
+
+
+def test_every_documented_and_suggested_command_works_as_written(checked_copy):
+    commands, problems = documented_commands(DOC_FILES)
+    suggested = suggested_commands()
+    # the README's CPU set-up and the train step's no-GPU message are among them
+    assert any("--vars.transformer" in " ".join(c.tokens) and c.where.startswith("README.md") for c in commands)
+    assert any(c.where.startswith("conll_ner/commands.py") for c in suggested)
+    before = files_in(checked_copy)
+    problems += check_commands(commands + suggested, checked_copy)
+    assert not problems, "\n".join(problems)
+    # --dry and --help ran nothing and wrote nothing
+    assert files_in(checked_copy) == before
+
+
+def test_the_check_fails_on_broken_lines(checked_copy):
+    """Planted bad lines, one per kind of check: each must be reported."""
+    problems = []
+    bad = [
+        # the bug this check exists for: --vars right after the command's name
+        shell_commands("planted:1", "spacy project run all --vars.gpu_id -1", problems),
+        shell_commands("planted:2", "spacy project run no-such-command .", problems),
+        shell_commands("planted:3", "spacy project run all . --vars.no_such_var 1", problems),
+        shell_commands("planted:4", "python scripts/convert.py --no-such-option 1", problems),
+        shell_commands("planted:5", "pip install -r requirements-none.txt", problems),
+        shell_commands("planted:6", "python -c 'import spacy; print('", problems),
+        shell_commands("planted:7", "make all", problems),
+        message_commands("To train on the CPU, run: spacy project run all --vars.gpu_id -1", "planted:8"),
+    ]
+    commands = [command for found in bad for command in found]
+    assert not problems and len(commands) == 8
+    reported = check_commands(commands, checked_copy)
+    for number in range(1, 9):
+        assert any(line.startswith(f"planted:{number}:") for line in reported), (number, reported)
+    assert any("dir '--vars.gpu_id' does not exist" in line for line in reported if line.startswith("planted:1:"))
+    # and the good forms of the same lines pass
+    good = shell_commands("good", "spacy project run all . --vars.gpu_id -1 && pip install -r requirements.txt", problems)
+    assert len(good) == 2 and check_commands(good, checked_copy) == []
+
+
+def test_shell_lines_are_read_as_a_shell_reads_them():
+    problems = []
+    commands = shell_commands("x", "pip install a b  # a comment && more", problems)
+    assert [c.tokens for c in commands] == [["pip", "install", "a", "b"]]
+    commands = shell_commands("x", "A=1 spacy project run x . && python -c 'print(1)'", problems)
+    assert [c.tokens[0] for c in commands] == ["A=1", "python"]
+    # a substitution is a command of its own; its output (here, of print) is the value
+    commands = shell_commands("x", 'spacy project run all . --vars.transformer "$(python -c \'print(1 + 1)\')/model"', problems)
+    assert commands[0].tokens[-1] == "2/model" and commands[1].tokens == ["python", "-c", "print(1 + 1)"]
+    assert not problems
+    shell_commands("x", "spacy project run all . | tee log", problems)
+    assert problems and "'|'" in problems[0]
+
+
+def test_an_untagged_fenced_block_is_reported(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Text\n\n```\nspacy project run all --vars.gpu_id -1\n```\n")
+    commands, problems = documented_commands([page])
+    assert not commands and len(problems) == 1 and "without a language" in problems[0]
+
+
+def test_messages_are_found_in_the_project_sources():
+    """The scan sees the train step's suggestion through its constant, and
+    reads a backticked command up to its closing backtick."""
+    suggested = {c.text for c in suggested_commands()}
+    from conll_ner.commands import CPU_TRAINING, GPU_INSTALL
+
+    assert {CPU_TRAINING, GPU_INSTALL} <= suggested
+    found = message_commands("run `spacy project run all\n. --vars.lang es` first", "x")
+    assert [c.tokens for c in found] == [["spacy", "project", "run", "all", ".", "--vars.lang", "es"]]
+
+
+def test_readme_generated_parts_are_current():
+    """The weasel tables, the vars table and the results table, rendered
+    afresh from project.yml and benchmarks/results*.json."""
+    current = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
+    assert document.render(current) == current, "README.md is not current: run `spacy project run document`"
+
+
+def test_every_var_is_in_the_vars_table():
+    import yaml
+
+    project_yml = (PROJECT_DIR / "project.yml").read_text(encoding="utf8")
+    names = [name for name, _, _ in document.documented_vars(project_yml)]
+    assert names == list(yaml.safe_load(project_yml)["vars"])
+    with pytest.raises(ValueError, match="no_comment has no comment"):
+        document.documented_vars("vars:\n  # one\n  a: 1\n  no_comment: 2\ncommands: []\n")
+
+
+def test_readme_and_docs_state_no_figure_that_benchmarks_md_does_not():
+    """Figures with two decimals (F1, ratios) are measured ones: each must be
+    one BENCHMARKS.md states, so the README and the docs never disagree with it."""
+    benchmarks = (PROJECT_DIR / "BENCHMARKS.md").read_text(encoding="utf8")
+    figure = re.compile(r"(?<![\d.])\d+\.\d\d(?![\d.%])")
+    stated = set(figure.findall(benchmarks))
+    assert "92.12" in stated  # the pattern reads BENCHMARKS.md's figures
+    missing = [f"{path.relative_to(PROJECT_DIR)}: {value}" for path in DOC_FILES
+               for value in figure.findall(path.read_text(encoding="utf8")) if value not in stated]
+    assert not missing, missing
+
+
+def test_readme_links_resolve():
+    text = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
+    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)]+)\)", text) if not t.startswith("http")]
+    assert targets and all((PROJECT_DIR / target).exists() for target in targets if target), targets

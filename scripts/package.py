@@ -1,12 +1,13 @@
 """Package a trained pipeline as an installable Python package with its model
-card, and the project code it needs at load time (the scorer, the CPU ops)."""
+card, and the project code it needs at load time (the scorer, the CPU ops,
+conll_ner/pipeline/)."""
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from spacy.cli.package import package as spacy_package
@@ -15,6 +16,7 @@ from wasabi import msg
 
 import conll_ner.inference.cpu_ops
 import conll_ner.evaluation.scoring
+import conll_ner.pipeline
 from conll_ner.training.encoders import encoder_name, pipeline_transformer
 from conll_ner.packaging.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
@@ -25,11 +27,19 @@ PROJECT_DISTRIBUTION = "conll-ner"
 def drop_project_requirement(meta_path: Path) -> None:
     """spaCy requires the distribution of every registered function in the
     config, which adds this project (`conll-ner`, not on PyPI) for the training
-    logger, reader and schedule. Loading needs only the scorer and the CPU ops, which travel
+    logger, reader and schedule. Loading needs only the scorer, the CPU ops and
+    the modules of conll_ner/pipeline/, which travel
     in the package as code, so the requirement would only make installs fail."""
     meta = json.loads(meta_path.read_text(encoding="utf8"))
     meta["requirements"] = [req for req in meta["requirements"] if not req.startswith(PROJECT_DISTRIBUTION)]
     meta_path.write_text(json.dumps(meta, indent=2), encoding="utf8")
+
+
+def pipeline_code_paths() -> List[Path]:
+    """The modules a loaded pipeline runs: the scorer, the CPU ops and every
+    module of conll_ner/pipeline/ (each imports nothing else of the project)."""
+    pipeline_modules = sorted(Path(conll_ner.pipeline.__file__).parent.glob("[!_]*.py"))
+    return [Path(conll_ner.evaluation.scoring.__file__), Path(conll_ner.inference.cpu_ops.__file__), *pipeline_modules]
 
 
 def main(
@@ -77,7 +87,7 @@ def main(
             distillation=distillation,
         )
         spacy_package(
-            pipeline_dir, output_dir, code_paths=[Path(conll_ner.evaluation.scoring.__file__), Path(conll_ner.inference.cpu_ops.__file__)],
+            pipeline_dir, output_dir, code_paths=pipeline_code_paths(),
             name=name, version=version, create_sdist=False, create_wheel=False, force=True, silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"

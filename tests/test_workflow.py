@@ -164,7 +164,7 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     script = (
         "import spacy; nlp = spacy.load('xx_ner_conll0203_tiny_bert');"
         "doc = nlp('Peter Blackburn visitó San Sebastián y België.');"
-        "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', 'De tekst'])))"
+        "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', '', 'De tekst'])))"
     )
     run = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=elsewhere, env=env)
     assert run.returncode == 0, run.stderr

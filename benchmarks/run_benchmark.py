@@ -33,6 +33,7 @@ from conll_ner.inference.annotate import annotate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+import readme_table  # noqa: E402
 from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 
@@ -672,6 +673,8 @@ def run_command(
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
         write_benchmarks_md(report_path, read_json(results_paths["full"]), read_json(results_paths["long"]), curve_png)
+        # the README's results table comes from the same files
+        readme_table.update_readme(PROJECT_DIR / "README.md", bench)
     else:
         write_benchmarks_md(report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png)
     msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")

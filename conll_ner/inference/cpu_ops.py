@@ -26,12 +26,10 @@ channel (dynamic quantization). And it cuts every batch into groups of windows
 of similar length (`token_budget`): spacy-transformers pads a batch to its
 longest window, which made 69% of the encoder's input padding on CoNLL
 sentences and 44% on 10-sentence documents (batch 128); groups of at most
-1,024 padded tokens leave 24% and 4%. Side by side on all-MiniLM-L6-v2
-fine-tuned on CoNLL-2003 (2 cores with AVX512-VNNI, the benchmark's
-`inference` mode, medians of 3 rounds over the dev set): 8,020 words/s on raw
-sentences and 11,994 on documents, against 5,091 and 7,016 in bfloat16 with
-one call per batch (the earlier default) and 2,223 and 2,948 in fp32; dev F1
-92.26 against 92.08 in fp32. torch's own `quantize_dynamic` lost 0.6 F1 at
+1,024 padded tokens leave 24% and 4% (BENCHMARKS.md, `inference` mode). What int8 in length groups gives against
+bfloat16 with one call per batch (the earlier default) and fp32, in words/s
+and dev F1, is measured side by side on all-MiniLM-L6-v2 fine-tuned on
+CoNLL-2003: see BENCHMARKS.md, `inference` mode. torch's own `quantize_dynamic` lost 0.6 F1 at
 bfloat16's speed, and its quantized weights cannot be saved, so it is not
 used. The torch weights stay as they are: saving a pipeline saves them, and
 without onnxruntime it predicts with torch. The graph is built once per
@@ -264,8 +262,8 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     Runtime's transformer optimizer, then quantize the weights of its matrix
     products to int8 per channel, dynamically: static int8 (calibrated
     activations) is known to wreck NER encoders, dynamic int8 kept
-    all-MiniLM-L6-v2's dev F1 within 0.2 of fp32 (92.26 in length groups,
-    91.99 in whole batches, 92.08 in fp32). It switches the module to fp32 and
+    all-MiniLM-L6-v2's dev F1 within 0.2 of fp32 (see BENCHMARKS.md,
+    `inference` mode). It switches the module to fp32 and
     eager attention, so it is given a copy of its own. Written to a temporary
     name, renamed when whole."""
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -12,6 +12,8 @@ from wasabi import msg
 
 from conll_ner.commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
 from conll_ner.training.budget import plan_training
+from conll_ner.training.checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
+from conll_ner.training.encoders import pipeline_transformer
 from conll_ner.runs import spacy_lang, training_path
 from conll_ner.training.schedules import learn_rate_for_encoder
 from conll_ner.training.guard import TrainingHealthError
@@ -73,6 +75,8 @@ def main(
 ) -> None:
     """The run's length is `epochs` passes over the training corpus, turned
     into updates, evaluations and patience for this corpus (conll_ner/training/budget.py).
+    A checkpoint whose configuration asks for code is refused before it loads
+    (conll_ner/training/checkpoints.py).
     Any further `--section.key value` arguments override the config, as in
     `spacy train`; they are applied last, after the plan."""
     check_gpu(gpu_id)
@@ -84,19 +88,25 @@ def main(
         "paths.dev": str(training_path(corpus_dir, lang, "dev")),
         "paths.train_log": str(output_path / "train_log.jsonl"),
     }
-    if "transformer" in config["components"]:
-        if transformer:
-            overrides["components.transformer.model.name"] = transformer
-            if Path(transformer).is_dir():
-                # a local checkpoint: make sure nothing is fetched from the hub
-                os.environ["HF_HUB_OFFLINE"] = "1"
-                os.environ["TRANSFORMERS_OFFLINE"] = "1"
-                check_local_transformer(Path(transformer))
+    if "transformer" in config["components"] and transformer:
+        overrides["components.transformer.model.name"] = transformer
     for path in (overrides["paths.train"], overrides["paths.dev"]):
         if not Path(path).exists():
             msg.fail(f"{path} does not exist: run `spacy project run convert` first", exits=1)
     extra = parse_config_overrides(ctx.args)
     merged = load_config(config_path, overrides={**overrides, **extra})
+    checkpoint = pipeline_transformer(merged)
+    try:
+        check_no_trusted_remote_code(merged, str(config_path))
+        if checkpoint is not None:
+            check_checkpoint(checkpoint)
+    except UnsafeCheckpoint as err:
+        msg.fail(str(err), exits=1)
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        # a local checkpoint: make sure nothing is fetched from the hub
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        check_local_transformer(Path(checkpoint))
     try:
         plan = plan_training(merged, epochs, max_steps)
         rate = learn_rate_for_encoder(merged)

@@ -183,12 +183,16 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
     from spacy.util import load_config, load_model_from_config
     from thinc.api import set_gpu_allocator
 
+    from .checkpoints import check_checkpoint, check_no_trusted_remote_code
     from .tiny_bert import build_tiny_bert
 
     with tempfile.TemporaryDirectory() as tmp:
         encoder = build_tiny_bert(Path(tmp) / "tiny-bert", [" ".join(text for text, _ in TRAIN)] * 3)
         overrides = {"components.transformer.model.name": str(encoder), "components.transformer.model.mixed_precision": True}
         config = load_config(config_path, overrides=overrides, interpolate=True)
+        # what the train step refuses, the check refuses too
+        check_no_trusted_remote_code(config, str(config_path))
+        check_checkpoint(str(encoder))
         spacy.require_gpu(gpu_id)
         set_gpu_allocator(config["system"]["gpu_allocator"])
         nlp = load_model_from_config(config)

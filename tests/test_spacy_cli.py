@@ -57,3 +57,19 @@ def test_spacy_train_works_on_the_config_on_the_cpu(tiny_setup, config, tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "out" / "model-last" / "config.cfg").is_file()
     assert not list(tmp_path.rglob("train_log.jsonl"))  # no log path: no log file
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_debug_config_without_paths_fails_as_for_spacys_own_reader(config):
+    """With null corpus paths spaCy's own `spacy.Corpus.v1` (our train
+    corpus) stops with E913, so `spacy debug config` cannot pass; our dev
+    reader accepts the null path the same way instead of failing the type
+    check ("dev -> path None is not <class 'str'>")."""
+    from spacy.util import load_config, registry
+
+    result = subprocess.run([sys.executable, "-m", "spacy", "debug", "config", str(PROJECT_DIR / "configs" / f"{config}.cfg")],
+                            capture_output=True, text=True)
+    assert "E913" in result.stderr and "is not <class 'str'>" not in result.stdout + result.stderr
+    dev = load_config(PROJECT_DIR / "configs" / f"{config}.cfg", interpolate=True)["corpora"]["dev"]
+    with pytest.raises(ValueError, match="E913"):
+        registry.resolve({"dev": dict(dev)})

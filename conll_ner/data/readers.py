@@ -7,8 +7,9 @@ This reader keeps both. Like the scorer, it imports nothing from the rest of
 the project so that it can travel inside packaged pipelines.
 """
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Optional, Union
 
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
@@ -17,8 +18,13 @@ from spacy.util import registry
 
 @registry.readers("conll_ner.GoldTokensCorpus.v1")
 def create_gold_tokens_corpus(
-    path: Union[str, Path], limit: int = 0
+    path: Optional[Union[str, Path]], limit: int = 0
 ) -> Callable[[Language], Iterator[Example]]:
+    """The path is Optional as in spaCy's own `spacy.Corpus.v1`, so that
+    `spacy debug config` validates a config whose paths are still null; as
+    there, a null path is refused when the corpus is built."""
+    if path is None:
+        raise ValueError(Errors.E913)
     corpus = Corpus(path, limit=limit)
 
     def read(nlp: Language) -> Iterator[Example]:

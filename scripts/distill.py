@@ -15,7 +15,7 @@ from conll_ner.training.distillation import (
     SILVER_FILE,
     SUMMARY_FILE,
     DistillationError,
-    annotate,
+    teacher_predictions,
     check_teacher,
     count_unlabelled,
     docbin_labels,
@@ -67,7 +67,7 @@ def data_command(
         if unlabelled:
             total = count_unlabelled(unlabelled)
             msg.info(f"The teacher {teacher} annotates {total} documents of {unlabelled}")
-            silver_docs = annotate(nlp, read_unlabelled(unlabelled, nlp.vocab, text_field), batch_size, total)
+            silver_docs = teacher_predictions(nlp, read_unlabelled(unlabelled, nlp.vocab, text_field), batch_size, total)
         else:
             msg.warn("No unlabelled text (--vars.unlabelled): the student trains on the gold corpus alone")
             silver_docs = iter([])

@@ -19,7 +19,7 @@ from conll_ner.training.schedules import learn_rate_for_encoder
 from conll_ner.training.guard import TrainingHealthError
 
 
-def check_gpu(gpu_id: int) -> None:
+def stop_unless_gpu(gpu_id: int) -> None:
     if gpu_id < 0:
         return
     from thinc.api import prefer_gpu
@@ -79,7 +79,7 @@ def main(
     (conll_ner/training/checkpoints.py).
     Any further `--section.key value` arguments override the config, as in
     `spacy train`; they are applied last, after the plan."""
-    check_gpu(gpu_id)
+    stop_unless_gpu(gpu_id)
     config = load_config(config_path)
     check_grad_scaler(config)
     overrides: Dict[str, object] = {

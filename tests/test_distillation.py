@@ -7,7 +7,7 @@ from spacy.tokens import Doc, DocBin
 from conll_ner.data.conll import Sentence
 from conll_ner.training.distillation import (
     DistillationError,
-    annotate,
+    teacher_predictions,
     check_teacher,
     count_unlabelled,
     read_unlabelled,
@@ -105,7 +105,7 @@ def test_a_teacher_with_other_labels_or_language_is_refused():
 def test_silver_docbin_holds_exactly_the_teachers_entities(tmp_path):
     teacher = rule_teacher()
     texts = ["Ada Lovelace joined Acme .", "Nothing here", "Acme hired Ada Lovelace and Acme"]
-    silver = write_docs(annotate(teacher, iter(texts), batch_size=2, total=3), tmp_path / "silver.spacy")
+    silver = write_docs(teacher_predictions(teacher, iter(texts), batch_size=2, total=3), tmp_path / "silver.spacy")
     docs = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(spacy.blank("en").vocab))
     expected = [[(e.start_char, e.end_char, e.label_) for e in teacher(text).ents] for text in texts]
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == expected

@@ -14,7 +14,7 @@ from .conll import DOCSTART, Sentence
 from ..files import write_atomically
 
 # Our split names (the original file suffixes) and the hub's.
-HUB_SPLITS = {"train": "train", "testa": "validation", "testb": "test"}
+HUB_SPLIT_OF_FILE = {"train": "train", "testa": "validation", "testb": "test"}
 # Original file prefix -> (corpus, whose dataset id is a setting; hub config name)
 HUB_SOURCES = {
     "conll2003/eng": ("conll2003", None),

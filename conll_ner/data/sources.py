@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List
 
 from ..files import write_atomically
-from .hub import HUB_SOURCES, HUB_SPLITS, hub_split_to_conll
+from .hub import HUB_SOURCES, HUB_SPLIT_OF_FILE, hub_split_to_conll
 
 # Every split the convert step needs, under its original name.
-SPLIT_FILES = [f"{prefix}.{suffix}" for prefix in HUB_SOURCES for suffix in HUB_SPLITS]
+SPLIT_FILES = [f"{prefix}.{suffix}" for prefix in HUB_SOURCES for suffix in HUB_SPLIT_OF_FILE]
 
 
 class MissingDataError(RuntimeError):
@@ -40,10 +40,10 @@ def gather_splits(
         corpus, config_name = HUB_SOURCES[prefix]
         source = (
             f"hub dataset {dataset_ids[corpus]}, config {config_name or '(default)'}, "
-            f"split {HUB_SPLITS[suffix]}, revision {revision or '(default)'}"
+            f"split {HUB_SPLIT_OF_FILE[suffix]}, revision {revision or '(default)'}"
         )
         try:
-            n = hub_split_to_conll(dataset_ids[corpus], config_name, HUB_SPLITS[suffix], revision, output)
+            n = hub_split_to_conll(dataset_ids[corpus], config_name, HUB_SPLIT_OF_FILE[suffix], revision, output)
         except Exception as err:
             # Whatever went wrong (offline, unknown id or config, wrong
             # features), the remedies are the same; the cause is named and kept.

@@ -26,7 +26,7 @@ from ..files import write_atomically
 from ..runs import languages
 
 CURVE_FILE = "training_curve.png"
-HUB_SPLITS = {"dev": "validation", "test": "test"}
+HUB_SPLIT_OF_EVALUATION = {"dev": "validation", "test": "test"}
 # (model-index type, model-index name, metrics.json key)
 HUB_METRICS = (
     ("precision", "Precision", "ents_p"),
@@ -206,7 +206,7 @@ def model_index_results(metrics: Dict[str, Any], dataset_names: Dict[str, str]) 
         results.append(
             {
                 "task": {"type": "token-classification", "name": "Named Entity Recognition"},
-                "dataset": {"type": dataset, "name": dataset, "config": dataset_config(language), "split": HUB_SPLITS[split]},
+                "dataset": {"type": dataset, "name": dataset, "config": dataset_config(language), "split": HUB_SPLIT_OF_EVALUATION[split]},
                 "metrics": [{"type": kind, "value": float(scores[key]), "name": label} for kind, label, key in HUB_METRICS],
             }
         )
@@ -338,7 +338,7 @@ def results_section(metrics: Dict[str, Any], dataset_names: Dict[str, str]) -> s
         split, language = split_language(name)
         by_language.setdefault(language, {})[split] = scores
         overall.append(
-            [f"`{dataset_names[language]}` ({dataset_config(language)})", HUB_SPLITS[split], scores["n_tokens"]]
+            [f"`{dataset_names[language]}` ({dataset_config(language)})", HUB_SPLIT_OF_EVALUATION[split], scores["n_tokens"]]
             + [percent(scores[key]) for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc")]
         )
     sections = [
@@ -355,7 +355,7 @@ def results_section(metrics: Dict[str, Any], dataset_names: Dict[str, str]) -> s
 
 def per_type_table(language_name: str, splits: Dict[str, Dict[str, Any]]) -> str:
     labels = sorted({label for scores in splits.values() for label in scores["ents_per_type"]})
-    header = ["Type"] + [f"{HUB_SPLITS[split]} {metric}" for split in splits for metric in ("P", "R", "F1")]
+    header = ["Type"] + [f"{HUB_SPLIT_OF_EVALUATION[split]} {metric}" for split in splits for metric in ("P", "R", "F1")]
     rows = [
         [label]
         + [percent(scores["ents_per_type"].get(label, {}).get(key)) for scores in splits.values() for key in "prf"]

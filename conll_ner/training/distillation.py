@@ -117,7 +117,7 @@ def check_teacher(teacher: Language, gold_labels: Set[str], student_lang: str) -
         )
 
 
-def annotate(teacher: Language, inputs: Iterable[Union[str, Doc]], batch_size: int, total: Optional[int] = None,
+def teacher_predictions(teacher: Language, inputs: Iterable[Union[str, Doc]], batch_size: int, total: Optional[int] = None,
              description: str = "Annotating") -> Iterator[Doc]:
     """The teacher's entities on every input, with a progress bar (documents,
     words per second). Docs keep their tokens; texts get the teacher's."""

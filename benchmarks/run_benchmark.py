@@ -36,6 +36,7 @@ import hf_baseline  # noqa: E402
 import readme_table  # noqa: E402
 from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
+import multilingual  # noqa: E402
 
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -63,14 +64,14 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
 
 
 def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, max_steps: int,
-                train_path: Optional[Path] = None, overrides: List[str] = []) -> Dict[str, Any]:
+                train_path: Optional[Path] = None, overrides: List[str] = [], lang: str = "en") -> Dict[str, Any]:
     """Train with scripts/train.py as `spacy project run train` does, with
     the config's own recipe: only `epochs` (0: the config's) and the
     `max_steps` cap (0: none) are passed, like the project's vars;
     `train_path` replaces the training corpus and `overrides` are the
     student_overrides var, as in the distill-train step."""
     output = work / name
-    args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", "en",
+    args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", lang,
             "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--epochs", str(epochs), "--max-steps", str(max_steps)]
     if model:
         args += ["--transformer", model]
@@ -587,10 +588,12 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
-def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str) -> None:
+def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str,
+                        multi: Optional[Dict[str, Any]] = None, multi_curve_png: str = "") -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
-    their own keys), long from results_long.json."""
+    their own keys), long from results_long.json, the multilingual mode from
+    results_multilingual.json."""
     parts = []
     if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
@@ -602,6 +605,8 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
         parts.append(report_annotate_markdown(full["annotate"]))
     if full and "inference" in full:
         parts.append(report_inference_markdown(full["inference"]))
+    if multi:
+        parts.append(multilingual.report_markdown(multi, multi_curve_png, mode_header))
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
@@ -627,6 +632,25 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def render_benchmarks_md() -> None:
+    """BENCHMARKS.md from the results files, and the results section of
+    docs/multilingual.md between its markers."""
+    bench = PROJECT_DIR / "benchmarks"
+    multi = read_json(bench / "results_multilingual.json")
+    write_benchmarks_md(PROJECT_DIR / "BENCHMARKS.md", read_json(bench / "results.json"),
+                        read_json(bench / "results_long.json"), "benchmarks/learning_curves.png",
+                        multi, "benchmarks/learning_curves_multilingual.png")
+    if multi:
+        multilingual.render_docs(PROJECT_DIR / "docs" / "multilingual.md", multi, mode_header)
+
+
+@app.command("render")
+def render_command() -> None:
+    """Re-render BENCHMARKS.md and docs/multilingual.md's results from the results files, without running anything."""
+    render_benchmarks_md()
+    msg.good("Rendered BENCHMARKS.md and docs/multilingual.md's results")
+
+
 @app.command("run")
 def run_command(
     data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
@@ -647,15 +671,21 @@ def run_command(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
     }
-    final = mode in ("full", "long", *KEYED_MODES)
+    final = mode in ("full", "long", "multilingual", *KEYED_MODES)
     bench = PROJECT_DIR / "benchmarks"
-    results_paths = {"full": bench / "results.json", "long": bench / "results_long.json"}
+    results_paths = {"full": bench / "results.json", "long": bench / "results_long.json",
+                     "multilingual": bench / "results_multilingual.json"}
+    multi_curve = ((bench / "learning_curves_multilingual.png", "benchmarks/learning_curves_multilingual.png") if final
+                   else (work / "learning_curves_multilingual.png", "learning_curves_multilingual.png"))
     if final:
         report_path, curve_path, curve_png = PROJECT_DIR / "BENCHMARKS.md", bench / "learning_curves.png", "benchmarks/learning_curves.png"
     else:
         report_path, curve_path, curve_png = work / "BENCHMARKS.md", work / "learning_curves.png", "learning_curves.png"
-    kind = next((name for name in ("long", *KEYED_MODES) if mode.startswith(name)), "full")
-    if kind == "long":
+    kind = next((name for name in ("long", "multilingual", *KEYED_MODES) if mode.startswith(name)), "full")
+    if kind == "multilingual":
+        results = {**header, **multilingual.run_multilingual(data_dir, work, settings, train_spacy, dev_scores)}
+        multilingual.plot_learning_curves(results, multi_curve[0])
+    elif kind == "long":
         results = {**header, **run_long(data_dir, work, settings)}
         plot_learning_curves(results, curve_path)
     elif kind == "distill":
@@ -668,13 +698,15 @@ def run_command(
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started
     # results.json holds the full mode's results and the keyed modes' under their names
-    results_path = results_paths["long" if kind == "long" else "full"] if final else work / "results.json"
+    results_path = results_paths[kind if kind in ("long", "multilingual") else "full"] if final else work / "results.json"
     stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
-        write_benchmarks_md(report_path, read_json(results_paths["full"]), read_json(results_paths["long"]), curve_png)
+        render_benchmarks_md()
         # the README's results table comes from the same files
         readme_table.update_readme(PROJECT_DIR / "README.md", bench)
+    elif kind == "multilingual":
+        write_benchmarks_md(report_path, None, None, curve_png, stored, multi_curve[1])
     else:
         write_benchmarks_md(report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png)
     msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")

@@ -1,29 +1,47 @@
-import time
-
+import pytest
 import spacy
 from spacy.language import Language
 
-from conll_ner.evaluation.metrics import words_per_second
-
-# seconds that each pass over the corpus sleeps, in order: the untimed
-# warm-up batch, then the timed passes, of which one is disturbed
-PASS_SLEEPS = [0.0, 0.6, 0.05, 0.05]
+from conll_ner.evaluation.metrics import median_seconds, words_per_second
 
 
-@Language.component("sleeps_per_pass")
-def sleeps_per_pass(doc):
-    """Sleeps once per pass, at its first Doc (each pass starts with "first")."""
-    if doc[0].text == "first":
-        time.sleep(PASS_SLEEPS.pop(0))
-    return doc
+class PassClock:
+    """A clock that the pipeline advances: each pass over the corpus costs
+    the seconds given for it, in order, so timing needs no sleeping."""
+
+    def __init__(self, pass_seconds):
+        self.now = 0.0
+        self.pass_seconds = list(pass_seconds)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def end_pass(self) -> None:
+        self.now += self.pass_seconds.pop(0)
 
 
-def test_words_per_second_is_the_median_of_its_passes():
+def test_median_seconds_is_the_median_of_its_passes():
+    clock = PassClock([0.6, 0.05, 0.07])
+    assert median_seconds(clock.end_pass, repeats=3, clock=clock) == pytest.approx(0.07)
+    assert not clock.pass_seconds
+
+
+def test_words_per_second_times_three_passes_after_an_untimed_batch():
+    clock = PassClock([0.6, 0.05, 0.08])
     nlp = spacy.blank("en")
-    nlp.add_pipe("sleeps_per_pass")
+    first_docs = []
+
+    @Language.component("ends_a_pass_at_its_first_doc")
+    def ends_a_pass(doc):
+        if doc[0].text == "first":
+            first_docs.append(doc)
+            if len(first_docs) > 1:  # the warm-up batch is not timed
+                clock.end_pass()
+        return doc
+
+    nlp.add_pipe("ends_a_pass_at_its_first_doc")
     sentences = [["first", "word"]] + [["other", "words", "here"]] * 9
     n_words = sum(len(words) for words in sentences)
-    speed = words_per_second(nlp, sentences, batch_size=100, repeats=3)
-    assert not PASS_SLEEPS  # a warm-up and three timed passes ran
-    # the median pass took ~0.05 s; the mean (0.23 s) or the sum would be far slower
-    assert n_words / 0.1 < speed < n_words / 0.04
+    speed = words_per_second(nlp, sentences, batch_size=100, repeats=3, clock=clock)
+    assert len(first_docs) == 4 and not clock.pass_seconds  # a warm-up and three timed passes
+    assert speed == pytest.approx(n_words / 0.08)  # the median pass, not the mean or the sum

@@ -1,7 +1,8 @@
 """The Hugging Face baseline of the benchmark, end to end on a tiny random BERT.
 
-Nothing can be downloaded, so the test builds its own model: a cased WordPiece
-tokenizer trained on the test sentences and a 2-layer BERT with random weights.
+Nothing can be downloaded, so the test builds its own model, the tests' tiny
+BERT (tests/tiny_models.py) trained on the test sentences, with a 16-piece
+input limit.
 Scores are meaningless; what is checked is that the recipe runs, saves a model
 that loads, reports what it promises, and honours its time budget.
 """
@@ -14,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip("transformers")
-from tokenizers import BertWordPieceTokenizer  # noqa: E402
-from transformers import AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast  # noqa: E402
+from transformers import AutoModelForTokenClassification, AutoTokenizer  # noqa: E402
+
+from tiny_models import build_tiny_bert  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "hf_baseline.py"
 
@@ -72,26 +74,8 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator(
-        [" ".join(word for word, _ in sentence) for sentence in SENTENCES],
-        vocab_size=150,
-        min_frequency=1,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-    )
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=False, model_max_length=16)
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
+    texts = [" ".join(word for word, _ in sentence) for sentence in SENTENCES]
+    return str(build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), texts, vocab_size=200, model_max_length=16))
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
 
 
-def build_tiny_bert(path: Path, texts: Iterable[str], vocab_size: int = 400) -> Path:
+def build_tiny_bert(path: Path, texts: Iterable[str], vocab_size: int = 400, model_max_length: int = 512) -> Path:
     """A WordPiece tokenizer trained on `texts` and a randomly initialized
-    BERT, saved with `save_pretrained` so that `name = <path>` loads them."""
+    BERT, saved with `save_pretrained` so that `name = <path>` loads them.
+    A small model_max_length makes the tokenizer truncate short texts."""
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
@@ -24,7 +25,7 @@ def build_tiny_bert(path: Path, texts: Iterable[str], vocab_size: int = 400) -> 
         pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))],
     )
-    fast = BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=False, model_max_length=512)
+    fast = BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=False, model_max_length=model_max_length)
     fast.save_pretrained(path)
     BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=512, **SIZE)).save_pretrained(path)
     return path

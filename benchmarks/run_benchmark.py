@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import spacy
 import srsly
@@ -589,11 +589,11 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
 
 
 def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str,
-                        multi: Optional[Dict[str, Any]] = None, multi_curve_png: str = "") -> None:
+                        multi: Sequence[Tuple[Dict[str, Any], str]] = ()) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
     their own keys), long from results_long.json, the multilingual mode from
-    results_multilingual.json."""
+    results_multilingual*.json (each with its learning curves' PNG)."""
     parts = []
     if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
@@ -605,8 +605,8 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
         parts.append(report_annotate_markdown(full["annotate"]))
     if full and "inference" in full:
         parts.append(report_inference_markdown(full["inference"]))
-    if multi:
-        parts.append(multilingual.report_markdown(multi, multi_curve_png, mode_header))
+    for results, png in multi:
+        parts.append(multilingual.report_markdown(results, png, mode_header))
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
@@ -636,10 +636,10 @@ def render_benchmarks_md() -> None:
     """BENCHMARKS.md from the results files, and the results section of
     docs/multilingual.md between its markers."""
     bench = PROJECT_DIR / "benchmarks"
-    multi = read_json(bench / "results_multilingual.json")
+    multi = [(read_json(path), f"benchmarks/{multilingual.curve_name(path.stem[len('results_'):])}")
+             for path in sorted(bench.glob("results_multilingual*.json"))]
     write_benchmarks_md(PROJECT_DIR / "BENCHMARKS.md", read_json(bench / "results.json"),
-                        read_json(bench / "results_long.json"), "benchmarks/learning_curves.png",
-                        multi, "benchmarks/learning_curves_multilingual.png")
+                        read_json(bench / "results_long.json"), "benchmarks/learning_curves.png", multi)
     if multi:
         multilingual.render_docs(PROJECT_DIR / "docs" / "multilingual.md", multi, mode_header)
 
@@ -671,12 +671,13 @@ def run_command(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
     }
-    final = mode in ("full", "long", "multilingual", *KEYED_MODES)
+    # the multilingual modes other than the quick check each keep a results file of their own
+    final = mode in ("full", "long", *KEYED_MODES) or (mode.startswith("multilingual") and not mode.endswith("_quick"))
     bench = PROJECT_DIR / "benchmarks"
     results_paths = {"full": bench / "results.json", "long": bench / "results_long.json",
-                     "multilingual": bench / "results_multilingual.json"}
-    multi_curve = ((bench / "learning_curves_multilingual.png", "benchmarks/learning_curves_multilingual.png") if final
-                   else (work / "learning_curves_multilingual.png", "learning_curves_multilingual.png"))
+                     "multilingual": bench / f"results_{mode}.json"}
+    multi_curve = ((bench / multilingual.curve_name(mode), f"benchmarks/{multilingual.curve_name(mode)}") if final
+                   else (work / multilingual.curve_name(mode), multilingual.curve_name(mode)))
     if final:
         report_path, curve_path, curve_png = PROJECT_DIR / "BENCHMARKS.md", bench / "learning_curves.png", "benchmarks/learning_curves.png"
     else:
@@ -706,7 +707,7 @@ def run_command(
         # the README's results table comes from the same files
         readme_table.update_readme(PROJECT_DIR / "README.md", bench)
     elif kind == "multilingual":
-        write_benchmarks_md(report_path, None, None, curve_png, stored, multi_curve[1])
+        write_benchmarks_md(report_path, None, None, curve_png, [(stored, multi_curve[1])])
     else:
         write_benchmarks_md(report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png)
     msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")

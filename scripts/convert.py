@@ -23,7 +23,7 @@ def main(
         conll = read_conll_file(input_path)
     except ConllFormatError as err:
         typer.echo(f"✘ {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from err
     doc_bin, stats = conll_to_docbin(
         conll.sentences,
         spacy.blank(lang).vocab,

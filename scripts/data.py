@@ -22,7 +22,7 @@ def main(
             msg.good(source)
     except MissingDataError as err:
         typer.echo(f"✘ {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from err
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -288,39 +288,42 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
     problems: List[str] = []
     invocations: List[Tuple[Command, str, List[str]]] = []
     known_vars = set(project_vars(project_dir))
+
+    def report(command: Command, reason: str) -> None:
+        problems.append(f"{command.where}: {reason}: {command.text}")
+
     for command in commands:
         tokens = list(command.tokens)
         while tokens and ENV_ASSIGNMENT.match(tokens[0]):
             tokens.pop(0)
         if tokens[:2] == ["python", "-m"] and tokens[2:3] == ["spacy"]:
             tokens = ["spacy"] + tokens[3:]
-        report = lambda reason: problems.append(f"{command.where}: {reason}: {command.text}")  # noqa: E731
         if tokens[:3] == ["spacy", "project", "run"]:
             for token in tokens[3:]:
                 if token.startswith("--vars."):
                     name = token[len("--vars."):].split("=", 1)[0]
                     if name not in known_vars:
-                        report(f"--vars.{name} is not a var of project.yml")
+                        report(command, f"--vars.{name} is not a var of project.yml")
             invocations.append((command, "spacy", tokens[1:] + ["--dry"]))
         elif tokens[:1] == ["spacy"]:
             invocations.append((command, "spacy", tokens[1:] + ["--help"]))
         elif tokens[:1] == ["python"] and len(tokens) > 1 and re.match(r"^(scripts|benchmarks)/\w+\.py$", tokens[1]):
             if not (project_dir / tokens[1]).is_file():
-                report(f"{tokens[1]} does not exist")
+                report(command, f"{tokens[1]} does not exist")
             else:
                 invocations.append((command, "script", tokens[1:] + ["--help"]))
         elif tokens[:2] == ["python", "-m"] and len(tokens) > 2:
             if importlib.util.find_spec(tokens[2]) is None:
-                report(f"no module {tokens[2]}")
+                report(command, f"no module {tokens[2]}")
         elif tokens[:2] == ["python", "-c"] and len(tokens) == 3:
             try:
                 compile(tokens[2], command.where, "exec")
             except SyntaxError as err:
-                report(f"the code does not compile ({err})")
+                report(command, f"the code does not compile ({err})")
         elif tokens[:2] == ["pip", "install"]:
             problems += [f"{command.where}: {reason}: {command.text}" for reason in pip_problems(tokens[2:], project_dir)]
         else:
-            report("not a kind of command this check knows")
+            report(command, "not a kind of command this check knows")
     if invocations:
         # each distinct invocation runs once
         distinct = list(dict.fromkeys((kind, tuple(argv)) for _, kind, argv in invocations))

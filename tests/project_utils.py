@@ -3,7 +3,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
@@ -41,8 +41,8 @@ def write_fixture_assets(project: Path, repeat: int = 1) -> None:
         path.write_bytes(text.encode(encoding))
 
 
-def run_project(project: Path, command: str, variables: Dict[str, str] = {}, timeout: int = 900):
+def run_project(project: Path, command: str, variables: Optional[Dict[str, str]] = None, timeout: int = 900):
     args: List[str] = [sys.executable, "-m", "spacy", "project", "run", command, str(project)]
-    for key, value in variables.items():
+    for key, value in (variables or {}).items():
         args.append(f"--vars.{key}={value}")
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=project)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from command_check import (Command, PROJECT_DIR, check_commands, copy_for_checks, documented_commands,
+from command_check import (PROJECT_DIR, check_commands, copy_for_checks, documented_commands,
                            message_commands, shell_commands, suggested_commands)
 
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))

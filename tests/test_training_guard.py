@@ -35,7 +35,7 @@ def test_guard_stops_when_dev_f_stays_zero():
     log_step(info(200, 0.0))
     with pytest.raises(TrainingHealthError, match=r"step 300: dev ents_f has been 0 for 3 evaluations.*learning rate"):
         log_step(info(300, 0.0))
-    assert lines[-1] == "finalized" and len([l for l in lines if isinstance(l, dict)]) == 4
+    assert lines[-1] == "finalized" and len([line for line in lines if isinstance(line, dict)]) == 4
 
 
 def test_guard_resets_on_progress():

@@ -71,14 +71,14 @@ def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
 
     summary = json.loads((project / "metrics" / run / "metrics.json").read_text())
     languages = ["en", "es", "nl"] if lang == "multi" else [lang]
-    assert set(summary) == {f"{split}-{l}" for split in ("dev", "test") for l in languages}
+    assert set(summary) == {f"{split}-{language}" for split in ("dev", "test") for language in languages}
     for name, scores in summary.items():
         assert all(0.0 <= scores[key] <= 1.0 for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc"))
         folder = project / "metrics" / run / name
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["ents_f"] == scores["ents_f"] and metrics["n_tokens"] > 0
         assert "| **overall (micro)** |" in (folder / "metrics.md").read_text()
-        rows = [l for l in (folder / "predictions.conll").read_text().splitlines() if l]
+        rows = [line for line in (folder / "predictions.conll").read_text().splitlines() if line]
         assert len(rows) == metrics["n_tokens"] and all(len(r.split()) == 3 for r in rows)
 
     wheels = list((project / "packages" / run).glob("*/dist/*.whl"))

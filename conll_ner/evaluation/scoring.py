@@ -23,7 +23,7 @@ training log, `spacy evaluate` and every other spaCy tool read it unchanged.
 This module imports nothing from the rest of the project, so that it can be
 shipped inside packaged pipelines with `spacy package --code`.
 """
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
 
 from spacy.tokens import Doc

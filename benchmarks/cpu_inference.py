@@ -7,12 +7,14 @@ own; the variants take turns, round after round, and the report gives each
 one's median words/s over the rounds, so that a disturbed stretch of the run
 slows one round of every variant rather than all rounds of one.
 """
+
 import importlib.util
 import os
 import shutil
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -54,7 +56,9 @@ def span_window(model: Path) -> int:
 
 def default_callback() -> Dict[str, Any]:
     """configs/transformer.cfg's CPU callback: what a pipeline trained now predicts with."""
-    return dict(load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["nlp"]["after_pipeline_creation"])
+    return dict(
+        load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["nlp"]["after_pipeline_creation"]
+    )
 
 
 def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
@@ -79,8 +83,9 @@ def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
 
 def default_variant(variants: Dict[str, Dict[str, Any]]) -> str:
     callback = default_callback()
-    return next(name for name, overrides in variants.items()
-                if overrides == {"nlp": {"after_pipeline_creation": callback}})
+    return next(
+        name for name, overrides in variants.items() if overrides == {"nlp": {"after_pipeline_creation": callback}}
+    )
 
 
 def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict[str, float]:
@@ -95,15 +100,21 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
     words = subwords = tokens = one_call = grouped = 0
     for batch in minibatch(docs, batch_size):
         words += sum(len(doc) for doc in batch)
-        subwords += sum(len(ids) for ids in tokenizer([doc.text for doc in batch], add_special_tokens=False)["input_ids"])
+        subwords += sum(
+            len(ids) for ids in tokenizer([doc.text for doc in batch], add_special_tokens=False)["input_ids"]
+        )
         spans = [span for doc_spans in get_spans(batch) for span in doc_spans]
         lengths = [len(ids) for ids in tokenizer([span.text for span in spans])["input_ids"]]
         tokens += sum(lengths)
         one_call += len(lengths) * max(lengths)
         groups = length_groups(lengths, budget) if budget else [list(range(len(lengths)))]
         grouped += sum(len(group) * max(lengths[row] for row in group) for group in groups)
-    return {"subwords_per_word": subwords / words, "encoder_tokens_per_word": tokens / words,
-            "padding_share_one_call": 1 - tokens / one_call, "padding_share": 1 - tokens / grouped}
+    return {
+        "subwords_per_word": subwords / words,
+        "encoder_tokens_per_word": tokens / words,
+        "padding_share_one_call": 1 - tokens / one_call,
+        "padding_share": 1 - tokens / grouped,
+    }
 
 
 def time_pass(run: Any, n_words: int) -> float:
@@ -113,12 +124,21 @@ def time_pass(run: Any, n_words: int) -> float:
 
 
 @app.command("measure-ours")
+def run_pipe(nlp: spacy.Language, items: List[Any]) -> None:
+    for _ in nlp.pipe(items):
+        pass
+
+
 def measure_ours_command(
     model: str = typer.Option(..., "--model"),
     variant: str = typer.Option(..., "--variant"),
-    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False, help="CoNLL file of the dev sentences"),
+    sentences: Path = typer.Option(
+        ..., "--sentences", exists=True, dir_okay=False, help="CoNLL file of the dev sentences"
+    ),
     documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False, help="DocBin of the dev documents"),
-    score: bool = typer.Option(False, "--score", help="Also score the dev documents (seqeval F1) and count the encoder's input"),
+    score: bool = typer.Option(
+        False, "--score", help="Also score the dev documents (seqeval F1) and count the encoder's input"
+    ),
     threads: int = typer.Option(0, "--threads"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
@@ -134,18 +154,27 @@ def measure_ours_command(
         "pretokenized": lambda: [Doc(nlp.vocab, words=w) for w in words],
         "documents": lambda: [Doc(nlp.vocab, words=w) for w in doc_words],
     }
-    n_words = {"raw_text": sum(map(len, words)), "pretokenized": sum(map(len, words)), "documents": sum(map(len, doc_words))}
+    n_words = {
+        "raw_text": sum(map(len, words)),
+        "pretokenized": sum(map(len, words)),
+        "documents": sum(map(len, doc_words)),
+    }
     batch_size = nlp.batch_size
     started = time.perf_counter()
     for _ in nlp.pipe(make_inputs["pretokenized"]()[:batch_size]):  # int8: builds or loads the graph
         pass
     first_batch_seconds = time.perf_counter() - started
-    result: Dict[str, Any] = {"variant": variant, "batch_size": batch_size, "load_seconds": load_seconds,
-                              "first_batch_seconds": first_batch_seconds, "torch_threads": torch_threads,
-                              "words_per_second": {}, "encoder_input": {}}
+    result: Dict[str, Any] = {
+        "variant": variant,
+        "batch_size": batch_size,
+        "load_seconds": load_seconds,
+        "first_batch_seconds": first_batch_seconds,
+        "torch_threads": torch_threads,
+        "words_per_second": {},
+        "encoder_input": {},
+    }
     for name in OUR_INPUTS:
-        items = make_inputs[name]()
-        result["words_per_second"][name] = time_pass(lambda: [None for _ in nlp.pipe(items)], n_words[name])
+        result["words_per_second"][name] = time_pass(partial(run_pipe, nlp, make_inputs[name]()), n_words[name])
     if score:
         metrics, _ = evaluate_docbin(nlp, documents)
         result["dev"] = {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
@@ -167,8 +196,10 @@ def first_prediction_command(
     nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
     started = time.perf_counter()
     nlp("Peter Blackburn wrote from Brussels .")
-    hf_baseline.write_json(output_json, {"variant": variant, "seconds": time.perf_counter() - started,
-                                         "peak_rss_mb": hf_baseline.peak_rss_mb()})
+    hf_baseline.write_json(
+        output_json,
+        {"variant": variant, "seconds": time.perf_counter() - started, "peak_rss_mb": hf_baseline.peak_rss_mb()},
+    )
 
 
 @app.command("measure-hf")
@@ -193,7 +224,12 @@ def measure_hf_command(
     words, tags = hf_baseline.read_sentences(sentences)
     n_words = sum(map(len, words))
     bf16 = precision == "bf16"
-    result: Dict[str, Any] = {"precision": precision, "batch_size": batch_size, "input": input_kind, "torch_threads": torch_threads}
+    result: Dict[str, Any] = {
+        "precision": precision,
+        "batch_size": batch_size,
+        "input": input_kind,
+        "torch_threads": torch_threads,
+    }
     if input_kind == "raw_text":
         pipe = transformers.pipeline("token-classification", model=model_dir, aggregation_strategy="simple", device=-1)
         texts = [" ".join(w) for w in words]
@@ -212,7 +248,8 @@ def measure_hf_command(
         hf_baseline.predict_tags(model, tokenizer, words[: max(size, 8)], size, bf16=bf16)
         predicted: List[Any] = []
         result["words_per_second"] = time_pass(
-            lambda: predicted.extend(hf_baseline.predict_tags(model, tokenizer, words, size, bf16=bf16)[0]), n_words)
+            lambda: predicted.extend(hf_baseline.predict_tags(model, tokenizer, words, size, bf16=bf16)[0]), n_words
+        )
         if score:
             result["dev"] = {"f1": f1_score(tags, predicted)}
     result["peak_rss_mb"] = hf_baseline.peak_rss_mb()
@@ -223,8 +260,12 @@ def hf_variants(batch_size: int) -> List[Dict[str, Any]]:
     """The pipeline in fp32 (as model cards ship it) and under bfloat16
     autocast (what an informed user turns on), at its default batch (one
     text per forward pass) and at ours, on both inputs."""
-    return [{"precision": precision, "batch_size": size, "input": kind}
-            for kind in SENTENCE_INPUTS for precision in HF_PRECISIONS for size in (0, batch_size)]
+    return [
+        {"precision": precision, "batch_size": size, "input": kind}
+        for kind in SENTENCE_INPUTS
+        for precision in HF_PRECISIONS
+        for size in (0, batch_size)
+    ]
 
 
 def hf_name(variant: Dict[str, Any]) -> str:
@@ -264,8 +305,11 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as the callback does here")
     models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
     if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
-        msg.fail(f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
-                 "that the long mode trained (spacy project run benchmark . --vars.benchmark_mode long)", exits=1)
+        msg.fail(
+            f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
+            "that the long mode trained (spacy project run benchmark . --vars.benchmark_mode long)",
+            exits=1,
+        )
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
     variants = our_variants(span_window(models["spacy"]))
@@ -274,8 +318,9 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     os.environ["CONLL_NER_CACHE"] = str(work / "cache")
     shutil.rmtree(work / "cache", ignore_errors=True)
     msg.info("Building the int8 graph (the first prediction with an empty cache)")
-    graph = run_in_process(["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"],
-                           work / "measured.json")
+    graph = run_in_process(
+        ["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"], work / "measured.json"
+    )
     ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
     hf: Dict[str, List[Dict[str, Any]]] = {}
     threads = ["--threads", str(settings["threads"])]
@@ -283,25 +328,74 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         score = ["--score"] if round_number == 0 else []
         for name in variants:
             msg.info(f"Round {round_number + 1}: ours, {name}")
-            ours[name].append(run_in_process(
-                ["measure-ours", "--model", str(models["spacy"]), "--variant", name, "--sentences", str(paths["sentences"]),
-                 "--documents", str(paths["documents"]), *threads, *score], work / "measured.json"))
+            ours[name].append(
+                run_in_process(
+                    [
+                        "measure-ours",
+                        "--model",
+                        str(models["spacy"]),
+                        "--variant",
+                        name,
+                        "--sentences",
+                        str(paths["sentences"]),
+                        "--documents",
+                        str(paths["documents"]),
+                        *threads,
+                        *score,
+                    ],
+                    work / "measured.json",
+                )
+            )
         for variant in hf_variants(batch_size):
             key = f"{variant['input']}: {hf_name(variant)}"
             msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
-            hf.setdefault(key, []).append(run_in_process(
-                ["measure-hf", "--model-dir", str(models["hf"]), "--precision", variant["precision"],
-                 "--batch-size", str(variant["batch_size"]), "--input", variant["input"],
-                 "--sentences", str(paths["sentences"]), *threads, *score], work / "measured.json"))
-    our_rows = [{"variant": name, "rounds": rounds, "dev": rounds[0]["dev"], "encoder_input": rounds[0]["encoder_input"],
-                 "first_batch_seconds": rounds[0]["first_batch_seconds"],
-                 "words_per_second": {kind: statistics.median(r["words_per_second"][kind] for r in rounds)
-                                      for kind in OUR_INPUTS},
-                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)} for name, rounds in ours.items()]
-    hf_rows = [{"variant": key, "input": rounds[0]["input"], "precision": rounds[0]["precision"],
-                "batch_size": rounds[0]["batch_size"], "rounds": rounds, "dev": rounds[0].get("dev"),
-                "words_per_second": statistics.median(r["words_per_second"] for r in rounds),
-                "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)} for key, rounds in hf.items()]
+            hf.setdefault(key, []).append(
+                run_in_process(
+                    [
+                        "measure-hf",
+                        "--model-dir",
+                        str(models["hf"]),
+                        "--precision",
+                        variant["precision"],
+                        "--batch-size",
+                        str(variant["batch_size"]),
+                        "--input",
+                        variant["input"],
+                        "--sentences",
+                        str(paths["sentences"]),
+                        *threads,
+                        *score,
+                    ],
+                    work / "measured.json",
+                )
+            )
+    our_rows = [
+        {
+            "variant": name,
+            "rounds": rounds,
+            "dev": rounds[0]["dev"],
+            "encoder_input": rounds[0]["encoder_input"],
+            "first_batch_seconds": rounds[0]["first_batch_seconds"],
+            "words_per_second": {
+                kind: statistics.median(r["words_per_second"][kind] for r in rounds) for kind in OUR_INPUTS
+            },
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        }
+        for name, rounds in ours.items()
+    ]
+    hf_rows = [
+        {
+            "variant": key,
+            "input": rounds[0]["input"],
+            "precision": rounds[0]["precision"],
+            "batch_size": rounds[0]["batch_size"],
+            "rounds": rounds,
+            "dev": rounds[0].get("dev"),
+            "words_per_second": statistics.median(r["words_per_second"] for r in rounds),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        }
+        for key, rounds in hf.items()
+    ]
     default = default_variant(variants)
     by_name = {row["variant"]: row for row in our_rows}
     fp32_f1 = by_name["fp32"]["dev"]["f1"]
@@ -314,9 +408,18 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     for row in our_rows:
         ratios[f"dev F1 {row['variant']} - fp32 (points)"] = (row["dev"]["f1"] - fp32_f1) * 100
     targets["default's dev F1 within 0.3 of fp32"] = by_name[default]["dev"]["f1"] >= fp32_f1 - 0.003
-    return {"pipelines": {name: str(path) for name, path in models.items()}, "dev_set": dev_set, "batch_size": batch_size, "default": default,
-            "default_callback": default_callback(), "int8_graph": graph, "ours": our_rows, "hugging_face": hf_rows,
-            "ratios": ratios, "targets": targets}
+    return {
+        "pipelines": {name: str(path) for name, path in models.items()},
+        "dev_set": dev_set,
+        "batch_size": batch_size,
+        "default": default,
+        "default_callback": default_callback(),
+        "int8_graph": graph,
+        "ours": our_rows,
+        "hugging_face": hf_rows,
+        "ratios": ratios,
+        "targets": targets,
+    }
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ spaCy side scores.
     python benchmarks/hf_baseline.py infer --model-dir training/hf --data eng.testa \\
         --output-json metrics/hf_infer.json
 """
+
 import json
 import os
 import resource
@@ -39,8 +40,8 @@ from transformers import (
 )
 
 from conll_ner.data.conll import read_conll_file
-from conll_ner.evaluation.scoring import spans_to_tags
 from conll_ner.data.tags import iob_to_spans
+from conll_ner.evaluation.scoring import spans_to_tags
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
 VARIANTS = ("raw_text", "pretokenized")
@@ -182,19 +183,27 @@ class DevCurve(TrainerCallback):
     curve, on the same data and scorer as the final score. Its time counts as
     training time, as spaCy's evaluations during training do."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]],
-                 bf16: bool = False):
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerFast,
+        words: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]],
+        bf16: bool = False,
+    ):
         self.tokenizer = tokenizer
         self.words = words
         self.tags = tags
         self.bf16 = bf16
         self.points: List[Dict[str, float]] = []
 
-    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs) -> None:
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
+    ) -> None:
         predicted, _ = predict_tags(model, self.tokenizer, self.words, bf16=self.bf16)
         model.train()
-        self.points.append({"epoch": float(state.epoch or 0.0), "step": state.global_step,
-                            "f1": f1_score(self.tags, predicted)})
+        self.points.append(
+            {"epoch": float(state.epoch or 0.0), "step": state.global_step, "f1": f1_score(self.tags, predicted)}
+        )
 
 
 def train_and_evaluate(

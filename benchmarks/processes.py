@@ -1,5 +1,6 @@
 """Benchmark steps in processes of their own: each measurement's peak
 memory is its own, and no step warms the caches of another."""
+
 import json
 import subprocess
 import sys

@@ -3,6 +3,7 @@ BENCHMARKS.md (benchmarks/results.json and results_long.json), so that the
 README never retypes a measured figure: run_benchmark.py re-renders it after
 every run that updates BENCHMARKS.md, `spacy project run document` at any
 time, and tests/test_documented_commands.py checks that it is current."""
+
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -27,34 +28,66 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
     if inference:
         default = next(row for row in inference["ours"] if row["variant"] == inference["default"])
         ours_speed = default["words_per_second"]["raw_text"]
-        fastest = max((row for row in inference["hugging_face"] if row["input"] == "raw_text"),
-                      key=lambda row: row["words_per_second"])
+        fastest = max(
+            (row for row in inference["hugging_face"] if row["input"] == "raw_text"),
+            key=lambda row: row["words_per_second"],
+        )
         hf_speed, hf_variant = fastest["words_per_second"], fastest["variant"].split(": ", 1)[1]
     rows: List[List[str]] = []
     if long:
         cores = long["machine"]["cores"]
         trf, hf = long["spacy_trf"], long["hf_trainer"]
-        rows.append(["spaCy transformer+ner, all-MiniLM-L6-v2, configs/transformer.cfg's default recipe",
-                     f"{trf['dev']['f1'] * 100:.2f}", f"{trf['train']['train_seconds']:,.0f} s ({trf['train']['epochs']:g} epochs)",
-                     f"{ours_speed:,.0f} ({inference['default']})" if ours_speed else "", "`long`, `inference`"])
-        rows.append(["Hugging Face Trainer recipe of the model cards, same encoder (fp32)",
-                     f"{hf['dev']['f1'] * 100:.2f}", f"{hf['train']['train_seconds']:,.0f} s ({hf['train']['epochs']:g} epochs)",
-                     f"{hf_speed:,.0f} (fastest variant: {hf_variant})" if hf_speed else "", "`long`, `inference`"])
+        rows.append(
+            [
+                "spaCy transformer+ner, all-MiniLM-L6-v2, configs/transformer.cfg's default recipe",
+                f"{trf['dev']['f1'] * 100:.2f}",
+                f"{trf['train']['train_seconds']:,.0f} s ({trf['train']['epochs']:g} epochs)",
+                f"{ours_speed:,.0f} ({inference['default']})" if ours_speed else "",
+                "`long`, `inference`",
+            ]
+        )
+        rows.append(
+            [
+                "Hugging Face Trainer recipe of the model cards, same encoder (fp32)",
+                f"{hf['dev']['f1'] * 100:.2f}",
+                f"{hf['train']['train_seconds']:,.0f} s ({hf['train']['epochs']:g} epochs)",
+                f"{hf_speed:,.0f} (fastest variant: {hf_variant})" if hf_speed else "",
+                "`long`, `inference`",
+            ]
+        )
         if "hf_trainer_bf16" in long:
             bf16 = long["hf_trainer_bf16"]
-            rows.append(["The same Trainer recipe with `bf16=True`", f"{bf16['dev']['f1'] * 100:.2f}",
-                         f"{bf16['train']['train_seconds']:,.0f} s ({bf16['train']['epochs']:g} epochs)", "", "`long`"])
+            rows.append(
+                [
+                    "The same Trainer recipe with `bf16=True`",
+                    f"{bf16['dev']['f1'] * 100:.2f}",
+                    f"{bf16['train']['train_seconds']:,.0f} s ({bf16['train']['epochs']:g} epochs)",
+                    "",
+                    "`long`",
+                ]
+            )
     if full and "spacy_cnn" in full:
         cores = full["machine"]["cores"]
         cnn = full["spacy_cnn"]
         raw = cnn.get("inference", {}).get("raw_text")
-        rows.append(["spaCy CNN+ner, configs/cnn.cfg (no transformer)", f"{cnn['dev']['f1'] * 100:.2f}",
-                     f"{cnn['train']['train_seconds']:,.0f} s", f"{raw['words_per_second']:,.0f}" if raw else "", "`full`"])
+        rows.append(
+            [
+                "spaCy CNN+ner, configs/cnn.cfg (no transformer)",
+                f"{cnn['dev']['f1'] * 100:.2f}",
+                f"{cnn['train']['train_seconds']:,.0f} s",
+                f"{raw['words_per_second']:,.0f}" if raw else "",
+                "`full`",
+            ]
+        )
     if not rows:
         return "No benchmark has been run yet: see [docs/benchmarks.md](docs/benchmarks.md)."
-    lines = [f"CoNLL-2003 English dev set, trained and run on {cores} CPU cores; from "
-             "[BENCHMARKS.md](BENCHMARKS.md), the latest run of each mode named:", "",
-             "| Pipeline | Dev F1 | Training | CPU words/s, raw sentences | Mode |", "|---|---:|---:|---:|---|"]
+    lines = [
+        f"CoNLL-2003 English dev set, trained and run on {cores} CPU cores; from "
+        "[BENCHMARKS.md](BENCHMARKS.md), the latest run of each mode named:",
+        "",
+        "| Pipeline | Dev F1 | Training | CPU words/s, raw sentences | Mode |",
+        "|---|---:|---:|---:|---|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 

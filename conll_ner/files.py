@@ -1,4 +1,5 @@
 """Writing outputs so that a failed or interrupted step leaves nothing half-written."""
+
 import glob
 import os
 import tempfile

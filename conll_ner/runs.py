@@ -4,6 +4,7 @@
 one pipeline on all three (spaCy's Corpus reads every .spacy file below a
 folder) and is evaluated on each language separately.
 """
+
 from pathlib import Path
 from typing import Dict, List, Union
 

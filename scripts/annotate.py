@@ -2,6 +2,7 @@
 file, resumable, on one machine (local engine) or a Ray cluster (ray engine).
 Ends with a summary line (documents and words per second); --summary also
 writes it as JSON."""
+
 import json
 from pathlib import Path
 from typing import Optional
@@ -16,27 +17,54 @@ from conll_ner.inference.settings import AnnotateError
 
 def main(
     model: str = typer.Argument(..., help="Pipeline folder or installed package name"),
-    inputs: str = typer.Argument(..., help="A file, folder or glob (quoted: 'corpus/*.jsonl') of .jsonl, .txt or .parquet files"),
+    inputs: str = typer.Argument(
+        ..., help="A file, folder or glob (quoted: 'corpus/*.jsonl') of .jsonl, .txt or .parquet files"
+    ),
     output: Path = typer.Argument(..., help="Output folder: one shard per input file, and the manifest"),
     engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data, local or a cluster)"),
     output_format: str = typer.Option("jsonl", "--format", help="Output shards: jsonl or parquet"),
     text_field: str = typer.Option("text", "--text-field", help="The text field of JSONL lines and parquet rows"),
     id_field: str = typer.Option("id", "--id-field", help="The id field; without one a document's id is FILE:LINE"),
     batch_size: int = typer.Option(32, "--batch-size", help="Documents per nlp.pipe batch"),
-    workers: int = typer.Option(1, "--workers", help="local: processes (CPU pipelines); ray: actors (Ray Data concurrency)"),
-    gpus: float = typer.Option(0, "--gpus", help="GPUs per worker (ray: num_gpus, fractions share one); local: >0 runs on GPU 0"),
-    max_chars: int = typer.Option(10_000, "--max-chars", help="Longer texts are annotated in pieces of at most this many characters"),
-    max_text_chars: int = typer.Option(10_000_000, "--max-text-chars", help="Longer texts are error rows, not annotated"),
-    ray_address: str = typer.Option("", "--ray-address", help="ray: 'auto' joins this machine's cluster, an address joins that one, empty starts a local instance"),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip finished shards; --no-resume replaces the folder's earlier output"),
+    workers: int = typer.Option(
+        1, "--workers", help="local: processes (CPU pipelines); ray: actors (Ray Data concurrency)"
+    ),
+    gpus: float = typer.Option(
+        0, "--gpus", help="GPUs per worker (ray: num_gpus, fractions share one); local: >0 runs on GPU 0"
+    ),
+    max_chars: int = typer.Option(
+        10_000, "--max-chars", help="Longer texts are annotated in pieces of at most this many characters"
+    ),
+    max_text_chars: int = typer.Option(
+        10_000_000, "--max-text-chars", help="Longer texts are error rows, not annotated"
+    ),
+    ray_address: str = typer.Option(
+        "",
+        "--ray-address",
+        help="ray: 'auto' joins this machine's cluster, an address joins that one, empty starts a local instance",
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Skip finished shards; --no-resume replaces the folder's earlier output"
+    ),
     summary_path: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary to this JSON file"),
 ) -> None:
     msg.info(f"Annotating {inputs} with {model} ({engine} engine) -> {output}")
     try:
         summary = annotate(
-            model, inputs, output, engine=engine, output_format=output_format, text_field=text_field,
-            id_field=id_field, batch_size=batch_size, workers=workers, gpus=gpus, max_chars=max_chars,
-            max_text_chars=max_text_chars, resume=resume, ray_address=ray_address,
+            model,
+            inputs,
+            output,
+            engine=engine,
+            output_format=output_format,
+            text_field=text_field,
+            id_field=id_field,
+            batch_size=batch_size,
+            workers=workers,
+            gpus=gpus,
+            max_chars=max_chars,
+            max_text_chars=max_text_chars,
+            resume=resume,
+            ray_address=ray_address,
         )
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
@@ -45,17 +73,22 @@ def main(
     for reason in summary["failed_shards"]:
         msg.fail(f"Shard not written: {reason}")
     if summary["documents_failed"]:
-        msg.warn(f"{summary['documents_failed']:,} documents could not be annotated: "
-                 "their rows carry the reason in `error`")
+        msg.warn(
+            f"{summary['documents_failed']:,} documents could not be annotated: their rows carry the reason in `error`"
+        )
     if summary["retried_batches"]:
-        msg.warn(f"{summary['retried_batches']:,} batches failed in the pipeline and were annotated text by text "
-                 "(slower, rows complete): a component cannot handle some mix of texts, or memory ran out")
-    line = (f"Documents: {summary['documents_done']:,} done, {summary['documents_skipped']:,} skipped, "
-            f"{summary['documents_failed']:,} failed; shards: {summary['shards_done']} done, "
-            f"{summary['shards_skipped']} skipped, {summary['shards_failed']} failed; {summary['words']:,} words "
-            f"in {summary['seconds']:.1f} s: {summary['documents_per_second']:,.1f} documents/s, "
-            f"{summary['words_per_second']:,.0f} words/s, the first after {summary['first_output_seconds']:.1f} s "
-            f"-> {output}")
+        msg.warn(
+            f"{summary['retried_batches']:,} batches failed in the pipeline and were annotated text by text "
+            "(slower, rows complete): a component cannot handle some mix of texts, or memory ran out"
+        )
+    line = (
+        f"Documents: {summary['documents_done']:,} done, {summary['documents_skipped']:,} skipped, "
+        f"{summary['documents_failed']:,} failed; shards: {summary['shards_done']} done, "
+        f"{summary['shards_skipped']} skipped, {summary['shards_failed']} failed; {summary['words']:,} words "
+        f"in {summary['seconds']:.1f} s: {summary['documents_per_second']:,.1f} documents/s, "
+        f"{summary['words_per_second']:,.0f} words/s, the first after {summary['first_output_seconds']:.1f} s "
+        f"-> {output}"
+    )
     if summary["shards_failed"]:
         msg.fail(line, exits=1)
     msg.good(line)

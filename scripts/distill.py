@@ -1,6 +1,7 @@
 """The distill workflow's own steps: the teacher annotates unlabelled text into
 a silver corpus beside the gold one (`data`), and after the student has
 trained, teacher and student are scored and timed side by side (`compare`)."""
+
 import json
 from pathlib import Path
 from typing import Dict, List
@@ -10,23 +11,23 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
+from conll_ner.evaluation.metrics import evaluate_docbin, words_per_second
+from conll_ner.runs import evaluation_paths, spacy_lang, training_path
 from conll_ner.training.distillation import (
     GOLD_FILE,
     SILVER_FILE,
     SUMMARY_FILE,
     DistillationError,
-    teacher_predictions,
     check_teacher,
     count_unlabelled,
     docbin_labels,
     read_unlabelled,
-        teacher_description,
+    teacher_description,
+    teacher_predictions,
     write_docs,
     write_gold_copies,
     write_json,
 )
-from conll_ner.evaluation.metrics import evaluate_docbin, words_per_second
-from conll_ner.runs import evaluation_paths, spacy_lang, training_path
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -37,8 +38,12 @@ def load_teacher(teacher: str, gpu_id: int) -> spacy.Language:
     try:
         return spacy.load(teacher)
     except OSError as err:
-        msg.fail(f"Cannot load the teacher {teacher!r}: give a pipeline folder or an installed package name "
-                 "(the default is the `all` run's model-best: run `spacy project run all` first)", str(err), exits=1)
+        msg.fail(
+            f"Cannot load the teacher {teacher!r}: give a pipeline folder or an installed package name "
+            "(the default is the `all` run's model-best: run `spacy project run all` first)",
+            str(err),
+            exits=1,
+        )
 
 
 @app.command("data")
@@ -46,9 +51,13 @@ def data_command(
     teacher: str = typer.Argument(..., help="Trained pipeline folder or installed package name"),
     output_dir: Path = typer.Argument(..., help="The student's training folder (corpus/distill/<student_run>)"),
     lang: str = typer.Option(..., "--lang", help="en, es, nl or multi: the gold corpus and the student's language"),
-    unlabelled: str = typer.Option("", "--unlabelled", help="File or folder: .txt (one document per line), .jsonl, .spacy; empty: none"),
+    unlabelled: str = typer.Option(
+        "", "--unlabelled", help="File or folder: .txt (one document per line), .jsonl, .spacy; empty: none"
+    ),
     text_field: str = typer.Option("text", "--text-field", help="The text field of JSONL lines"),
-    gold_weight: int = typer.Option(1, "--gold-weight", help="Copies of the gold corpus beside the silver in each epoch"),
+    gold_weight: int = typer.Option(
+        1, "--gold-weight", help="Copies of the gold corpus beside the silver in each epoch"
+    ),
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
     batch_size: int = typer.Option(32, "--batch-size", help="Documents per teacher batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id for the teacher, or -1 for the CPU"),
@@ -67,7 +76,9 @@ def data_command(
         if unlabelled:
             total = count_unlabelled(unlabelled)
             msg.info(f"The teacher {teacher} annotates {total} documents of {unlabelled}")
-            silver_docs = teacher_predictions(nlp, read_unlabelled(unlabelled, nlp.vocab, text_field), batch_size, total)
+            silver_docs = teacher_predictions(
+                nlp, read_unlabelled(unlabelled, nlp.vocab, text_field), batch_size, total
+            )
         else:
             msg.warn("No unlabelled text (--vars.unlabelled): the student trains on the gold corpus alone")
             silver_docs = iter([])
@@ -76,14 +87,19 @@ def data_command(
         gold = write_gold_copies(gold_docs, output_dir / GOLD_FILE, gold_weight)
     except DistillationError as err:
         msg.fail(str(err), exits=1)
-    write_json(output_dir / SUMMARY_FILE, {
-        **teacher_description(nlp, teacher),
-        "unlabelled": unlabelled,
-        "silver": silver.to_dict(),
-        "gold": {**gold.to_dict(), "copies": gold_weight},
-    })
-    msg.good(f"Silver: {silver.docs} documents, {silver.words} words, {silver.to_dict()['entities_total']} entities "
-             f"{silver.entities}; gold: {gold.docs} documents x {gold_weight} -> {output_dir}")
+    write_json(
+        output_dir / SUMMARY_FILE,
+        {
+            **teacher_description(nlp, teacher),
+            "unlabelled": unlabelled,
+            "silver": silver.to_dict(),
+            "gold": {**gold.to_dict(), "copies": gold_weight},
+        },
+    )
+    msg.good(
+        f"Silver: {silver.docs} documents, {silver.words} words, {silver.to_dict()['entities_total']} entities "
+        f"{silver.entities}; gold: {gold.docs} documents x {gold_weight} -> {output_dir}"
+    )
 
 
 def scores_and_speed(nlp: spacy.Language, dev_paths: Dict[str, Path]) -> Dict[str, object]:

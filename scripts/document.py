@@ -8,6 +8,7 @@ assets but not vars, and a var's meaning lives in the comment above it, which
 a YAML parser drops. tests/test_documented_commands.py renders all three and
 fails if the README differs, so a changed command, var or result shows up.
 """
+
 import re
 import sys
 import tempfile
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import List, Tuple
 
 import typer
-from weasel.cli.document import project_document
 from wasabi import msg
+from weasel.cli.document import project_document
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
@@ -53,7 +54,9 @@ def vars_table(project_yml: str) -> str:
     for name, default, meaning in documented_vars(project_yml):
         value = default[1:-1] if default[:1] == default[-1:] == '"' else default
         shown = f"`{value}`" if value else '`""`'
-        rows.append(f"| `{name}` | {shown} | {meaning.replace('|', '&#124;').replace('<', '&lt;').replace('>', '&gt;')} |")
+        rows.append(
+            f"| `{name}` | {shown} | {meaning.replace('|', '&#124;').replace('<', '&lt;').replace('>', '&gt;')} |"
+        )
     return "\n".join(rows)
 
 

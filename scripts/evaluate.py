@@ -1,4 +1,5 @@
 """Evaluate a pipeline on a CoNLL DocBin with conlleval/seqeval entity scores."""
+
 from pathlib import Path
 
 import spacy
@@ -11,8 +12,12 @@ from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
 def main(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
     data_path: Path = typer.Argument(..., help=".spacy file to evaluate on", exists=True, dir_okay=False),
-    output_dir: Path = typer.Option(..., "--output", "-o", help="Folder for metrics.json, metrics.md, predictions.conll"),
-    per_sentence: bool = typer.Option(False, "--per-sentence", help="Also score with entities cut at sentence boundaries"),
+    output_dir: Path = typer.Option(
+        ..., "--output", "-o", help="Folder for metrics.json, metrics.md, predictions.conll"
+    ),
+    per_sentence: bool = typer.Option(
+        False, "--per-sentence", help="Also score with entities cut at sentence boundaries"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU"),
 ) -> None:
     if gpu_id >= 0:

@@ -1,5 +1,6 @@
 """The workflow's evaluate step: score a trained pipeline on the dev and test
 set of each of its languages (scripts/evaluate.py does one file)."""
+
 import json
 from pathlib import Path
 
@@ -7,8 +8,8 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.files import write_atomically
 from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
+from conll_ner.files import write_atomically
 from conll_ner.runs import evaluation_paths
 
 

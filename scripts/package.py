@@ -1,6 +1,7 @@
 """Package a trained pipeline as an installable Python package with its model
 card, and the project code it needs at load time (the scorer, the CPU ops,
 conll_ner/pipeline/)."""
+
 import json
 import shutil
 import subprocess
@@ -14,12 +15,12 @@ from spacy.cli.package import package as spacy_package
 from spacy.util import load_config
 from wasabi import msg
 
-import conll_ner.inference.cpu_ops
 import conll_ner.evaluation.scoring
+import conll_ner.inference.cpu_ops
 import conll_ner.pipeline
-from conll_ner.training.encoders import encoder_name, pipeline_transformer
 from conll_ner.packaging.model_card import write_model_card
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, languages, spacy_lang
+from conll_ner.training.encoders import encoder_name, pipeline_transformer
 
 PROJECT_DISTRIBUTION = "conll-ner"
 
@@ -53,8 +54,11 @@ def main(
     metrics_path: Path = typer.Option(..., "--metrics", exists=True, help="metrics/<run>/metrics.json"),
     train_log: Path = typer.Option(..., "--train-log", exists=True, help="training/<run>/train_log.jsonl"),
     distillation_path: Optional[Path] = typer.Option(
-        None, "--distillation", exists=True, dir_okay=False,
-        help="A distilled student's metrics/<run>/distillation.json: the card shows the teacher, the name says distilled"
+        None,
+        "--distillation",
+        exists=True,
+        dir_okay=False,
+        help="A distilled student's metrics/<run>/distillation.json: the card shows the teacher, the name says distilled",
     ),
 ) -> None:
     """The package is named after the checkpoint the pipeline was trained
@@ -81,14 +85,26 @@ def main(
         )
         (pipeline_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")
         write_model_card(
-            model_dir, train_log, metrics_path, pipeline_dir,
-            package_name=full_name, version=version, lang=lang,
+            model_dir,
+            train_log,
+            metrics_path,
+            pipeline_dir,
+            package_name=full_name,
+            version=version,
+            lang=lang,
             dataset_names={language: HUB_DATASETS[language] for language in languages(lang)},
             distillation=distillation,
         )
         spacy_package(
-            pipeline_dir, output_dir, code_paths=pipeline_code_paths(),
-            name=name, version=version, create_sdist=False, create_wheel=False, force=True, silent=False,
+            pipeline_dir,
+            output_dir,
+            code_paths=pipeline_code_paths(),
+            name=name,
+            version=version,
+            create_sdist=False,
+            create_wheel=False,
+            force=True,
+            silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"
     drop_project_requirement(package_dir / "meta.json")

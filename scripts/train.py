@@ -1,5 +1,6 @@
 """Train a pipeline with `spacy train` for a workflow `lang`, after checks that
 fail fast with a clear message instead of hours into a run."""
+
 import os
 from pathlib import Path
 from typing import Dict, Optional
@@ -11,12 +12,12 @@ from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
+from conll_ner.runs import spacy_lang, training_path
 from conll_ner.training.budget import plan_training
 from conll_ner.training.checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
 from conll_ner.training.encoders import pipeline_transformer
-from conll_ner.runs import spacy_lang, training_path
-from conll_ner.training.schedules import learn_rate_for_encoder
 from conll_ner.training.guard import TrainingHealthError
+from conll_ner.training.schedules import learn_rate_for_encoder
 
 
 def stop_unless_gpu(gpu_id: int) -> None:
@@ -26,8 +27,7 @@ def stop_unless_gpu(gpu_id: int) -> None:
 
     if not prefer_gpu(gpu_id):
         msg.fail(
-            f"No GPU {gpu_id} available (no CUDA device, or no cupy for its CUDA: {GPU_INSTALL}, "
-            f"then {GPU_CHECK}).",
+            f"No GPU {gpu_id} available (no CUDA device, or no cupy for its CUDA: {GPU_INSTALL}, then {GPU_CHECK}).",
             f"To train on the CPU instead, run: {CPU_TRAINING}",
             exits=1,
         )
@@ -70,7 +70,9 @@ def main(
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
     transformer: Optional[str] = typer.Option(None, "--transformer", help="Hugging Face name or local directory"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for the CPU"),
-    epochs: float = typer.Option(0, "--epochs", help="Passes over the training corpus; 0: the config's [budget] epochs"),
+    epochs: float = typer.Option(
+        0, "--epochs", help="Passes over the training corpus; 0: the config's [budget] epochs"
+    ),
     max_steps: int = typer.Option(0, "--max-steps", help="Cap on the number of updates; 0: none"),
 ) -> None:
     """The run's length is `epochs` passes over the training corpus, turned

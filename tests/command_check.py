@@ -21,6 +21,7 @@ The spaCy and script invocations run in one child process started in a copy
 of the project (CliRunner for spaCy's CLI, runpy for the scripts), so that a
 default project folder is that copy and one import of spaCy serves them all.
 """
+
 import ast
 import importlib.util
 import json
@@ -111,7 +112,7 @@ def split_shell_line(line: str, evaluate: bool = True) -> Tuple[List[List[str]],
     problems (pipes, redirections: not what a documented command should need)."""
     inner, values = [], []
     for number, (start, end) in enumerate(reversed(substitutions(line))):
-        code = line[start + 2:end - 1]
+        code = line[start + 2 : end - 1]
         inner.append(code)
         values.append(substitute(code) if evaluate else None)
         line = line[:start] + f"__SUBSTITUTION_{number}__" + line[end:]
@@ -221,7 +222,7 @@ def message_commands(text: str, where: str) -> List[Command]:
             # (not the project folder, a lone `.`)
             ends = [m.start() for m in re.finditer(r"[()`;,\n]|(?<=\S)\.(?:\s|$)", text[start:])]
             end = start + ends[0] if ends else len(text)
-        command = " ".join(text[start:end if end >= 0 else len(text)].split())
+        command = " ".join(text[start : end if end >= 0 else len(text)].split())
         command = re.sub(r"\$\{[^}]*\}|\{[^}]*\}|<[^>]*>", PLACEHOLDER, command).rstrip(".:")
         try:
             tokens = shlex.split(command, comments=True)
@@ -301,7 +302,7 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
         if tokens[:3] == ["spacy", "project", "run"]:
             for token in tokens[3:]:
                 if token.startswith("--vars."):
-                    name = token[len("--vars."):].split("=", 1)[0]
+                    name = token[len("--vars.") :].split("=", 1)[0]
                     if name not in known_vars:
                         report(command, f"--vars.{name} is not a var of project.yml")
             invocations.append((command, "spacy", tokens[1:] + ["--dry"]))
@@ -321,7 +322,9 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
             except SyntaxError as err:
                 report(command, f"the code does not compile ({err})")
         elif tokens[:2] == ["pip", "install"]:
-            problems += [f"{command.where}: {reason}: {command.text}" for reason in pip_problems(tokens[2:], project_dir)]
+            problems += [
+                f"{command.where}: {reason}: {command.text}" for reason in pip_problems(tokens[2:], project_dir)
+            ]
         else:
             report(command, "not a kind of command this check knows")
     if invocations:
@@ -384,8 +387,14 @@ def copy_for_checks(target: Path, project_dir: Path = PROJECT_DIR) -> Path:
 def run_invocations(invocations: List[Tuple[str, List[str]]], project_dir: Path) -> List[Tuple[int, str]]:
     """Exit codes and output of spaCy CLI and script invocations, run by
     this module in a child process whose working directory is project_dir."""
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--invoke"], input=json.dumps(invocations),
-                            capture_output=True, text=True, cwd=project_dir, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--invoke"],
+        input=json.dumps(invocations),
+        capture_output=True,
+        text=True,
+        cwd=project_dir,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"the invocation runner failed: {result.stderr[-3000:]}")
     return [tuple(item) for item in json.loads(result.stdout.strip().splitlines()[-1])]
@@ -409,8 +418,11 @@ def invoke_all(invocations: List[Tuple[str, List[str]]]) -> List[Tuple[int, str]
     for kind, argv in invocations:
         if kind == "spacy":
             outcome = CliRunner().invoke(command, argv, prog_name="spacy")
-            output = outcome.output + ("".join(traceback.format_exception(outcome.exception))
-                                       if outcome.exception and not isinstance(outcome.exception, SystemExit) else "")
+            output = outcome.output + (
+                "".join(traceback.format_exception(outcome.exception))
+                if outcome.exception and not isinstance(outcome.exception, SystemExit)
+                else ""
+            )
             results.append((outcome.exit_code, output))
             continue
         buffer, code, saved = io.StringIO(), 0, list(sys.argv)

@@ -1,5 +1,6 @@
 """In-memory stand-ins for the hub's CoNLL datasets: `tokens` and `ner_tags`
 (a ClassLabel sequence) per row, `-DOCSTART-` rows included."""
+
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 NAMES = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

@@ -1,4 +1,5 @@
 """Run the project's workflow steps in a throw-away copy of the project."""
+
 import shutil
 import subprocess
 import sys

@@ -3,12 +3,14 @@
 The pipeline is a blank English one with an entity ruler named `ner`: fast,
 deterministic and context-free, so the entities of a text cut into pieces
 must equal those of the whole text."""
+
 import json
 import os
 import sys
 
 import pytest
 import spacy
+from project_utils import copy_project, run_project
 from spacy.language import Language
 
 from conll_ner.inference.annotate import annotate
@@ -18,10 +20,12 @@ from conll_ner.inference.long_texts import split_text
 from conll_ner.inference.manifest import DONE_FILE, MANIFEST_FILE
 from conll_ner.inference.ray_engine import import_ray
 from conll_ner.inference.settings import AnnotateError, Settings
-from project_utils import copy_project, run_project
 
-PATTERNS = [{"label": "PER", "pattern": "Ada Lovelace"}, {"label": "LOC", "pattern": "London"},
-            {"label": "ORG", "pattern": [{"LOWER": "acme"}, {"LOWER": "corp"}]}]
+PATTERNS = [
+    {"label": "PER", "pattern": "Ada Lovelace"},
+    {"label": "LOC", "pattern": "London"},
+    {"label": "ORG", "pattern": [{"LOWER": "acme"}, {"LOWER": "corp"}]},
+]
 MAX_CHARS = 200
 # paragraphs of 90 characters and a blank line: two fill 184 of a 200-character piece
 PARAGRAPH = "Ada Lovelace met the Acme Corp board in London; Acme Corp then met Ada Lovelace. Parts {:02d}."
@@ -76,13 +80,16 @@ def read_jsonl(path):
 
 
 def entities_of(nlp, text, offset=0):
-    return [{"start_char": e.start_char + offset, "end_char": e.end_char + offset, "label": e.label_, "text": e.text}
-            for e in nlp(text).ents]
+    return [
+        {"start_char": e.start_char + offset, "end_char": e.end_char + offset, "label": e.label_, "text": e.text}
+        for e in nlp(text).ents
+    ]
 
 
 def outputs(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.jsonl"))
-            if p.name != DONE_FILE}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.jsonl")) if p.name != DONE_FILE
+    }
 
 
 def test_split_text_prefers_paragraphs_then_sentences_then_spaces():
@@ -104,11 +111,14 @@ def test_long_text_entities_equal_the_pieces_annotated_by_hand(model):
     settings = Settings(max_chars=MAX_CHARS, batch_size=2)
     [row] = annotate_records(nlp, [Record(0, 1, "long", LONG_TEXT)], settings)
     # by hand: two paragraphs (184 characters with their blank lines) a piece
-    by_hand = [entity for start in range(0, len(LONG_TEXT), 184)
-               for entity in entities_of(nlp, LONG_TEXT[start:start + 184], offset=start)]
+    by_hand = [
+        entity
+        for start in range(0, len(LONG_TEXT), 184)
+        for entity in entities_of(nlp, LONG_TEXT[start : start + 184], offset=start)
+    ]
     found = [vars(entity) for entity in row.entities]
     assert len(found) == 9 * 5 and found == by_hand
-    assert all(LONG_TEXT[e["start_char"]:e["end_char"]] == e["text"] for e in found)
+    assert all(LONG_TEXT[e["start_char"] : e["end_char"]] == e["text"] for e in found)
     assert found == entities_of(nlp, LONG_TEXT)
 
 
@@ -134,8 +144,14 @@ def test_a_text_that_breaks_the_pipeline_is_an_error_row_and_the_rest_of_its_bat
     texts = ["London", "boom in London", "Ada Lovelace", "London again", "Acme Corp", "London"]
     rows = annotate_records(nlp, [Record(0, i, i, text) for i, text in enumerate(texts)], Settings(batch_size=2))
     assert [row.error for row in rows] == [None, "1: the pipeline failed on this text: ValueError('boom')"] + [None] * 4
-    assert [[e.text for e in row.entities] for row in rows] == [["London"], [], ["Ada Lovelace"], ["London"],
-                                                                ["Acme Corp"], ["London"]]
+    assert [[e.text for e in row.entities] for row in rows] == [
+        ["London"],
+        [],
+        ["Ada Lovelace"],
+        ["London"],
+        ["Acme Corp"],
+        ["London"],
+    ]
     # the failed batch counts once, on the row it was retried from (nlp.pipe had yielded "London")
     assert [row.retried_batches for row in rows] == [0, 1, 0, 0, 0, 0]
 
@@ -163,8 +179,10 @@ def test_annotate_writes_one_shard_per_input_with_every_document(model, corpus, 
     a = read_jsonl(output / "a.jsonl")
     assert [row["id"] for row in a] == ["a1", "a2", "a3", "a.jsonl:4", "a.jsonl:5", "a6", "a.jsonl:7", 9, "a10"]
     rows = {row["id"]: row for row in a}
-    assert rows["a1"]["entities"] == [{"start_char": 0, "end_char": 12, "label": "PER", "text": "Ada Lovelace"},
-                                      {"start_char": 22, "end_char": 28, "label": "LOC", "text": "London"}]
+    assert rows["a1"]["entities"] == [
+        {"start_char": 0, "end_char": 12, "label": "PER", "text": "Ada Lovelace"},
+        {"start_char": 22, "end_char": 28, "label": "LOC", "text": "London"},
+    ]
     # empty and whitespace-only texts: rows without entities, not errors
     assert rows["a2"] == rows["a3"] | {"id": "a2"} == {"id": "a2", "entities": [], "error": None}
     # broken JSON and undecodable bytes: error rows naming file and line
@@ -317,8 +335,9 @@ def test_the_ray_engine_gives_the_local_engines_output(ray_instance, model, corp
     remote = annotate(model, corpus, tmp_path / "ray", engine="ray", **SETTINGS)
     assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
     assert ray_instance.is_initialized()
-    assert {key: remote[key] for key in ("shards_done", "documents_done", "documents_failed", "words")} == \
-        {key: local[key] for key in ("shards_done", "documents_done", "documents_failed", "words")}
+    assert {key: remote[key] for key in ("shards_done", "documents_done", "documents_failed", "words")} == {
+        key: local[key] for key in ("shards_done", "documents_done", "documents_failed", "words")
+    }
     # a rerun through Ray skips what is done
     again = annotate(model, corpus, tmp_path / "ray", engine="ray", **SETTINGS)
     assert (again["shards_done"], again["shards_skipped"]) == (0, 3)
@@ -326,10 +345,16 @@ def test_the_ray_engine_gives_the_local_engines_output(ray_instance, model, corp
 
 def test_the_annotate_command_of_the_project(model, corpus, tmp_path):
     project = copy_project(tmp_path / "project")
-    result = run_project(project, "annotate", {"model": str(model), "input": str(corpus / "*.txt"),
-                                               "output": "annotations/test", "max_chars": "500"}, timeout=300)
+    result = run_project(
+        project,
+        "annotate",
+        {"model": str(model), "input": str(corpus / "*.txt"), "output": "annotations/test", "max_chars": "500"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Documents: 3 done, 0 skipped, 0 failed; shards: 1 done, 0 skipped, 0 failed" in " ".join(result.stdout.split())
+    assert "Documents: 3 done, 0 skipped, 0 failed; shards: 1 done, 0 skipped, 0 failed" in " ".join(
+        result.stdout.split()
+    )
     rows = read_jsonl(project / "annotations" / "test" / "b.jsonl")
     assert [row["id"] for row in rows] == ["b.txt:1", "b.txt:2", "b.txt:3"]
     assert os.path.isfile(project / "annotations" / "test" / MANIFEST_FILE)

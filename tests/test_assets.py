@@ -1,10 +1,10 @@
 """The MD5 sums in project.yml's assets are those of the original files, so
 `spacy project assets` accepts a good copy and rejects any other."""
+
 import pytest
 import srsly
-from weasel.util import get_checksum
-
 from conftest import PROJECT_DIR, shared_data_dir
+from weasel.util import get_checksum
 
 ASSETS = srsly.read_yaml(PROJECT_DIR / "project.yml")["assets"]
 

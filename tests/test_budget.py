@@ -1,13 +1,14 @@
 """Training budgets in epochs: updates, evaluations and patience from the corpus."""
+
 import subprocess
 import sys
 
 import pytest
 import spacy
+from conftest import PROJECT_DIR
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
-from conftest import PROJECT_DIR
 from conll_ner.training.budget import plan_training
 
 # batches of exactly 2 docs make the expected numbers easy to count
@@ -35,8 +36,12 @@ def test_updates_follow_corpus_size_epochs_and_words_per_update(tmp_path):
     assert (plan.updates, plan.evaluations, plan.eval_frequency) == (40, 4, 10)
     assert plan.patience == 20  # patience_share 0.5 in configs/cnn.cfg
     assert plan.warmup_updates == int(40 * 0.02)  # the CNN schedule's warmup_fraction
-    assert plan.overrides() == {"training.max_steps": 40, "training.eval_frequency": 10, "training.patience": 20,
-                                "training.optimizer.learn_rate.total_steps": 40}
+    assert plan.overrides() == {
+        "training.max_steps": 40,
+        "training.eval_frequency": 10,
+        "training.patience": 20,
+        "training.optimizer.learn_rate.total_steps": 40,
+    }
 
     bigger = tmp_path / "bigger.spacy"
     write_corpus(bigger, n_docs=20)
@@ -87,18 +92,33 @@ def test_train_step_prints_the_plan_and_runs_it(tmp_path):
     config["training"]["batcher"] = BY_TWO["training.batcher"]
     config.to_disk(tmp_path / "cnn.cfg")
     output = tmp_path / "training"
-    args = [sys.executable, "scripts/train.py", str(tmp_path / "cnn.cfg"), str(output), "--lang", "en",
-            "--corpus", str(tmp_path / "corpus")]
+    args = [
+        sys.executable,
+        "scripts/train.py",
+        str(tmp_path / "cnn.cfg"),
+        str(output),
+        "--lang",
+        "en",
+        "--corpus",
+        str(tmp_path / "corpus"),
+    ]
     result = subprocess.run(args + ["--epochs", "2"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert ("50 words in 10 docs, ~10 words per update (5 updates per epoch); 2 epochs = 8 updates"
-            in " ".join(result.stdout.split()))
+    assert "50 words in 10 docs, ~10 words per update (5 updates per epoch); 2 epochs = 8 updates" in " ".join(
+        result.stdout.split()
+    )
     saved = load_config(output / "model-last" / "config.cfg")
-    assert (saved["training"]["max_steps"], saved["training"]["eval_frequency"], saved["training"]["patience"]) == (8, 2, 4)
+    assert (saved["training"]["max_steps"], saved["training"]["eval_frequency"], saved["training"]["patience"]) == (
+        8,
+        2,
+        4,
+    )
     assert saved["training"]["optimizer"]["learn_rate"]["total_steps"] == 8  # the schedule ends with the run
 
     # --epochs 0 (the project's default var) keeps the config's 10 epochs
-    result = subprocess.run(args + ["--epochs", "0", "--max-steps", "0"], cwd=PROJECT_DIR, capture_output=True, text=True)
+    result = subprocess.run(
+        args + ["--epochs", "0", "--max-steps", "0"], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "10 epochs = 48 updates" in " ".join(result.stdout.split())
     assert load_config(output / "model-last" / "config.cfg")["training"]["max_steps"] == 48

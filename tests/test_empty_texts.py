@@ -5,6 +5,7 @@ student with project.yml's overrides): each text gets the entities it gets
 alone, training takes a corpus with an empty Doc, and `spacy apply` takes a
 JSONL file with empty texts. A change to a config's model is exercised here
 the same way."""
+
 import json
 import subprocess
 import sys
@@ -13,12 +14,11 @@ from typing import Dict, List, Tuple
 import pytest
 import spacy
 import srsly
+from conftest import PROJECT_DIR
 from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
-
-from conftest import PROJECT_DIR
 from tiny_models import build_tiny_bert, build_tiny_xlmr, fixture_texts
 
 TRAIN = [
@@ -30,7 +30,19 @@ TRAIN = [
 ]
 # over one transformer window (128 pieces) and over one CNN batch of words
 LONG = " ".join(["Peter Blackburn visited Brussels and the European Commission ."] * 25)
-TEXTS = ["", "Peter Blackburn visited Brussels .", "   ", "EU", "\n\n", "...", "?!", LONG, "German call", "", "Brussels"]
+TEXTS = [
+    "",
+    "Peter Blackburn visited Brussels .",
+    "   ",
+    "EU",
+    "\n\n",
+    "...",
+    "?!",
+    LONG,
+    "German call",
+    "",
+    "Brussels",
+]
 LISTENER = "components.ner.model.tok2vec.*.transformer.@architectures"
 Entities = List[List[Tuple[int, int, str]]]
 
@@ -73,9 +85,14 @@ def shipped_pipeline(config: str, overrides: Dict[str, object]) -> Language:
 @pytest.fixture(scope="module")
 def pipelines(tmp_path_factory) -> Dict[str, Language]:
     root = tmp_path_factory.mktemp("empty_texts")
-    encoders = {"bert": build_tiny_bert(root / "bert", fixture_texts()), "xlmr": build_tiny_xlmr(root / "xlmr", fixture_texts())}
-    built = {f"transformer-{name}": shipped_pipeline("transformer", {"components.transformer.model.name": str(path)})
-             for name, path in encoders.items()}
+    encoders = {
+        "bert": build_tiny_bert(root / "bert", fixture_texts()),
+        "xlmr": build_tiny_xlmr(root / "xlmr", fixture_texts()),
+    }
+    built = {
+        f"transformer-{name}": shipped_pipeline("transformer", {"components.transformer.model.name": str(path)})
+        for name, path in encoders.items()
+    }
     built["cnn"] = shipped_pipeline("cnn", {})
     built["cnn-student"] = shipped_pipeline("cnn", student_overrides())
     pipelines = {}
@@ -110,7 +127,9 @@ def test_a_pipeline_trained_before_the_fix_loads_with_it(pipelines, tmp_path):
     nlp = pipelines["transformer-bert"]
     nlp.to_disk(tmp_path / "new")
     config = nlp.config.copy()
-    config["components"]["ner"]["model"]["tok2vec"]["*"]["transformer"]["@architectures"] = "spacy-transformers.TransformerListener.v1"
+    config["components"]["ner"]["model"]["tok2vec"]["*"]["transformer"]["@architectures"] = (
+        "spacy-transformers.TransformerListener.v1"
+    )
     old = load_model_from_config(config).from_disk(tmp_path / "new")
     old.to_disk(tmp_path / "old")
     old = spacy.load(tmp_path / "old")
@@ -128,12 +147,31 @@ def test_spacy_train_takes_a_corpus_with_an_empty_doc(tmp_path, pipelines):
     DocBin(docs=docs * 4).to_disk(tmp_path / "train.spacy")
     transformer = nlp.get_pipe("transformer").model.attrs["name"]
     result = subprocess.run(
-        [sys.executable, "-m", "spacy", "train", str(PROJECT_DIR / "configs" / "transformer.cfg"),
-         "--output", str(tmp_path / "out"), "--paths.train", str(tmp_path / "train.spacy"),
-         "--paths.dev", str(tmp_path / "train.spacy"), "--paths.train_log", str(tmp_path / "log.jsonl"),
-         "--components.transformer.model.name", transformer, "--training.max_steps", "6",
-         "--training.eval_frequency", "3", "--training.batcher.size", "40"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "train",
+            str(PROJECT_DIR / "configs" / "transformer.cfg"),
+            "--output",
+            str(tmp_path / "out"),
+            "--paths.train",
+            str(tmp_path / "train.spacy"),
+            "--paths.dev",
+            str(tmp_path / "train.spacy"),
+            "--paths.train_log",
+            str(tmp_path / "log.jsonl"),
+            "--components.transformer.model.name",
+            transformer,
+            "--training.max_steps",
+            "6",
+            "--training.eval_frequency",
+            "3",
+            "--training.batcher.size",
+            "40",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (tmp_path / "out" / "model-last" / "config.cfg").is_file()
@@ -145,9 +183,21 @@ def test_spacy_apply_takes_a_jsonl_file_with_empty_texts(pipelines, tmp_path, na
     nlp.to_disk(tmp_path / "pipeline")
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in TEXTS))
     result = subprocess.run(
-        [sys.executable, "-m", "spacy", "apply", str(tmp_path / "pipeline"), str(tmp_path / "in.jsonl"),
-         str(tmp_path / "out.spacy"), "--text-key", "text", "--batch-size", "4"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "apply",
+            str(tmp_path / "pipeline"),
+            str(tmp_path / "in.jsonl"),
+            str(tmp_path / "out.spacy"),
+            "--text-key",
+            "text",
+            "--batch-size",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(nlp.vocab))

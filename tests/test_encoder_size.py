@@ -1,10 +1,10 @@
 import pytest
-from spacy.util import load_config
-
 from conftest import PROJECT_DIR
+from spacy.util import load_config
+from tiny_models import build_tiny_bert, fixture_texts
+
 from conll_ner.training.encoders import encoder_size
 from conll_ner.training.schedules import learn_rate_for_encoder
-from tiny_models import build_tiny_bert, fixture_texts
 
 
 def test_documented_encoders_are_sized_offline():
@@ -24,11 +24,13 @@ def test_an_unreadable_encoder_says_how_to_set_the_rate(tmp_path, monkeypatch):
         encoder_size(str(tmp_path / "no-such-model"))
 
 
-@pytest.mark.parametrize("name,rate,size", [("bert-base-multilingual-cased", 5e-5, "base"),
-                                            ("xlm-roberta-large", 1e-5, "large")])
+@pytest.mark.parametrize(
+    "name,rate,size", [("bert-base-multilingual-cased", 5e-5, "base"), ("xlm-roberta-large", 1e-5, "large")]
+)
 def test_transformer_config_rate_follows_the_encoder(name, rate, size):
-    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg",
-                         overrides={"components.transformer.model.name": name})
+    config = load_config(
+        PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": name}
+    )
     assert learn_rate_for_encoder(config) == (rate, size)
 
 

@@ -1,9 +1,12 @@
 """`spacy project run check-gpu` on the CPU: the report, its exit code, and
 the no-GPU path. The checks themselves need a GPU (see README)."""
+
 import io
 import os
 import subprocess
 import sys
+
+from project_utils import copy_project
 
 from conll_ner.training.gpu_check import (
     FAILED,
@@ -16,7 +19,6 @@ from conll_ner.training.gpu_check import (
     report,
     run_checks,
 )
-from project_utils import copy_project
 
 
 def passing() -> str:
@@ -35,7 +37,9 @@ def test_a_check_that_raises_is_reported_as_failed_and_the_next_checks_still_run
     results = list(run_checks([("first", passing), ("cupy", broken), ("last", passing)]))
     assert results == [
         CheckResult("first", OK, "fine"),
-        CheckResult("cupy", FAILED, "ImportError: libnvrtc.so.13: cannot open shared object file: No such file or directory"),
+        CheckResult(
+            "cupy", FAILED, "ImportError: libnvrtc.so.13: cannot open shared object file: No such file or directory"
+        ),
         CheckResult("last", OK, "fine"),
     ]
 
@@ -84,7 +88,10 @@ def test_check_gpu_command_without_a_gpu_says_so_and_fails(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", "check-gpu"],
-        cwd=project, env=env, capture_output=True, text=True,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     lines = [line for line in result.stdout.splitlines() if line.startswith((OK, FAILED, SKIPPED))]

@@ -6,6 +6,7 @@ input limit.
 Scores are meaningless; what is checked is that the recipe runs, saves a model
 that loads, reports what it promises, and honours its time budget.
 """
+
 import importlib.util
 import json
 import sys
@@ -15,9 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip("transformers")
-from transformers import AutoModelForTokenClassification, AutoTokenizer  # noqa: E402
-
 from tiny_models import build_tiny_bert  # noqa: E402
+from transformers import AutoModelForTokenClassification, AutoTokenizer  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "hf_baseline.py"
 
@@ -31,7 +31,14 @@ SENTENCES = [
     [("Germany", "I-LOC"), ("imported", "O"), ("47,600", "O"), ("sheep", "O"), ("from", "O"), ("Britain", "I-LOC")],
     [("Fischler", "I-PER"), ("proposed", "O"), ("EU-wide", "I-MISC"), ("measures", "O"), (".", "O")],
     [("The", "O"), ("European", "I-ORG"), ("Commission", "I-ORG"), ("said", "O"), ("on", "O"), ("Thursday", "O")],
-    [("Spanish", "I-MISC"), ("Farm", "O"), ("Minister", "O"), ("Loyola", "I-PER"), ("de", "I-PER"), ("Palacio", "I-PER")],
+    [
+        ("Spanish", "I-MISC"),
+        ("Farm", "O"),
+        ("Minister", "O"),
+        ("Loyola", "I-PER"),
+        ("de", "I-PER"),
+        ("Palacio", "I-PER"),
+    ],
     [("Reuters", "I-ORG"), ("reported", "O"), ("from", "O"), ("London", "I-LOC"), (".", "O")],
     [("Werner", "I-PER"), ("Zwingmann", "I-PER"), ("told", "O"), ("Deutschlandfunk", "I-ORG"), ("radio", "O")],
     [("France", "I-LOC"), ("and", "O"), ("Britain", "I-LOC"), ("disagreed", "O"), (".", "O")],

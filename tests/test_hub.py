@@ -2,12 +2,11 @@ import datasets
 import pytest
 import spacy
 from datasets import Dataset
+from hub_fixtures import ROWS, make_dataset
 
 from conll_ner.data import hub
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
-
-from hub_fixtures import ROWS, make_dataset
 
 
 def test_hub_rows_become_sentences_with_documents():

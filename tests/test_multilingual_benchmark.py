@@ -1,13 +1,13 @@
 """The multilingual benchmark modes' own parts (benchmarks/multilingual.py):
 alignment health on an XLM-R tokenizer, targets, and the report rendered
 into BENCHMARKS.md and between docs/multilingual.md's markers."""
+
 import sys
 from pathlib import Path
 
 import spacy
-from spacy.tokens import DocBin
-
 from conftest import PROJECT_DIR
+from spacy.tokens import DocBin
 from tiny_models import build_tiny_xlmr, fixture_texts
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
@@ -33,27 +33,54 @@ def test_alignment_health_counts_tokens_without_pieces_and_cut_windows(tmp_path:
 
 
 def system(f1: float, seconds: float = 100.0) -> dict:
-    return {"dev": {"precision": f1, "recall": f1, "f1": f1},
-            "train": {"epochs": 2, "steps": 10, "train_seconds": seconds,
-                      "curve": [{"epoch": 0.0, "step": 0, "f1": 0.0}, {"epoch": 1.0, "step": 5, "f1": f1}]}}
+    return {
+        "dev": {"precision": f1, "recall": f1, "f1": f1},
+        "train": {
+            "epochs": 2,
+            "steps": 10,
+            "train_seconds": seconds,
+            "curve": [{"epoch": 0.0, "step": 0, "f1": 0.0}, {"epoch": 1.0, "step": 5, "f1": f1}],
+        },
+    }
 
 
 def results() -> dict:
-    alignment = {"tokens": 10, "tokens_without_piece": 0, "share_tokens_without_piece": 0.0, "windows": 1,
-                 "windows_cut_short": 0, "share_windows_cut_short": 0.0, "pieces_per_window_token": 1.3,
-                 "examples_without_piece": []}
+    alignment = {
+        "tokens": 10,
+        "tokens_without_piece": 0,
+        "share_tokens_without_piece": 0.0,
+        "windows": 1,
+        "windows_cut_short": 0,
+        "share_windows_cut_short": 0.0,
+        "pieces_per_window_token": 1.3,
+        "examples_without_piece": [],
+    }
     found = {
-        "command": "run_benchmark.py run --mode multilingual", "date": "2026-01-01T00:00:00+00:00",
-        "machine": {"cpu": "CPU", "cores": 2, "platform": "Linux"}, "mode": "multilingual",
+        "command": "run_benchmark.py run --mode multilingual",
+        "date": "2026-01-01T00:00:00+00:00",
+        "machine": {"cpu": "CPU", "cores": 2, "platform": "Linux"},
+        "mode": "multilingual",
         "settings": {"epochs": 2, "cnn_epochs": 0, "hf_batch_size": 16},
         "encoder": {"build": {"parameters": 117653760}},
-        "data": {lang: {"train": {"sentences": 5, "words": 50}, "dev": {"sentences": 2, "words": 20}}
-                 for lang in ("es", "nl")},
+        "data": {
+            lang: {"train": {"sentences": 5, "words": 50}, "dev": {"sentences": 2, "words": 20}}
+            for lang in ("es", "nl")
+        },
         "languages": {
-            "es": {"alignment": {"train": alignment, "dev": alignment}, "spacy_trf": system(0.8512),
-                   "hf_trainer": system(0.8311), "spacy_cnn": system(0.7734), "spacy_multi": system(0.8455)},
-            "nl": {"alignment": {"train": alignment, "dev": alignment}, "spacy_trf": system(0.8),
-                   "hf_trainer": system(0.795), "spacy_cnn": system(0.70), "spacy_multi": system(0.7)},
+            "es": {
+                "alignment": {"train": alignment, "dev": alignment},
+                "spacy_trf": system(0.8512),
+                "hf_trainer": system(0.8311),
+                "spacy_cnn": system(0.7734),
+                "spacy_multi": system(0.8455),
+            },
+            "nl": {
+                "alignment": {"train": alignment, "dev": alignment},
+                "spacy_trf": system(0.8),
+                "hf_trainer": system(0.795),
+                "spacy_cnn": system(0.70),
+                "spacy_multi": system(0.7),
+            },
         },
     }
     found["targets"] = multilingual.targets(found, found["settings"])
@@ -63,9 +90,11 @@ def results() -> dict:
 def test_targets_follow_the_issue():
     targets = results()["targets"]
     assert targets == {
-        "es: ours dev F1 >= Trainer + 1.0": True, "es: ours dev F1 >= CNN + 5": True,
+        "es: ours dev F1 >= Trainer + 1.0": True,
+        "es: ours dev F1 >= CNN + 5": True,
         "es: joint pipeline within 1.0 of ours per language": True,
-        "nl: ours dev F1 >= Trainer + 1.0": False, "nl: ours dev F1 >= CNN + 5": True,
+        "nl: ours dev F1 >= Trainer + 1.0": False,
+        "nl: ours dev F1 >= CNN + 5": True,
         "nl: joint pipeline within 1.0 of ours per language": False,
     }
 

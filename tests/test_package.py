@@ -1,13 +1,13 @@
 """scripts/package.py on a tiny pipeline trained from a local checkpoint."""
+
 import json
 import subprocess
 import sys
 
 import pytest
+from conftest import PROJECT_DIR
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
-
-from conftest import PROJECT_DIR
 from test_model_card import LOG, METRICS, TRAIN
 from tiny_models import build_tiny_bert, fixture_texts
 
@@ -22,7 +22,11 @@ def packaged(tmp_path_factory):
     checkpoint = build_tiny_bert(tmp / "site-packages" / "Tiny-BERT.v2", fixture_texts())
     hf_config = json.loads((checkpoint / "config.json").read_text())
     (checkpoint / "config.json").write_text(json.dumps({**hf_config, "_name_or_path": SAVED_NAME}))
-    overrides = {"components.transformer.model.name": str(checkpoint), "nlp.lang": "xx", "components.transformer.model.mixed_precision": False}
+    overrides = {
+        "components.transformer.model.name": str(checkpoint),
+        "nlp.lang": "xx",
+        "components.transformer.model.mixed_precision": False,
+    }
     config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides, interpolate=True)
     nlp = load_model_from_config(config)
     examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
@@ -34,11 +38,22 @@ def packaged(tmp_path_factory):
     output = tmp / "packages" / "multi-transformer"
     result = subprocess.run(
         [
-            sys.executable, str(PROJECT_DIR / "scripts" / "package.py"), str(tmp / "model-best"), str(output),
-            "--lang", "multi", "--version", "0.1.0",
-            "--metrics", str(tmp / "metrics.json"), "--train-log", str(tmp / "train_log.jsonl"),
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "package.py"),
+            str(tmp / "model-best"),
+            str(output),
+            "--lang",
+            "multi",
+            "--version",
+            "0.1.0",
+            "--metrics",
+            str(tmp / "metrics.json"),
+            "--train-log",
+            str(tmp / "train_log.jsonl"),
         ],
-        capture_output=True, text=True, cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return checkpoint, output, result

@@ -3,12 +3,12 @@ points alone, in a process that imported nothing of the project: `spacy
 train`, `spacy.load` and plain spaCy commands find them however a config is
 overridden (a name that resolves only because another registered function
 imported its module first breaks as soon as that one is switched off)."""
+
 import re
 import subprocess
 import sys
 
 import pytest
-
 from conftest import PROJECT_DIR
 
 REGISTERED = re.compile(r'"?@(\w+)"?\s*[=:]\s*"(conll_ner\.[\w.]+)"')
@@ -23,8 +23,12 @@ def project_registrations():
 
 def test_the_configs_name_functions_of_the_project():
     names = {name for _, name in project_registrations()}
-    assert {"conll_ner.TransformerListener.v1", "conll_ner.transformer_on_cpu.v1",
-            "conll_ner.numpy_matmul_on_cpu.v1", "conll_ner.seqeval_scorer.v1"} <= names
+    assert {
+        "conll_ner.TransformerListener.v1",
+        "conll_ner.transformer_on_cpu.v1",
+        "conll_ner.numpy_matmul_on_cpu.v1",
+        "conll_ner.seqeval_scorer.v1",
+    } <= names
 
 
 @pytest.mark.parametrize("kind,name", project_registrations())
@@ -41,8 +45,10 @@ def test_a_pipeline_loads_with_before_creation_switched_off(tmp_path):
     from tiny_models import build_tiny_transformer_pipeline
 
     pipeline = build_tiny_transformer_pipeline(tmp_path)
-    script = (f"import spacy; nlp = spacy.load({str(pipeline)!r}, config={{'nlp.before_creation': None}}); "
-              "print(nlp.config['nlp']['after_pipeline_creation']['@callbacks'], len(nlp('EU rejects German call .')))")
+    script = (
+        f"import spacy; nlp = spacy.load({str(pipeline)!r}, config={{'nlp.before_creation': None}}); "
+        "print(nlp.config['nlp']['after_pipeline_creation']['@callbacks'], len(nlp('EU rejects German call .')))"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["conll_ner.transformer_on_cpu.v1", "5"]

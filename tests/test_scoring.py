@@ -1,12 +1,13 @@
 import pytest
 import spacy
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from conll_ner.evaluation.scoring import predicted_iob2, score_entities
 from conll_ner.data.tags import iob_to_spans
+from conll_ner.evaluation.scoring import predicted_iob2, score_entities
 
 NLP = spacy.blank("en")
 TAGS = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"])

@@ -1,16 +1,16 @@
 """The data step's choice per split: the local file when present, else the
 hub copy; offline, a message that says how to provide the data. The hub is
 faked with in-memory datasets."""
+
 import os
 
 import pytest
+from fixtures import DUTCH
+from hub_fixtures import ROWS, make_dataset
 
 from conll_ner.data import hub
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.sources import SPLIT_FILES, MissingDataError, gather_splits
-
-from fixtures import DUTCH
-from hub_fixtures import ROWS, make_dataset
 
 DATASET_IDS = {"conll2003": "eriktks/conll2003", "conll2002": "eriktks/conll2002"}
 
@@ -81,6 +81,8 @@ def test_offline_the_message_lists_the_ways_to_provide_the_data(tmp_path, monkey
     assert "hub dataset eriktks/conll2003, config (default), split train, revision (default)" in message
     assert "ConnectionError: Couldn't reach 'eriktks/conll2003' on the Hub" in message
     assert "put the original files at:" + "".join(f"\n    {data_dir / r}" for r in missing) in message
-    assert f"--vars.data_dir DIR, DIR being a folder that holds them under these names ({', '.join(missing)})" in message
+    assert (
+        f"--vars.data_dir DIR, DIR being a folder that holds them under these names ({', '.join(missing)})" in message
+    )
     assert "--vars.hub_conll2003, --vars.hub_conll2002 and --vars.hub_revision" in message
     assert not (tmp_path / "out" / "conll2003").exists()

@@ -1,8 +1,9 @@
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
-from conll_ner.evaluation.scoring import spans_to_tags
 from conll_ner.data.tags import count_labels, iob_to_spans
+from conll_ner.evaluation.scoring import spans_to_tags
 
 TAGS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
 

@@ -2,13 +2,13 @@ import subprocess
 import sys
 
 import spacy
+from conftest import PROJECT_DIR
+from fixtures import ENGLISH_TRAIN
 from spacy.util import load_config
 
-from conftest import PROJECT_DIR
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.runs import training_path
-from fixtures import ENGLISH_TRAIN
 
 
 def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
@@ -19,10 +19,27 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
         save_conversion(doc_bin, stats, training_path(tmp_path / "corpus", "en", split))
     output = tmp_path / "training"
     result = subprocess.run(
-        [sys.executable, "scripts/train.py", "configs/cnn.cfg", str(output), "--lang", "en",
-         "--corpus", str(tmp_path / "corpus"), "--training.max_steps", "2", "--training.eval_frequency", "1",
-         "--training.dropout", "0.25", "--training.batcher.size.stop", "77"],
-        cwd=PROJECT_DIR, capture_output=True, text=True,
+        [
+            sys.executable,
+            "scripts/train.py",
+            "configs/cnn.cfg",
+            str(output),
+            "--lang",
+            "en",
+            "--corpus",
+            str(tmp_path / "corpus"),
+            "--training.max_steps",
+            "2",
+            "--training.eval_frequency",
+            "1",
+            "--training.dropout",
+            "0.25",
+            "--training.batcher.size.stop",
+            "77",
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     saved = load_config(output / "model-last" / "config.cfg")

@@ -5,8 +5,8 @@ from itertools import islice
 import pytest
 import spacy
 
-from conll_ner.training.schedules import create_warmup_linear_fraction
 from conll_ner.training.guard import TrainingHealthError, create_training_health_guard
+from conll_ner.training.schedules import create_warmup_linear_fraction
 
 
 def recording_logger(lines):

@@ -8,8 +8,13 @@ from conll_ner.training.log import create_jsonl_training_log
 
 def evaluation(step, f):
     return {
-        "epoch": 1, "step": step, "words": 100 * step, "seconds": step, "losses": {"ner": 2.5},
-        "other_scores": {"ents_f": f, "ents_p": f, "ents_r": None}, "score": f,
+        "epoch": 1,
+        "step": step,
+        "words": 100 * step,
+        "seconds": step,
+        "losses": {"ner": 2.5},
+        "other_scores": {"ents_f": f, "ents_p": f, "ents_r": None},
+        "score": f,
     }
 
 

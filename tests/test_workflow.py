@@ -1,5 +1,6 @@
 """The whole workflow, convert -> train -> evaluate -> package, on the CPU with
 tiny encoders built here, on the quirky fixtures of every language."""
+
 import json
 import os
 import subprocess
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import spacy
-
-from conll_ner.commands import CPU_TRAINING, GPU_INSTALL
 from project_utils import copy_project, run_project, write_fixture_assets
 from tiny_models import build_tiny_bert, build_tiny_xlmr, fixture_texts
+
+from conll_ner.commands import CPU_TRAINING, GPU_INSTALL
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +113,8 @@ def test_spacy_evaluate_reports_the_scorers_numbers(workflow_runs, tmp_path):
     output = tmp_path / "scores.json"
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "evaluate", str(model), str(data), "--output", str(output)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     reported = json.loads(output.read_text())
@@ -154,12 +156,16 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     assert not any(req.startswith("conll-ner") for req in requires)  # not on PyPI, not needed to load
     venv = make_venv_without_project(tmp_path / "venv")
     python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", str(wheel)], capture_output=True, text=True)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-index", str(wheel)], capture_output=True, text=True
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    missing = subprocess.run([str(python), "-c", "import conll_ner"], capture_output=True, text=True, cwd=elsewhere, env=env)
+    missing = subprocess.run(
+        [str(python), "-c", "import conll_ner"], capture_output=True, text=True, cwd=elsewhere, env=env
+    )
     assert missing.returncode != 0  # the venv really lacks the project
     script = (
         "import spacy; nlp = spacy.load('xx_ner_conll0203_tiny_bert');"
@@ -170,9 +176,20 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["8", "tuple", "4"]
     evaluate = subprocess.run(
-        [str(python), "-m", "spacy", "evaluate", "xx_ner_conll0203_tiny_bert",
-         str(project / "corpus" / "dev" / "nl.spacy"), "--output", str(elsewhere / "m.json")],
-        capture_output=True, text=True, cwd=elsewhere, env=env,
+        [
+            str(python),
+            "-m",
+            "spacy",
+            "evaluate",
+            "xx_ner_conll0203_tiny_bert",
+            str(project / "corpus" / "dev" / "nl.spacy"),
+            "--output",
+            str(elsewhere / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
     )
     assert evaluate.returncode == 0, evaluate.stdout + evaluate.stderr
     assert "ents_projection" in json.loads((elsewhere / "m.json").read_text())
@@ -234,9 +251,8 @@ def test_predictions_conll_agrees_with_metrics_json(workflow_runs):
 def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(workflow_runs, tmp_path):
     """`spacy project run distill` after `all`: the teacher annotates text, the
     CNN student trains on gold + silver, is evaluated and packaged."""
-    from spacy.tokens import DocBin
-
     from fixtures import SPANISH
+    from spacy.tokens import DocBin
 
     project, _ = workflow_runs["xlmr", "es"]
     sentences = [" ".join(line.split()[0] for line in block.splitlines()) for block in SPANISH.strip().split("\n\n")]
@@ -248,7 +264,9 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
 
     teacher_path = project / "training" / "es-transformer" / "model-best"
     teacher = spacy.load(teacher_path)
-    silver = list(DocBin().from_disk(project / "corpus" / "distill" / "es-cnn-distilled" / "silver.spacy").get_docs(teacher.vocab))
+    silver = list(
+        DocBin().from_disk(project / "corpus" / "distill" / "es-cnn-distilled" / "silver.spacy").get_docs(teacher.vocab)
+    )
     assert [doc.text for doc in silver] == sentences * 3
     expected = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in teacher.pipe(sentences * 3)]
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in silver] == expected
@@ -269,8 +287,21 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
 
     # a teacher whose labels are not the gold data's is refused before annotating
     refused = subprocess.run(
-        [sys.executable, "scripts/distill.py", "data", str(teacher_path), str(tmp_path / "refused"), "--lang", "nl",
-         "--unlabelled", str(unlabelled)], capture_output=True, text=True, cwd=project)
+        [
+            sys.executable,
+            "scripts/distill.py",
+            "data",
+            str(teacher_path),
+            str(tmp_path / "refused"),
+            "--lang",
+            "nl",
+            "--unlabelled",
+            str(unlabelled),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
     assert refused.returncode == 1
     message = " ".join(refused.stdout.split())  # wasabi wraps long lines
     assert "['LOC', 'ORG', 'PER'] differ from the gold data's ['LOC', 'PER']" in message
@@ -282,10 +313,18 @@ def test_distill_into_a_smaller_transformer_student(workflow_runs, tiny_encoders
     tiny XLM-R teacher, on JSONL input."""
     project, _ = workflow_runs["xlmr", "es"]
     unlabelled = tmp_path / "news.jsonl"
-    unlabelled.write_text("\n".join(json.dumps({"text": t}) for t in ["Melbourne ( Australia ) , 25 may ( EFE ) ."] * 4) + "\n")
-    variables = {"gpu_id": "-1", "max_steps": "4", "lang": "es", "unlabelled": str(unlabelled),
-                 "student_config": "transformer", "student_transformer": str(tiny_encoders["bert"]),
-                 "student_overrides": ""}
+    unlabelled.write_text(
+        "\n".join(json.dumps({"text": t}) for t in ["Melbourne ( Australia ) , 25 may ( EFE ) ."] * 4) + "\n"
+    )
+    variables = {
+        "gpu_id": "-1",
+        "max_steps": "4",
+        "lang": "es",
+        "unlabelled": str(unlabelled),
+        "student_config": "transformer",
+        "student_transformer": str(tiny_encoders["bert"]),
+        "student_overrides": "",
+    }
     result = run_project(project, "distill", variables)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     student = spacy.load(project / "training" / "es-transformer-distilled" / "model-best")
@@ -293,4 +332,6 @@ def test_distill_into_a_smaller_transformer_student(workflow_runs, tiny_encoders
     assert student.config["components"]["transformer"]["model"]["name"] == str(tiny_encoders["bert"])
     comparison = json.loads((project / "metrics" / "es-transformer-distilled" / "distillation.json").read_text())
     assert comparison["silver"]["docs"] == 4
-    assert list((project / "packages" / "es-transformer-distilled").glob("*/dist/es_ner_conll02_tiny_bert_distilled-0.1.0*.whl"))
+    assert list(
+        (project / "packages" / "es-transformer-distilled").glob("*/dist/es_ner_conll02_tiny_bert_distilled-0.1.0*.whl")
+    )

@@ -1,6 +1,7 @@
 """Tiny random-weight encoders built from the test data, loaded by local path:
 a cased WordPiece BERT (conll_ner/training/tiny_bert.py, which the GPU check uses too)
 and a SentencePiece-style Unigram XLM-R."""
+
 from pathlib import Path
 from typing import Iterable, List
 
@@ -8,7 +9,6 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
-
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
@@ -40,8 +40,13 @@ def build_tiny_xlmr(path: Path, texts: Iterable[str], vocab_size: int = 400) -> 
     fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, vocab_file=str(vocab_file), model_max_length=512)
     fast.save_pretrained(path)
     config = XLMRobertaConfig(
-        vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=514, pad_token_id=1,
-        bos_token_id=0, eos_token_id=2, type_vocab_size=1, **SIZE,
+        vocab_size=tokenizer.get_vocab_size(),
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        type_vocab_size=1,
+        **SIZE,
     )
     XLMRobertaModel(config).save_pretrained(path)
     return path
@@ -65,11 +70,14 @@ def build_tiny_transformer_pipeline(root: Path, encoder: str = "bert") -> Path:
     bert = build(root / encoder, fixture_texts())
     corpus = root / "corpus.spacy"
     DocBin(docs=[spacy.blank("en")(text) for text in fixture_texts()]).to_disk(corpus)
-    cfg = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={
-        "paths.train": str(corpus),
-        "paths.dev": str(corpus),
-        "paths.train_log": str(root / "train_log.jsonl"),
-        "components.transformer.model.name": str(bert),
-    })
+    cfg = load_config(
+        PROJECT_DIR / "configs" / "transformer.cfg",
+        overrides={
+            "paths.train": str(corpus),
+            "paths.dev": str(corpus),
+            "paths.train_log": str(root / "train_log.jsonl"),
+            "components.transformer.model.name": str(bert),
+        },
+    )
     init_nlp(cfg).to_disk(root / "pipeline")
     return root / "pipeline"

@@ -5,6 +5,7 @@ has quirks (see the README of `../shared/data`). This reader accepts all of
 them and rejects anything else with an error that names the file and line,
 because a silently misread row shifts every tag after it.
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
@@ -69,8 +70,7 @@ def decode_conll_bytes(data: bytes, path: Union[str, Path]) -> Tuple[str, str]:
             raise ConllFormatError(
                 path,
                 line_no,
-                f"undecodable byte 0x{bad[0]:02x}: the file is neither UTF-8 nor "
-                "latin-1 (re-encode it as UTF-8)",
+                f"undecodable byte 0x{bad[0]:02x}: the file is neither UTF-8 nor latin-1 (re-encode it as UTF-8)",
             )
     return data.decode("latin-1"), "latin-1"
 
@@ -87,9 +87,7 @@ def check_tag(tag: str, path: Union[str, Path], line: int) -> None:
         )
 
 
-def parse_conll_lines(
-    lines: Iterable[str], path: Union[str, Path] = "<input>"
-) -> Tuple[List[Sentence], int, int]:
+def parse_conll_lines(lines: Iterable[str], path: Union[str, Path] = "<input>") -> Tuple[List[Sentence], int, int]:
     """Split lines into sentences; return (sentences, columns, documents).
 
     The NER tag is the last column in every release (English: word POS chunk
@@ -110,9 +108,7 @@ def parse_conll_lines(
     def close_sentence() -> None:
         nonlocal words, tags, pending_doc_start
         if words:
-            sentences.append(
-                Sentence(words, tags, pending_doc_start, first_line, str(path))
-            )
+            sentences.append(Sentence(words, tags, pending_doc_start, first_line, str(path)))
             pending_doc_start = False
         words, tags = [], []
 

@@ -1,4 +1,5 @@
 """Build spaCy training data (a DocBin) from CoNLL sentences."""
+
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -7,8 +8,8 @@ from typing import Dict, Iterator, List, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from .conll import Sentence, iter_documents
 from ..files import write_atomically
+from .conll import Sentence, iter_documents
 from .tags import count_labels, iob_to_spans
 
 

@@ -7,11 +7,12 @@ workflow reads hub data and the original files with one converter.
 (`conll2003`, `conll2002`) only load from a parquet copy: the dataset id and
 revision are settings (`refs/convert/parquet` works for any script dataset).
 """
+
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Union
 
-from .conll import DOCSTART, Sentence
 from ..files import write_atomically
+from .conll import DOCSTART, Sentence
 
 # Our split names (the original file suffixes) and the hub's.
 HUB_SPLIT_OF_FILE = {"train": "train", "testa": "validation", "testb": "test"}
@@ -23,9 +24,7 @@ HUB_SOURCES = {
 }
 
 
-def load_hub_split(
-    dataset_id: str, config_name: Optional[str], split: str, revision: Optional[str]
-) -> Any:
+def load_hub_split(dataset_id: str, config_name: Optional[str], split: str, revision: Optional[str]) -> Any:
     import datasets
 
     return datasets.load_dataset(dataset_id, config_name or None, split=split, revision=revision or None)
@@ -36,9 +35,7 @@ def hub_rows_to_sentences(dataset: Any, source: str = "<hub>") -> List[Sentence]
     new document, as in the original files."""
     features = dataset.features
     if "tokens" not in features or "ner_tags" not in features:
-        raise ValueError(
-            f"{source}: expected the features 'tokens' and 'ner_tags', found {sorted(features)}"
-        )
+        raise ValueError(f"{source}: expected the features 'tokens' and 'ner_tags', found {sorted(features)}")
     tag_names = features["ner_tags"].feature.names
     sentences: List[Sentence] = []
     doc_start = False

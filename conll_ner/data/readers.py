@@ -6,6 +6,7 @@ which throws away the document context that the converter's grouping keeps.
 This reader keeps both. Like the scorer, it imports nothing from the rest of
 the project so that it can travel inside packaged pipelines.
 """
+
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 

@@ -7,6 +7,7 @@ that is online. The original files stay the first choice, as published scores
 are computed on them. Every split is written to one folder whichever source it
 came from, so the convert step reads, and depends on, one fixed path per split.
 """
+
 from pathlib import Path
 from typing import Dict, Iterator, List
 
@@ -22,9 +23,7 @@ class MissingDataError(RuntimeError):
     the message lists the ways to provide them."""
 
 
-def gather_splits(
-    data_dir: Path, output_dir: Path, dataset_ids: Dict[str, str], revision: str
-) -> Iterator[str]:
+def gather_splits(data_dir: Path, output_dir: Path, dataset_ids: Dict[str, str], revision: str) -> Iterator[str]:
     """Write every split to `output_dir` under its original name: the file in
     `data_dir` as it is when present, else the hub copy. Yield, per split,
     where it came from."""

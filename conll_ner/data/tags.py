@@ -5,6 +5,7 @@ conlleval (and seqeval in its default mode) starts a new entity at every
 tags this way makes IOB1 and IOB2 the same problem, and makes our entity counts
 the official ones.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 

@@ -1,5 +1,6 @@
 """Evaluate a pipeline on CoNLL DocBins and write what users and external
 scorers read: metrics.json, metrics.md and predictions.conll."""
+
 import itertools
 import json
 import statistics
@@ -11,8 +12,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from ..files import write_atomically
 from ..data.readers import create_gold_tokens_corpus
+from ..files import write_atomically
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 
 
@@ -24,8 +25,9 @@ def predict_on_gold_tokens(nlp: Language, data_path: Union[str, Path], batch_siz
     return examples
 
 
-def median_seconds(run: Callable[[], object], repeats: int = 3,
-                   clock: Callable[[], float] = time.perf_counter) -> float:
+def median_seconds(
+    run: Callable[[], object], repeats: int = 3, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """The median time of `repeats` calls of `run`: a shared machine slows
     single passes, and one disturbed pass must not decide a speed ratio. Every
     speed the project reports is timed this way."""
@@ -37,12 +39,18 @@ def median_seconds(run: Callable[[], object], repeats: int = 3,
     return statistics.median(passes)
 
 
-def words_per_second(nlp: Language, sentences: Sequence[Sequence[str]], batch_size: Optional[int] = None,
-                     repeats: int = 3, clock: Callable[[], float] = time.perf_counter) -> float:
+def words_per_second(
+    nlp: Language,
+    sentences: Sequence[Sequence[str]],
+    batch_size: Optional[int] = None,
+    repeats: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Words per second of the pipeline on Docs made from words (tokenization
     is not timed), in its own batch size unless given: the median of
     `repeats` passes (median_seconds). One batch runs first, untimed: lazy
     initialisation and thread pools are not part of the speed."""
+
     def docs() -> Iterator[Doc]:
         return (Doc(nlp.vocab, words=list(words)) for words in sentences)
 
@@ -130,26 +138,50 @@ def errors_table(scores: Dict[str, Any]) -> List[str]:
 
 
 def metrics_markdown(metrics: Dict[str, Any], title: str) -> str:
-    lines = [f"# {title}", "", f"Data: `{metrics['data']}`: {metrics['n_docs']} docs, "
-             f"{metrics['n_sents']} sentences, {metrics['n_tokens']} tokens. "
-             "Entity-level scores as conlleval/seqeval compute them, on the gold tokens.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Data: `{metrics['data']}`: {metrics['n_docs']} docs, "
+        f"{metrics['n_sents']} sentences, {metrics['n_tokens']} tokens. "
+        "Entity-level scores as conlleval/seqeval compute them, on the gold tokens.",
+        "",
+    ]
     lines += ["## Whole documents", ""] + scores_table(metrics) + [""]
     if "per_sentence" in metrics:
-        lines += ["## Per sentence", "", "Entities cut at sentence boundaries, as conlleval reads "
-                  "`predictions.conll`.", ""] + scores_table(metrics["per_sentence"]) + [""]
-    lines += ["## Errors", "", "Type: right span, wrong type. Boundary: overlaps a gold entity of the "
-              "same type. Missed/spurious: overlaps nothing. Counted by gold type (spurious: "
-              "predicted type).", ""] + errors_table(metrics) + [""]
+        lines += (
+            ["## Per sentence", "", "Entities cut at sentence boundaries, as conlleval reads `predictions.conll`.", ""]
+            + scores_table(metrics["per_sentence"])
+            + [""]
+        )
+    lines += (
+        [
+            "## Errors",
+            "",
+            "Type: right span, wrong type. Boundary: overlaps a gold entity of the "
+            "same type. Missed/spurious: overlaps nothing. Counted by gold type (spurious: "
+            "predicted type).",
+            "",
+        ]
+        + errors_table(metrics)
+        + [""]
+    )
     projection = metrics["ents_projection"]
-    lines += [f"Projection onto gold tokens: {projection['misaligned']} misaligned predictions widened, "
-              f"{projection['overlapping']} overlapping predictions counted as false positives, "
-              f"{projection['unprojectable']} unprojectable.", ""]
-    lines += [f"Token accuracy (IOB2 tags): {metrics['ents_token_acc'] * 100:.2f}. "
-              f"Speed: {metrics['speed']:.0f} tokens/s.", ""]
+    lines += [
+        f"Projection onto gold tokens: {projection['misaligned']} misaligned predictions widened, "
+        f"{projection['overlapping']} overlapping predictions counted as false positives, "
+        f"{projection['unprojectable']} unprojectable.",
+        "",
+    ]
+    lines += [
+        f"Token accuracy (IOB2 tags): {metrics['ents_token_acc'] * 100:.2f}. Speed: {metrics['speed']:.0f} tokens/s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def write_evaluation(output_dir: Union[str, Path], metrics: Dict[str, Any], examples: List[Example], title: str) -> None:
+def write_evaluation(
+    output_dir: Union[str, Path], metrics: Dict[str, Any], examples: List[Example], title: str
+) -> None:
     output_dir = Path(output_dir)
     write_atomically(output_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf8"))
     write_atomically(output_dir / "metrics.md", metrics_markdown(metrics, title).encode("utf8"))

@@ -23,6 +23,7 @@ training log, `spacy evaluate` and every other spaCy tool read it unchanged.
 This module imports nothing from the rest of the project, so that it can be
 shipped inside packaged pipelines with `spacy package --code`.
 """
+
 from collections import Counter
 from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
 
@@ -172,8 +173,7 @@ def score_entities(examples: Iterable[Example], per_sentence: bool = False, **kw
         },
         "ents_errors": {kind: dict(sorted(errors[kind].items())) for kind in ERROR_KINDS},
         "ents_projection": {
-            key: projection[key]
-            for key in ("misaligned", "unprojectable", "overlapping", "split_at_sentence")
+            key: projection[key] for key in ("misaligned", "unprojectable", "overlapping", "split_at_sentence")
         },
     }
 

@@ -9,6 +9,7 @@ spawned workers; `ray`: Ray Data actors) to shard files that are renamed
 into place when complete, and a manifest in the output folder lets a rerun
 skip what is done and refuse to mix in another model's output.
 """
+
 import itertools
 import os
 import time
@@ -47,8 +48,13 @@ class Totals:
     first_row_at: Optional[float] = None
 
 
-def write_shards(folder: OutputFolder, shards: List[Shard], stream: Iterable[Union[Row, ShardEnd]],
-                 output_format: str, show_progress: bool = True) -> Totals:
+def write_shards(
+    folder: OutputFolder,
+    shards: List[Shard],
+    stream: Iterable[Union[Row, ShardEnd]],
+    output_format: str,
+    show_progress: bool = True,
+) -> Totals:
     """Write the engine's rows, shard by shard, each to a temporary file
     renamed into place and logged when the shard's end arrives. A shard
     whose reading failed leaves nothing behind and the others go on."""

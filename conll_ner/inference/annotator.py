@@ -1,5 +1,6 @@
 """Annotating records with a pipeline: the work that every engine's workers
 do, the same way, so that engines differ only in where it runs."""
+
 import hashlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -67,8 +68,10 @@ def pipeline_folder(model: Union[str, Path]) -> Path:
         return path
     if spacy.util.is_package(str(model)):
         return spacy.util.get_package_path(str(model))
-    raise AnnotateError(f"cannot find the pipeline {model!r}: give a pipeline folder (e.g. training/<run>/model-best) "
-                        "or the name of an installed pipeline package")
+    raise AnnotateError(
+        f"cannot find the pipeline {model!r}: give a pipeline folder (e.g. training/<run>/model-best) "
+        "or the name of an installed pipeline package"
+    )
 
 
 def model_identity(model: Union[str, Path]) -> ModelIdentity:
@@ -134,10 +137,14 @@ def annotate_records(nlp: Language, records: Sequence[Record], settings: Setting
         if record.error is not None or not record.text.strip():
             continue
         if len(record.text) > settings.max_text_chars:
-            rows[index].error = (f"{record.id}: text of {len(record.text)} characters is over the limit of "
-                                 f"{settings.max_text_chars} (max_text_chars), not annotated")
+            rows[index].error = (
+                f"{record.id}: text of {len(record.text)} characters is over the limit of "
+                f"{settings.max_text_chars} (max_text_chars), not annotated"
+            )
             continue
-        pieces.extend((index, start, record.text[start:end]) for start, end in split_text(record.text, settings.max_chars))
+        pieces.extend(
+            (index, start, record.text[start:end]) for start, end in split_text(record.text, settings.max_chars)
+        )
     failures: Dict[int, Exception] = {}
     entities: Dict[int, List[Entity]] = defaultdict(list)
     with nlp.memory_zone():
@@ -148,8 +155,9 @@ def annotate_records(nlp: Language, records: Sequence[Record], settings: Setting
                 failures.setdefault(index, doc)
                 continue
             rows[index].words += len(doc)
-            entities[index].extend(Entity(ent.start_char + offset, ent.end_char + offset, ent.label_, ent.text)
-                                   for ent in doc.ents)
+            entities[index].extend(
+                Entity(ent.start_char + offset, ent.end_char + offset, ent.label_, ent.text) for ent in doc.ents
+            )
     for index, row in enumerate(rows):
         if index in failures:
             row.error = f"{row.id}: the pipeline failed on this text: {failures[index]!r}"

@@ -7,6 +7,7 @@ line, and ends up as an error row in the output. Only a shard that cannot be
 read at all (a corrupt parquet file, a missing text column) fails, and it
 alone.
 """
+
 import glob
 import json
 import os
@@ -78,7 +79,9 @@ def input_files(inputs: Union[str, Path]) -> Tuple[List[Path], Path]:
         fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
         base = Path(*parts[:fixed]) if fixed else Path(".")
     else:
-        raise AnnotateError(f"{spec} does not exist: give a file, a folder or a glob of {', '.join(INPUT_SUFFIXES)} files")
+        raise AnnotateError(
+            f"{spec} does not exist: give a file, a folder or a glob of {', '.join(INPUT_SUFFIXES)} files"
+        )
     files = sorted(p.resolve() for p in candidates if p.suffix in INPUT_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise AnnotateError(f"{spec} holds no {', '.join(INPUT_SUFFIXES)} files")
@@ -185,8 +188,13 @@ def read_records(shard: Shard, settings: Settings) -> Iterator[Record]:
     with shard.path.open("rb") as file:
         for number, line in read_lines(file, settings.max_line_bytes):
             if line is None:
-                yield Record(shard.index, number, f"{shard.source}:{number}", None,
-                             f"{shard.path}:{number}: line of over {settings.max_line_bytes} bytes, not read")
+                yield Record(
+                    shard.index,
+                    number,
+                    f"{shard.source}:{number}",
+                    None,
+                    f"{shard.path}:{number}: line of over {settings.max_line_bytes} bytes, not read",
+                )
                 continue
             record = text_record(shard, number, line, settings)
             if record is not None:

@@ -36,6 +36,7 @@ without onnxruntime it predicts with torch. The graph is built once per
 pipeline and machine, in a child process (its peak memory is about ten times
 the encoder's fp32 weights), and cached.
 """
+
 import hashlib
 import logging
 import os
@@ -161,6 +162,7 @@ def _merge_groups(outputs: List[Any], groups: List[List[int]], n_rows: int, leng
     """One output for the whole batch from the groups' outputs: per-token
     tensors (batch x sequence x ...) padded back to `length` with zeros,
     per-row tensors (batch x features) in their rows."""
+
     def merge(parts: List[Any]) -> Any:
         first = parts[0]
         if isinstance(first, tuple):
@@ -194,8 +196,13 @@ class LengthGroupedPredictOnCPU:
     def predict(self, inputs: Any) -> Any:
         kwargs = inputs.kwargs
         mask = kwargs.get("attention_mask")
-        if (self.device.type != "cpu" or not self._cpu_token_budget or inputs.args or mask is None
-                or getattr(self._model.config, "output_attentions", False)):
+        if (
+            self.device.type != "cpu"
+            or not self._cpu_token_budget
+            or inputs.args
+            or mask is None
+            or getattr(self._model.config, "output_attentions", False)
+        ):
             return super().predict(inputs)
         lengths = [int(length) for length in mask.sum(1).tolist()]
         groups = length_groups(lengths, self._cpu_token_budget)
@@ -204,8 +211,10 @@ class LengthGroupedPredictOnCPU:
         outputs = []
         for rows in groups:
             index, length = torch.tensor(rows), max(lengths[row] for row in rows)
-            group = {key: value[index, :length] if torch.is_tensor(value) and value.shape == mask.shape else value
-                     for key, value in kwargs.items()}
+            group = {
+                key: value[index, :length] if torch.is_tensor(value) and value.shape == mask.shape else value
+                for key, value in kwargs.items()
+            }
             outputs.append(super().predict(ArgsKwargs(args=(), kwargs=group)))
         return _merge_groups(outputs, groups, mask.shape[0], mask.shape[1])
 
@@ -230,8 +239,9 @@ def say_once(message: str) -> None:
 def int8_cache_dir() -> Path:
     """Where int8 graphs are kept between loads: CONLL_NER_CACHE, else the
     user's cache folder."""
-    base = os.environ.get("CONLL_NER_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                           os.path.expanduser("~/.cache"), "conll_ner")
+    base = os.environ.get("CONLL_NER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "conll_ner"
+    )
     return Path(base) / "onnx_int8"
 
 
@@ -266,9 +276,9 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
     `inference` mode). It switches the module to fp32 and
     eager attention, so it is given a copy of its own. Written to a temporary
     name, renamed when whole."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
-    import onnx
 
     encoder = module.float().eval()
     # the plain matmul-softmax attention is the pattern the optimizer fuses
@@ -281,18 +291,37 @@ def export_int8_graph(module: "torch.nn.Module", path: Path) -> None:
         fp32, fused = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(_LastHiddenState(encoder), (ids, mask), str(fp32), dynamo=False, opset_version=17,
-                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-                              dynamic_axes={name: {0: "batch", 1: "sequence"}
-                                            for name in ("input_ids", "attention_mask", "last_hidden_state")})
+            torch.onnx.export(
+                _LastHiddenState(encoder),
+                (ids, mask),
+                str(fp32),
+                dynamo=False,
+                opset_version=17,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "last_hidden_state")
+                },
+            )
         config = encoder.config
-        optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
-                       hidden_size=config.hidden_size, opt_level=1, use_gpu=False).save_model_to_file(str(fused))
+        optimize_model(
+            str(fp32),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=1,
+            use_gpu=False,
+        ).save_model_to_file(str(fused))
         quantized = Path(tmp) / "int8.onnx"
         logging.disable(logging.WARNING)  # the quantizer's advice on image models, on the root logger
         try:
-            quantize_dynamic(str(fused), str(quantized), per_channel=True, weight_type=QuantType.QInt8,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            quantize_dynamic(
+                str(fused),
+                str(quantized),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
         finally:
             logging.disable(logging.NOTSET)
         os.replace(quantized, path)
@@ -317,13 +346,19 @@ def export_int8_graph_in_child(module: "torch.nn.Module", path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as folder:
         module.save_pretrained(folder)
         # this file travels inside packages under other names: the child loads it by path
-        code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('conll_ner_int8_export', "
-                "sys.argv[1]); module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-                "module.export_saved_encoder(sys.argv[2], sys.argv[3])")
-        result = subprocess.run([sys.executable, "-c", code, __file__, folder, str(path)], capture_output=True, text=True)
+        code = (
+            "import importlib.util, sys; spec = importlib.util.spec_from_file_location('conll_ner_int8_export', "
+            "sys.argv[1]); module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+            "module.export_saved_encoder(sys.argv[2], sys.argv[3])"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, __file__, folder, str(path)], capture_output=True, text=True
+        )
     if result.returncode != 0:
         killed = " (killed: out of memory?)" if result.returncode in (-9, 137) else ""
-        raise RuntimeError(f"the process building it exited with {result.returncode}{killed}: {result.stderr[-300:].strip()}")
+        raise RuntimeError(
+            f"the process building it exited with {result.returncode}{killed}: {result.stderr[-300:].strip()}"
+        )
 
 
 # ONNX files hold at most 2 GB without external data; a trial export of
@@ -334,8 +369,10 @@ INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
 def int8_session(module: "torch.nn.Module") -> Any:
     size = sum(tensor.numel() * tensor.element_size() for tensor in module.state_dict().values())
     if size >= INT8_MAX_WEIGHT_BYTES:
-        raise ValueError(f"its weights take {size / 1024**3:.1f} GB, over the 2 GB of an ONNX file without "
-                         "external data, whose export needs many times that in memory")
+        raise ValueError(
+            f"its weights take {size / 1024**3:.1f} GB, over the 2 GB of an ONNX file without "
+            "external data, whose export needs many times that in memory"
+        )
     path = int8_cache_dir() / f"{weights_digest(module)}.onnx"
     if not path.is_file():
         export_int8_graph_in_child(module, path)
@@ -355,8 +392,12 @@ class Int8PredictOnCPU:
     def predict(self, inputs: Any) -> Any:
         kwargs = inputs.kwargs
         token_types = kwargs.get("token_type_ids")
-        if (self.device.type != "cpu" or inputs.args or set(kwargs) - {"input_ids", "attention_mask", "token_type_ids"}
-                or (token_types is not None and bool(token_types.any()))):
+        if (
+            self.device.type != "cpu"
+            or inputs.args
+            or set(kwargs) - {"input_ids", "attention_mask", "token_type_ids"}
+            or (token_types is not None and bool(token_types.any()))
+        ):
             return super().predict(inputs)
         if onnxruntime is None:
             say_once(f"onnxruntime is not installed: the transformer predicts with torch ({ONNX_INSTALL_HINT})")
@@ -372,8 +413,10 @@ class Int8PredictOnCPU:
             return super().predict(inputs)
         from transformers.modeling_outputs import BaseModelOutput
 
-        feeds = {name: kwargs[name].detach().cpu().numpy().astype("int64", copy=False)
-                 for name in ("input_ids", "attention_mask")}
+        feeds = {
+            name: kwargs[name].detach().cpu().numpy().astype("int64", copy=False)
+            for name in ("input_ids", "attention_mask")
+        }
         (hidden,) = session.run(["last_hidden_state"], feeds)
         return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))
 
@@ -405,8 +448,9 @@ def cpu_shim_class(shim_class: type, mixins: Tuple[type, ...]) -> type:
 
 
 @registry.callbacks("conll_ner.transformer_on_cpu.v1")
-def create_transformer_on_cpu(training: bool = True, int8: bool = True,
-                              token_budget: int = 1024) -> Callable[[Language], Language]:
+def create_transformer_on_cpu(
+    training: bool = True, int8: bool = True, token_budget: int = 1024
+) -> Callable[[Language], Language]:
     """Transformer precision on the CPU. Predictions: with `int8`, through an
     ONNX Runtime int8 graph on CPUs with VNNI or AMX (onnxruntime installed;
     else as without it); otherwise in bfloat16 where the CPU computes it
@@ -447,7 +491,9 @@ def create_transformer_on_cpu(training: bool = True, int8: bool = True,
 
 
 @registry.callbacks("conll_ner.bfloat16_transformer_on_cpu.v1")
-def create_bfloat16_transformer_on_cpu(training: bool = True, token_budget: int = 1024) -> Callable[[Language], Language]:
+def create_bfloat16_transformer_on_cpu(
+    training: bool = True, token_budget: int = 1024
+) -> Callable[[Language], Language]:
     """The callback of pipelines trained before int8 predictions: bfloat16
     (or fp32) predictions and training steps."""
     return create_transformer_on_cpu(training=training, int8=False, token_budget=token_budget)

@@ -8,6 +8,7 @@ the pipeline once and shares the CPU cores with the others, and at most two
 chunks per worker are in flight, so memory stays bounded however large the
 input is. Rows come back in input order.
 """
+
 import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,12 +42,14 @@ def _annotate_in_worker(records: List[Record]) -> List[Row]:
     return annotate_records(_worker_nlp, records, _worker_settings)
 
 
-def local_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, settings: Settings,
-                 workers: int = 1, gpus: float = 0) -> Iterator[Union[Row, ShardEnd]]:
+def local_stream(
+    shards: Sequence[Shard], model: str, identity: ModelIdentity, settings: Settings, workers: int = 1, gpus: float = 0
+) -> Iterator[Union[Row, ShardEnd]]:
     """Every shard's rows in order, each shard followed by its ShardEnd."""
     if gpus and workers > 1:
-        raise AnnotateError("the local engine runs a GPU pipeline in one process: use workers 1, "
-                            "or the ray engine for several GPUs")
+        raise AnnotateError(
+            "the local engine runs a GPU pipeline in one process: use workers 1, or the ray engine for several GPUs"
+        )
     items = (item for shard in shards for item in read_chunks(shard, settings))
     if workers == 1:
         nlp = load_pipeline(model, identity, settings, gpu=gpus > 0)
@@ -57,8 +60,12 @@ def local_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, s
                 yield from annotate_records(nlp, item, settings)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(model, identity, settings, threads))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(model, identity, settings, threads),
+    )
     in_flight: Deque[Union[Future, ShardEnd]] = deque()
 
     def oldest() -> List[Union[Row, ShardEnd]]:

@@ -7,6 +7,7 @@ boundaries, each piece keeps the context an NER model looks at, so the
 entities barely change; their offsets in a piece plus the piece's start are
 their offsets in the whole text.
 """
+
 import re
 from typing import List, Pattern, Tuple
 
@@ -36,8 +37,12 @@ def split_text(text: str, max_chars: int) -> List[Tuple[int, int]]:
     start = 0
     while len(text) - start > max_chars:
         window = text[start : start + max_chars]
-        cut = (last_cut(PARAGRAPH, window, max_chars // 2) or last_cut(SENTENCE, window, max_chars // 2)
-               or last_cut(WHITESPACE, window, 1) or max_chars)
+        cut = (
+            last_cut(PARAGRAPH, window, max_chars // 2)
+            or last_cut(SENTENCE, window, max_chars // 2)
+            or last_cut(WHITESPACE, window, 1)
+            or max_chars
+        )
         pieces.append((start, start + cut))
         start += cut
     pieces.append((start, len(text)))

@@ -10,6 +10,7 @@ done when its line is there, its input is unchanged and its output has the
 recorded size; anything else (no output, a partial one, an input edited
 since) is annotated again.
 """
+
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -38,9 +39,16 @@ class ShardRecord:
     words: int
 
 
-def manifest_for(identity: ModelIdentity, inputs: str, output_format: str, settings: Dict[str, object]) -> Dict[str, object]:
-    return {"version": MANIFEST_VERSION, "model": asdict(identity), "input": inputs, "format": output_format,
-            "settings": settings}
+def manifest_for(
+    identity: ModelIdentity, inputs: str, output_format: str, settings: Dict[str, object]
+) -> Dict[str, object]:
+    return {
+        "version": MANIFEST_VERSION,
+        "model": asdict(identity),
+        "input": inputs,
+        "format": output_format,
+        "settings": settings,
+    }
 
 
 def differences(old: Dict[str, object], new: Dict[str, object], prefix: str = "") -> List[str]:
@@ -70,8 +78,10 @@ class OutputFolder:
         manifest was not written by this code and is never touched."""
         manifest_path = path / MANIFEST_FILE
         if path.exists() and not manifest_path.is_file() and any(path.iterdir()):
-            raise AnnotateError(f"{path} holds files but no {MANIFEST_FILE}, so annotate did not write it: "
-                                "give a new or empty output folder")
+            raise AnnotateError(
+                f"{path} holds files but no {MANIFEST_FILE}, so annotate did not write it: "
+                "give a new or empty output folder"
+            )
         if manifest_path.is_file():
             old = json.loads(manifest_path.read_text(encoding="utf8"))
             changed = differences(old, manifest)
@@ -79,7 +89,8 @@ class OutputFolder:
                 raise AnnotateError(
                     f"{path} holds the output of another run ({'; '.join(changed)}); mixing them would give "
                     "annotations that no single model made. Give another output folder, or do not resume "
-                    "(--no-resume, resume=False) to replace that output")
+                    "(--no-resume, resume=False) to replace that output"
+                )
             if resume:
                 return cls(path, read_done(path / DONE_FILE))
             for record in read_done(path / DONE_FILE).values():
@@ -104,8 +115,9 @@ class OutputFolder:
 
     def record(self, shard: Shard, documents: int, failed: int, words: int) -> ShardRecord:
         """Log a shard whose output has just been renamed into place."""
-        record = ShardRecord(shard.output, *input_state(shard), (self.path / shard.output).stat().st_size,
-                             documents, failed, words)
+        record = ShardRecord(
+            shard.output, *input_state(shard), (self.path / shard.output).stat().st_size, documents, failed, words
+        )
         with (self.path / DONE_FILE).open("a+b") as file:
             # a line cut short by a crash must not swallow this one
             size = file.seek(0, os.SEEK_END)

@@ -4,6 +4,7 @@ Each row is a document's id, its entities (start_char, end_char, label,
 text) and its error (null unless it could not be annotated). Rows are
 streamed to disk, so a shard of any size needs little memory.
 """
+
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +17,7 @@ PARQUET_GROUP_ROWS = 10_000
 
 
 class RowWriter(Protocol):
-    def write(self, row: Row) -> None:
-        ...
+    def write(self, row: Row) -> None: ...
 
 
 class JsonlWriter:
@@ -40,8 +40,9 @@ class ParquetWriter:
     def schema():
         import pyarrow as pa
 
-        entity = pa.struct([("start_char", pa.int64()), ("end_char", pa.int64()), ("label", pa.string()),
-                            ("text", pa.string())])
+        entity = pa.struct(
+            [("start_char", pa.int64()), ("end_char", pa.int64()), ("label", pa.string()), ("text", pa.string())]
+        )
         return pa.schema([("id", pa.string()), ("entities", pa.list_(entity)), ("error", pa.string())])
 
     def write(self, row: Row) -> None:

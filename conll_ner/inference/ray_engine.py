@@ -12,6 +12,7 @@ requirements (`requirements-ray.txt`), the pipeline (an installed package,
 or a folder at the same path on every node) and the input files at the same
 paths.
 """
+
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -41,9 +42,19 @@ def transport_schema():
     (any JSON value) and entities as JSON."""
     import pyarrow as pa
 
-    return pa.schema([("shard", pa.int64()), ("line", pa.int64()), ("id", pa.string()), ("text", pa.string()),
-                      ("error", pa.string()), ("end", pa.bool_()), ("entities", pa.string()), ("words", pa.int64()),
-                      ("retried_batches", pa.int64())])
+    return pa.schema(
+        [
+            ("shard", pa.int64()),
+            ("line", pa.int64()),
+            ("id", pa.string()),
+            ("text", pa.string()),
+            ("error", pa.string()),
+            ("end", pa.bool_()),
+            ("entities", pa.string()),
+            ("words", pa.int64()),
+            ("retried_batches", pa.int64()),
+        ]
+    )
 
 
 def to_table(items: List[Dict[str, Any]]):
@@ -55,12 +66,21 @@ def to_table(items: List[Dict[str, Any]]):
 def encode(item: Union[Record, Row, ShardEnd]) -> Dict[str, Any]:
     if isinstance(item, ShardEnd):
         return {"shard": item.shard, "error": item.error, "end": True}
-    encoded = {"shard": item.shard, "line": item.line, "id": json.dumps(item.id, default=str), "error": item.error,
-               "end": False}
+    encoded = {
+        "shard": item.shard,
+        "line": item.line,
+        "id": json.dumps(item.id, default=str),
+        "error": item.error,
+        "end": False,
+    }
     if isinstance(item, Record):
         return {**encoded, "text": item.text}
-    return {**encoded, "entities": json.dumps([asdict(entity) for entity in item.entities]), "words": item.words,
-            "retried_batches": item.retried_batches}
+    return {
+        **encoded,
+        "entities": json.dumps([asdict(entity) for entity in item.entities]),
+        "words": item.words,
+        "retried_batches": item.retried_batches,
+    }
 
 
 def decode_record(item: Dict[str, Any]) -> Record:
@@ -71,8 +91,15 @@ def decode_output(item: Dict[str, Any]) -> Union[Row, ShardEnd]:
     if item["end"]:
         return ShardEnd(item["shard"], item["error"])
     entities = [Entity(**entity) for entity in json.loads(item["entities"] or "[]")]
-    return Row(item["shard"], item["line"], json.loads(item["id"]), entities, item["error"], item["words"],
-               item["retried_batches"])
+    return Row(
+        item["shard"],
+        item["line"],
+        json.loads(item["id"]),
+        entities,
+        item["error"],
+        item["words"],
+        item["retried_batches"],
+    )
 
 
 def read_shards(batch, settings: Settings) -> Iterator[Any]:
@@ -101,8 +128,15 @@ class Annotator:
         return to_table([item if item["end"] else encode(next(rows)) for item in items])
 
 
-def ray_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, settings: Settings, workers: int = 1,
-               gpus: float = 0, address: str = "") -> Iterator[Union[Row, ShardEnd]]:
+def ray_stream(
+    shards: Sequence[Shard],
+    model: str,
+    identity: ModelIdentity,
+    settings: Settings,
+    workers: int = 1,
+    gpus: float = 0,
+    address: str = "",
+) -> Iterator[Union[Row, ShardEnd]]:
     """Every shard's rows in order, each shard followed by its ShardEnd.
     Joins the cluster at `address` ("auto": the one this machine belongs
     to), or starts a local Ray instance when it is empty; a Ray instance
@@ -126,11 +160,15 @@ def ray_stream(shards: Sequence[Shard], model: str, identity: ModelIdentity, set
         # reading reserves no CPU: it is then not fused into the actors (whose
         # pool could not share one shard), and actors that hold every CPU
         # cannot starve it
-        dataset = dataset.map_batches(read_shards, batch_size=1, batch_format="pyarrow", fn_kwargs={"settings": settings},
-                                      num_cpus=0)
         dataset = dataset.map_batches(
-            Annotator, batch_size=settings.chunk_docs, batch_format="pyarrow",
-            concurrency=workers, num_gpus=gpus or None,
+            read_shards, batch_size=1, batch_format="pyarrow", fn_kwargs={"settings": settings}, num_cpus=0
+        )
+        dataset = dataset.map_batches(
+            Annotator,
+            batch_size=settings.chunk_docs,
+            batch_format="pyarrow",
+            concurrency=workers,
+            num_gpus=gpus or None,
             fn_constructor_kwargs={"model": str(model), "identity": identity, "settings": settings},
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):

@@ -1,4 +1,5 @@
 """The settings of an annotation run that every engine and worker shares."""
+
 from dataclasses import asdict, dataclass
 from typing import Dict
 

@@ -6,10 +6,12 @@ the results widget. Every number and setting on the card is read from the
 run's outputs (config.cfg, meta.json, the training log, the evaluate step's
 metrics.json), so the card cannot drift from the model it describes.
 """
+
 import io
 import json
 import platform
-from importlib.metadata import PackageNotFoundError, version as package_version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -21,9 +23,9 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.util import load_config
 
-from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
 from ..files import write_atomically
 from ..runs import languages
+from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
 
 CURVE_FILE = "training_curve.png"
 HUB_SPLIT_OF_EVALUATION = {"dev": "validation", "test": "test"}
@@ -206,8 +208,15 @@ def model_index_results(metrics: Dict[str, Any], dataset_names: Dict[str, str]) 
         results.append(
             {
                 "task": {"type": "token-classification", "name": "Named Entity Recognition"},
-                "dataset": {"type": dataset, "name": dataset, "config": dataset_config(language), "split": HUB_SPLIT_OF_EVALUATION[split]},
-                "metrics": [{"type": kind, "value": float(scores[key]), "name": label} for kind, label, key in HUB_METRICS],
+                "dataset": {
+                    "type": dataset,
+                    "name": dataset,
+                    "config": dataset_config(language),
+                    "split": HUB_SPLIT_OF_EVALUATION[split],
+                },
+                "metrics": [
+                    {"type": kind, "value": float(scores[key]), "name": label} for kind, label, key in HUB_METRICS
+                ],
             }
         )
     return results
@@ -288,14 +297,16 @@ def cpu_predictions_note(config: Dict[str, Any]) -> List[str]:
         "installed (`pip install onnxruntime onnx`): the first prediction builds the int8 graph of the encoder and keeps it "
         "in `~/.cache/conll_ner/onnx_int8/` (or `$CONLL_NER_CACHE`) for the next load. Without it the pipeline "
         "predicts with torch (bfloat16 on CPUs that compute it natively, else fp32) and says so once. To predict "
-        "with torch anyway: `spacy.load(name, config={\"nlp\": {\"after_pipeline_creation\": {\"int8\": False}}})`. "
+        'with torch anyway: `spacy.load(name, config={"nlp": {"after_pipeline_creation": {"int8": False}}})`. '
         "GPUs are not affected.",
         "",
     ]
 
 
 def limits_section(meta: Dict[str, Any], card_languages: List[str]) -> str:
-    labels = ", ".join(f"{label} ({LABEL_MEANINGS.get(label, 'see the data')})" for label in meta["labels"].get("ner", []))
+    labels = ", ".join(
+        f"{label} ({LABEL_MEANINGS.get(label, 'see the data')})" for label in meta["labels"].get("ner", [])
+    )
     sources = ", ".join(NEWS_SOURCES[language] for language in card_languages)
     return "\n".join(
         [
@@ -338,7 +349,11 @@ def results_section(metrics: Dict[str, Any], dataset_names: Dict[str, str]) -> s
         split, language = split_language(name)
         by_language.setdefault(language, {})[split] = scores
         overall.append(
-            [f"`{dataset_names[language]}` ({dataset_config(language)})", HUB_SPLIT_OF_EVALUATION[split], scores["n_tokens"]]
+            [
+                f"`{dataset_names[language]}` ({dataset_config(language)})",
+                HUB_SPLIT_OF_EVALUATION[split],
+                scores["n_tokens"],
+            ]
             + [percent(scores[key]) for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc")]
         )
     sections = [
@@ -355,7 +370,9 @@ def results_section(metrics: Dict[str, Any], dataset_names: Dict[str, str]) -> s
 
 def per_type_table(language_name: str, splits: Dict[str, Dict[str, Any]]) -> str:
     labels = sorted({label for scores in splits.values() for label in scores["ents_per_type"]})
-    header = ["Type"] + [f"{HUB_SPLIT_OF_EVALUATION[split]} {metric}" for split in splits for metric in ("P", "R", "F1")]
+    header = ["Type"] + [
+        f"{HUB_SPLIT_OF_EVALUATION[split]} {metric}" for split in splits for metric in ("P", "R", "F1")
+    ]
     rows = [
         [label]
         + [percent(scores["ents_per_type"].get(label, {}).get(key)) for scores in splits.values() for key in "prf"]
@@ -375,8 +392,10 @@ def distillation_section(distillation: Dict[str, Any]) -> str:
     dev = distillation["dev"]
     splits = [name for name in dev["student"] if name != "words_per_second"]
     rows = [
-        [f"{role}: `{distillation[role]}`" + (f" ({distillation['teacher_pipeline']} {distillation['teacher_version']})"
-                                               if role == "teacher" else "")]
+        [
+            f"{role}: `{distillation[role]}`"
+            + (f" ({distillation['teacher_pipeline']} {distillation['teacher_version']})" if role == "teacher" else "")
+        ]
         + [percent(dev[role][name]["ents_f"]) for name in splits]
         + [f"{dev[role]['words_per_second']:,.0f}"]
         for role in ("teacher", "student")

@@ -18,6 +18,7 @@ spacy-transformers architecture loads with this one as a config override.
 spacy-transformers is imported where it is used: packaged CNN pipelines carry
 this module too, and need not install it.
 """
+
 from typing import Callable, List, Tuple
 
 from spacy.tokens import Doc

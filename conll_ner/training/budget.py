@@ -13,6 +13,7 @@ batches continue across epochs).
 `spacy train` on its own ignores `[budget]` and uses the step counts written
 in the config, which are this plan for CoNLL-2003 English.
 """
+
 import math
 import random
 from dataclasses import dataclass

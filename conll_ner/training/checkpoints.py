@@ -17,6 +17,7 @@ transformers itself already prefers `model.safetensors` where a checkpoint
 has one, and loads `pytorch_model.bin` with `torch.load(weights_only=True)`;
 nothing is added for that here.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -28,16 +29,26 @@ CONFIG_FILES = ("config.json", "tokenizer_config.json")
 # keys of its AttentionInterface). Written out rather than read from
 # transformers' registry, because code can add to that registry at run time,
 # which is how hub kernels enter it.
-BUILT_IN_ATTENTION = frozenset({
-    "eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention",
-    "paged_attention", "sdpa_paged", "eager_paged",
-})
+BUILT_IN_ATTENTION = frozenset(
+    {
+        "eager",
+        "sdpa",
+        "flash_attention_2",
+        "flash_attention_3",
+        "flex_attention",
+        "paged_attention",
+        "sdpa_paged",
+        "eager_paged",
+    }
+)
 ATTENTION_FIELDS = ("attn_implementation", "_attn_implementation")
 # Never written by transformers' own save_pretrained: only a crafted file has it
 INTERNAL_ATTENTION_FIELD = "_attn_implementation_internal"
-HOW_TO_PROCEED = ("This project never runs code that comes with a checkpoint (docs/security.md). Use a checkpoint "
-                  "that transformers builds in, or, if you have read the file and trust its origin, remove the field "
-                  "from a local copy and train from that folder.")
+HOW_TO_PROCEED = (
+    "This project never runs code that comes with a checkpoint (docs/security.md). Use a checkpoint "
+    "that transformers builds in, or, if you have read the file and trust its origin, remove the field "
+    "from a local copy and train from that folder."
+)
 
 
 class UnsafeCheckpoint(ValueError):
@@ -64,11 +75,15 @@ def code_requests(config: Dict[str, Any]) -> Iterator[str]:
         if key == "auto_map":
             yield f"{path} names classes in Python files of the checkpoint, which transformers would import"
         elif key == INTERNAL_ATTENTION_FIELD:
-            yield (f"{path} = {value!r} is a field transformers never saves: it can make transformers 4.56 to 5.2 "
-                   "download and run a kernel from another hub repository (CVE-2026-4372)")
+            yield (
+                f"{path} = {value!r} is a field transformers never saves: it can make transformers 4.56 to 5.2 "
+                "download and run a kernel from another hub repository (CVE-2026-4372)"
+            )
         elif key in ATTENTION_FIELDS and value is not None and value not in BUILT_IN_ATTENTION:
-            yield (f"{path} = {value!r} is not an attention implementation transformers builds in "
-                   f"({', '.join(sorted(BUILT_IN_ATTENTION))}): it would be fetched and run as code")
+            yield (
+                f"{path} = {value!r} is not an attention implementation transformers builds in "
+                f"({', '.join(sorted(BUILT_IN_ATTENTION))}): it would be fetched and run as code"
+            )
 
 
 def read_checkpoint_file(name: str, filename: str, revision: Optional[str] = None) -> Optional[Dict[str, Any]]:
@@ -106,9 +121,15 @@ def check_checkpoint(name: str, revision: Optional[str] = None) -> None:
     config = read_checkpoint_file(name, "config.json", revision)
     if config is None:
         raise UnsafeCheckpoint(f"{name!r} has no config.json: it is not a transformers checkpoint")
-    reasons = [f"{filename}: {reason}" for filename, content in
-               (("config.json", config), ("tokenizer_config.json", read_checkpoint_file(name, "tokenizer_config.json", revision)))
-               if content is not None for reason in code_requests(content)]
+    reasons = [
+        f"{filename}: {reason}"
+        for filename, content in (
+            ("config.json", config),
+            ("tokenizer_config.json", read_checkpoint_file(name, "tokenizer_config.json", revision)),
+        )
+        if content is not None
+        for reason in code_requests(content)
+    ]
     if reasons:
         raise UnsafeCheckpoint(f"Refusing to load checkpoint {name!r}: " + "; ".join(reasons) + ". " + HOW_TO_PROCEED)
 
@@ -118,5 +139,7 @@ def check_no_trusted_remote_code(config: Dict[str, Any], source: str) -> None:
     tokenizer_config or transformer_config passes it on to transformers)."""
     trusted = [path for path, value in fields(config) if path.rsplit(".", 1)[-1] == "trust_remote_code" and value]
     if trusted:
-        raise UnsafeCheckpoint(f"{source}: {', '.join(trusted)} = true would let transformers run code that comes "
-                               "with the checkpoint. Remove it: this project never runs such code (docs/security.md).")
+        raise UnsafeCheckpoint(
+            f"{source}: {', '.join(trusted)} = true would let transformers run code that comes "
+            "with the checkpoint. Remove it: this project never runs such code (docs/security.md)."
+        )

@@ -9,6 +9,7 @@ differently from the data (the classic cause of distilled CoNLL models that
 give every entity a wrong type) cannot happen here, and a teacher whose label
 set differs from the gold one is refused before anything is annotated.
 """
+
 import json
 import random
 from dataclasses import asdict, dataclass
@@ -117,8 +118,13 @@ def check_teacher(teacher: Language, gold_labels: Set[str], student_lang: str) -
         )
 
 
-def teacher_predictions(teacher: Language, inputs: Iterable[Union[str, Doc]], batch_size: int, total: Optional[int] = None,
-             description: str = "Annotating") -> Iterator[Doc]:
+def teacher_predictions(
+    teacher: Language,
+    inputs: Iterable[Union[str, Doc]],
+    batch_size: int,
+    total: Optional[int] = None,
+    description: str = "Annotating",
+) -> Iterator[Doc]:
     """The teacher's entities on every input, with a progress bar (documents,
     words per second). Docs keep their tokens; texts get the teacher's."""
     progress = tqdm(total=total, unit="doc", desc=description, dynamic_ncols=True)
@@ -165,8 +171,11 @@ def write_gold_copies(docs: Sequence[Doc], path: Union[str, Path], copies: int) 
     if copies < 1:
         raise DistillationError(f"gold_weight must be at least 1, not {copies}")
     written = write_docs((doc for _ in range(copies) for doc in docs), path)
-    return CorpusStats(written.docs // copies, written.words // copies,
-                       {label: count // copies for label, count in written.entities.items()})
+    return CorpusStats(
+        written.docs // copies,
+        written.words // copies,
+        {label: count // copies for label, count in written.entities.items()},
+    )
 
 
 def split_documents(
@@ -190,11 +199,13 @@ def split_documents(
 
 def teacher_description(teacher: Language, teacher_name: str) -> Dict[str, str]:
     meta = teacher.meta
-    return {"teacher": teacher_name, "teacher_pipeline": f"{meta.get('lang', teacher.lang)}_{meta.get('name', '')}",
-            "teacher_version": str(meta.get("version", "")), "teacher_pipeline_components": ", ".join(teacher.pipe_names)}
+    return {
+        "teacher": teacher_name,
+        "teacher_pipeline": f"{meta.get('lang', teacher.lang)}_{meta.get('name', '')}",
+        "teacher_version": str(meta.get("version", "")),
+        "teacher_pipeline_components": ", ".join(teacher.pipe_names),
+    }
 
 
 def write_json(path: Union[str, Path], data: Dict[str, object]) -> None:
     write_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf8"))
-
-

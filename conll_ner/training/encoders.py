@@ -7,6 +7,7 @@ unless one is given. A local checkpoint is named by its folder, and the
 model card names it portably: the training machine's path means nothing to
 the card's readers.
 """
+
 import json
 import re
 from pathlib import Path

@@ -9,6 +9,7 @@ check does not stop the others, so one report names every broken layer. Where
 torch sees no GPU at all, the later checks are skipped: they would only fail
 for the same reason.
 """
+
 import math
 import os
 import tempfile
@@ -188,7 +189,10 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         encoder = build_tiny_bert(Path(tmp) / "tiny-bert", [" ".join(text for text, _ in TRAIN)] * 3)
-        overrides = {"components.transformer.model.name": str(encoder), "components.transformer.model.mixed_precision": True}
+        overrides = {
+            "components.transformer.model.name": str(encoder),
+            "components.transformer.model.mixed_precision": True,
+        }
         config = load_config(config_path, overrides=overrides, interpolate=True)
         # what the train step refuses, the check refuses too
         check_no_trusted_remote_code(config, str(config_path))

@@ -6,6 +6,7 @@ wraps spaCy's console logger and raises as soon as the dev F1 is still 0
 after `max_zero_evals` evaluations, or a loss is NaN or infinite, naming the
 likely causes, instead of burning GPU hours.
 """
+
 import math
 from typing import IO, Any, Callable, Dict, Optional, Tuple
 
@@ -43,9 +44,7 @@ def create_training_health_guard(
             for name, loss in info.get("losses", {}).items():
                 if not math.isfinite(loss):
                     finalize()
-                    raise TrainingHealthError(
-                        f"Stopped at step {step}: the {name} loss is {loss}. {LIKELY_CAUSES}"
-                    )
+                    raise TrainingHealthError(f"Stopped at step {step}: the {name} loss is {loss}. {LIKELY_CAUSES}")
             if step == 0:  # spaCy evaluates once before any update
                 return
             score = info.get("other_scores", {}).get(score_key)

@@ -8,6 +8,7 @@ logger wraps another (the console logger) and overwrites its file. With no
 path (`paths.train_log = null`, as in plain `spacy train` runs) it writes no
 file and only passes the evaluations on.
 """
+
 import json
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Optional, Union

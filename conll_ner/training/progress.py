@@ -5,6 +5,7 @@ thousands of updates will end; on a CPU that can be minutes or hours. This
 logger wraps another and, after every evaluation past the first update,
 prints the remaining time estimated from the pace so far.
 """
+
 from typing import IO, Any, Callable, Dict, Optional
 
 from spacy.language import Language

@@ -4,9 +4,11 @@ Fine-tuning recipes state warmup as a fraction of training (BERT, XLM-R:
 ~10%). With a fixed step count, shortening a run with `max_steps` leaves it
 in warmup for good, which is one way runs end up stuck at a low F1.
 """
-from thinc.api import warmup_linear
+
 from typing import Any, Dict, Iterable, Optional, Tuple
+
 from spacy.util import registry
+from thinc.api import warmup_linear
 
 from .encoders import encoder_size
 

@@ -1,6 +1,7 @@
 """A tiny random-weight cased BERT, written to a local folder, so that a
 transformer pipeline can be built and trained without the Hugging Face hub:
 the GPU check trains one, and the tests use it in place of real encoders."""
+
 from pathlib import Path
 from typing import Iterable
 
@@ -27,5 +28,7 @@ def build_tiny_bert(path: Path, texts: Iterable[str], vocab_size: int = 400, mod
     )
     fast = BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=False, model_max_length=model_max_length)
     fast.save_pretrained(path)
-    BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=512, **SIZE)).save_pretrained(path)
+    BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=512, **SIZE)).save_pretrained(
+        path
+    )
     return path

@@ -42,6 +42,7 @@ from transformers import (
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.tags import iob_to_spans
 from conll_ner.evaluation.scoring import spans_to_tags
+from conll_ner.training.checkpoints import check_checkpoint
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
 VARIANTS = ("raw_text", "pretokenized")
@@ -242,6 +243,8 @@ def train_and_evaluate(
     # The classifier head is initialised when the model is loaded, before the
     # Trainer seeds anything: seed here too, or runs with one seed differ.
     transformers.set_seed(seed)
+    # what the train step refuses, the Trainer's side refuses too (docs/security.md)
+    check_checkpoint(str(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForTokenClassification.from_pretrained(
         model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id

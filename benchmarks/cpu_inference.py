@@ -123,12 +123,12 @@ def time_pass(run: Any, n_words: int) -> float:
     return n_words / (time.perf_counter() - started)
 
 
-@app.command("measure-ours")
 def run_pipe(nlp: spacy.Language, items: List[Any]) -> None:
     for _ in nlp.pipe(items):
         pass
 
 
+@app.command("measure-ours")
 def measure_ours_command(
     model: str = typer.Option(..., "--model"),
     variant: str = typer.Option(..., "--variant"),

@@ -1,7 +1,6 @@
-"""Every function the configs name resolves through the project's entry
-points alone, in a process that imported nothing of the project: `spacy
-train`, `spacy.load` and plain spaCy commands find them however a config is
-overridden (a name that resolves only because another registered function
+"""Every function the configs name has an entry point of the project, so
+`spacy train`, `spacy.load` and plain spaCy commands find it however a config
+is overridden (a name that resolves only because another registered function
 imported its module first breaks as soon as that one is switched off)."""
 
 import re

@@ -267,13 +267,10 @@ def tokenizer_config(max_length: int) -> Dict[str, object]:
         "tokenizer_class": "XLMRobertaTokenizer",
         "model_max_length": max_length,
         "do_lower_case": False,
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "unk_token": "<unk>",
-        "sep_token": "</s>",
-        "pad_token": "<pad>",
-        "cls_token": "<s>",
-        "mask_token": "<mask>",
+        # the special tokens as strings: the mask's options live in special_tokens_map.json
+        **{
+            name: token["content"] if isinstance(token, dict) else token for name, token in special_tokens_map().items()
+        },
         "clean_up_tokenization_spaces": True,
     }
 

@@ -26,13 +26,13 @@ from spacy.util import load_config, minibatch
 from wasabi import msg
 
 from conll_ner.data.conll import Sentence, read_conll_file
-from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 from conll_ner.inference.cpu_ops import cpu_computes_int8, length_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -288,13 +288,15 @@ def write_sentences_conll(sentences: List[Sentence], path: Path) -> None:
 def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, Path], Dict[str, int]]:
     """The first `limit` dev sentences (0: all) as a CoNLL file and as the
     DocBin of 10-sentence documents that `spacy project run convert` writes."""
-    sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
-    sentences = sentences[:limit] if limit else sentences
-    doc_bin, stats = conll_to_docbin(sentences, spacy.blank("en").vocab, n_sents=10, source="eng.testa")
+    sentences = first_sentences(data_dir / "conll2003" / "eng.testa", limit)
     paths = {"sentences": work / "dev.conll", "documents": work / "dev.spacy"}
-    counts = {"sentences": len(sentences), "words": sum(len(s.words) for s in sentences), "documents": len(doc_bin)}
+    stats = write_docbin(sentences, "en", paths["documents"], "eng.testa")
+    counts = {
+        "sentences": len(sentences),
+        "words": sum(len(s.words) for s in sentences),
+        "documents": stats.docs_written,
+    }
     write_sentences_conll(sentences, paths["sentences"])
-    save_conversion(doc_bin, stats, paths["documents"])
     return paths, counts
 
 

@@ -17,12 +17,11 @@ import spacy
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from conll_ner.data.conll import read_conll_file
-from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.files import write_atomically
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR  # noqa: E402
 from trim_vocabulary import trim_vocabulary  # noqa: E402
 
@@ -53,9 +52,7 @@ SPLITS = (("train", "train", "train_sentences"), ("dev", "testa", "dev_sentences
 
 def mode_sentences(data_dir: Path, settings: Dict[str, Any], lang: str, file_split: str, key: str) -> List[Any]:
     """The first N sentences of a language's file, N from the mode (0: all)."""
-    sentences = read_conll_file(conll_path(data_dir, lang, file_split)).sentences
-    limit = sentence_limit(settings, key, lang)
-    return sentences[:limit] if limit else sentences
+    return first_sentences(conll_path(data_dir, lang, file_split), sentence_limit(settings, key, lang))
 
 
 def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any], languages: List[str]) -> Dict[str, Any]:
@@ -64,13 +61,11 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any], languag
     (what spaCy follows during training and scores at the end)."""
     data = {}
     for lang in languages:
-        vocab = spacy.blank(lang).vocab
         data[lang] = {}
         for split, file_split, key in SPLITS:
             path = conll_path(data_dir, lang, file_split)
             sentences = mode_sentences(data_dir, settings, lang, file_split, key)
-            doc_bin, stats = conll_to_docbin(sentences, vocab, n_sents=10, source=path.name)
-            save_conversion(doc_bin, stats, work / "corpus" / split / f"{lang}.spacy")
+            stats = write_docbin(sentences, lang, work / "corpus" / split / f"{lang}.spacy", path.name)
             limit = sentence_limit(settings, key, lang)
             data[lang][split] = {"file": path.name, "sentences": len(sentences), "words": stats.tokens, "limit": limit}
     return data

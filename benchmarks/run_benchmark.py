@@ -25,17 +25,16 @@ from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.data.conll import iter_documents, read_conll_file
-from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 from conll_ner.inference.annotate import annotate
 from conll_ner.inference.cpu_ops import cpu_computes_bfloat16, cpu_computes_int8
-from conll_ner.training.distillation import split_documents
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
+from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
 from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 
@@ -45,7 +44,6 @@ app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Path]:
     """DocBins of the benchmark slices (the first N sentences, as the Trainer side reads them)."""
-    vocab = spacy.blank("en").vocab
     slices = {
         "train": ("eng.train", settings["train_sentences"]),
         "dev": ("eng.testa", settings["dev_sentences"]),
@@ -53,16 +51,14 @@ def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict
     }
     paths = {}
     for name, (file_name, limit) in slices.items():
-        sentences = read_conll_file(data_dir / "conll2003" / file_name).sentences
-        sentences = sentences[:limit] if limit else sentences
-        doc_bin, stats = conll_to_docbin(sentences, vocab, n_sents=10, source=file_name)
+        sentences = first_sentences(data_dir / "conll2003" / file_name, limit)
         # spaCy trains on corpus/train/en.spacy and follows progress on the dev slice
         target = {
             "train": work / "corpus" / "train" / "en.spacy",
             "train_dev": work / "corpus" / "dev" / "en.spacy",
             "dev": work / "eval" / "dev.spacy",
         }[name]
-        save_conversion(doc_bin, stats, target)
+        write_docbin(sentences, "en", target, file_name)
         paths[name] = target
     return paths
 
@@ -500,20 +496,16 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
     teacher trains on L, annotates U with its gold labels hidden, and CNN
     students train on L, L + silver U and L + gold U. Every step is the
     workflow's own script with the configs' default recipes."""
-    vocab = spacy.blank("en").vocab
-    sentences = read_conll_file(data_dir / "conll2003" / "eng.train").sentences
-    sentences = sentences[: settings["train_sentences"]] if settings["train_sentences"] else sentences
+    sentences = first_sentences(data_dir / "conll2003" / "eng.train", settings["train_sentences"])
     labelled, unlabelled = split_documents(sentences, settings["labelled_share"], settings["split_seed"])
-    dev = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
-    dev = dev[: settings["dev_sentences"]] if settings["dev_sentences"] else dev
+    dev = first_sentences(data_dir / "conll2003" / "eng.testa", settings["dev_sentences"])
     split = {}
     for name, part, target in (
         ("labelled", labelled, work / "corpus" / "train" / "en.spacy"),
         ("unlabelled", unlabelled, work / "unlabelled" / "en.spacy"),
         ("dev", dev, work / "corpus" / "dev" / "en.spacy"),
     ):
-        doc_bin, stats = conll_to_docbin(part, vocab, n_sents=10, source=name)
-        save_conversion(doc_bin, stats, target)
+        stats = write_docbin(part, "en", target, name)
         split[name] = {
             "documents": sum(1 for s in part if s.doc_start),
             "sentences": len(part),

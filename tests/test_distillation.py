@@ -1,7 +1,9 @@
 import json
+import sys
 
 import pytest
 import spacy
+from conftest import PROJECT_DIR
 from spacy.tokens import Doc, DocBin
 
 from conll_ner.data.conll import Sentence
@@ -10,11 +12,13 @@ from conll_ner.training.distillation import (
     check_teacher,
     count_unlabelled,
     read_unlabelled,
-    split_documents,
     teacher_predictions,
     write_docs,
     write_gold_copies,
 )
+
+sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+from corpora import split_documents  # noqa: E402  (the distill benchmark's split)
 
 
 def corpus(n_documents: int):

@@ -11,17 +11,15 @@ set differs from the gold one is refused before anything is annotated.
 """
 
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from ..data.conll import Sentence, iter_documents
 from ..files import write_atomically
 from ..inference.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES
 
@@ -176,25 +174,6 @@ def write_gold_copies(docs: Sequence[Doc], path: Union[str, Path], copies: int) 
         written.words // copies,
         {label: count // copies for label, count in written.entities.items()},
     )
-
-
-def split_documents(
-    sentences: Sequence[Sentence], labelled_share: float, seed: int = 0
-) -> Tuple[List[Sentence], List[Sentence]]:
-    """Split a CoNLL corpus by whole documents (-DOCSTART-) into a labelled
-    part holding `labelled_share` of them and an unlabelled rest, at random
-    but the same for a seed. Splitting by document keeps the two parts from
-    sharing the text of one news story."""
-    if not 0 < labelled_share < 1:
-        raise ValueError(f"labelled_share must be between 0 and 1, not {labelled_share}")
-    documents = list(iter_documents(list(sentences)))
-    order = list(range(len(documents)))
-    random.Random(seed).shuffle(order)
-    labelled = set(order[: round(len(documents) * labelled_share)])
-    parts: Tuple[List[Sentence], List[Sentence]] = ([], [])
-    for index, document in enumerate(documents):
-        parts[0 if index in labelled else 1].extend(document)
-    return parts
 
 
 def teacher_description(teacher: Language, teacher_name: str) -> Dict[str, str]:

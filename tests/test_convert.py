@@ -1,21 +1,28 @@
+import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 import spacy
+import typer
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
 
-CONVERT = [sys.executable, str(PROJECT_DIR / "scripts" / "convert.py")]
-
 
 def convert(input_path, output, *args):
-    return subprocess.run([*CONVERT, str(input_path), str(output), *args], capture_output=True, text=True)
+    """scripts/convert.py's command, run in this process through typer as on
+    the command line, without an interpreter and spaCy start-up per call (the
+    workflow tests run it as a subprocess)."""
+    spec = importlib.util.spec_from_file_location("convert_script", PROJECT_DIR / "scripts" / "convert.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = typer.Typer()
+    app.command()(module.main)
+    return CliRunner().invoke(app, [str(input_path), str(output), *args])
 
 
 def load_docs(path, lang):
@@ -60,14 +67,14 @@ def test_cli_writes_docbin_and_stats(write_file, tmp_path):
     source = write_file("ned.train", DUTCH, encoding="latin-1")
     output = tmp_path / "out" / "nl.spacy"
     result = convert(source, output, "--lang", "nl", "--n-sents", "0")
-    assert result.returncode == 0, result.stderr
-    assert "3 sentences" in result.stdout and "PER 1" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert "3 sentences" in result.output and "PER 1" in result.output
     stats = json.loads((tmp_path / "out" / "nl.stats.json").read_text())
     assert stats["encoding"] == "latin-1" and stats["documents"] == 2 and stats["docs_written"] == 2
     docs = load_docs(output, "nl")
     assert [(e.text, e.label_) for d in docs for e in d.ents] == [("Verberckmoes", "PER"), ("België", "LOC")]
     # re-running overwrites cleanly
-    assert convert(source, output, "--lang", "nl", "--n-sents", "1").returncode == 0
+    assert convert(source, output, "--lang", "nl", "--n-sents", "1").exit_code == 0
     assert len(load_docs(output, "nl")) == 3
     assert sorted(p.name for p in output.parent.iterdir()) == ["nl.spacy", "nl.stats.json"]
 
@@ -85,14 +92,14 @@ def test_cli_bad_input_fails_and_writes_nothing(write_file, tmp_path, content, e
     output = tmp_path / "out" / "x.spacy"
     output.parent.mkdir()
     result = convert(write_file("bad.conll", content), output, "--lang", "en")
-    assert result.returncode != 0
-    assert expected in result.stdout + result.stderr
+    assert result.exit_code != 0
+    assert expected in result.output
     assert list(output.parent.iterdir()) == []
 
 
 def test_cli_missing_input_names_the_file(tmp_path):
     result = convert(tmp_path / "nope.train", tmp_path / "x.spacy", "--lang", "en")
-    assert result.returncode != 0 and "nope.train: no such file" in result.stderr
+    assert result.exit_code != 0 and "nope.train: no such file" in result.output
 
 
 REAL_FILES = {
@@ -111,7 +118,7 @@ def test_real_files_match_official_counts(shared_file, tmp_path, relative):
     lang, sentences, tokens, entities, documents = REAL_FILES[relative]
     output = tmp_path / "out.spacy"
     result = convert(shared_file(relative), output, "--lang", lang)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "out.stats.json").read_text())
     assert (stats["sentences"], stats["tokens"], stats["documents"]) == (sentences, tokens, documents)
     assert stats["entities"] == entities

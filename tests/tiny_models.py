@@ -2,6 +2,7 @@
 a cased WordPiece BERT (conll_ner/training/tiny_bert.py, which the GPU check uses too)
 and a SentencePiece-style Unigram XLM-R."""
 
+import json
 from pathlib import Path
 from typing import Iterable, List
 
@@ -12,31 +13,50 @@ from spacy.util import load_config
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
+from conll_ner.training.e5_checkpoint import sentencepiece_model
 from conll_ner.training.tiny_bert import SIZE, build_tiny_bert  # noqa: F401 (the tests import it from here)
 
 
 def build_tiny_xlmr(path: Path, texts: Iterable[str], vocab_size: int = 400) -> Path:
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    """XLM-R's layout: <s> <pad> </s> <unk> first, the Unigram pieces, <mask>
+    last, and a real sentencepiece.bpe.model of the same pieces and scores
+    (conll_ner/training/e5_checkpoint.py writes it, as for the real
+    multilingual encoder). spacy-transformers 1.4 carries that file with a
+    pipeline; the fast tokenizer loads from tokenizer.json. The tiny one
+    normalizes with NFKC, which its SentencePiece model (no precompiled
+    charsmap) does not: only the fast tokenizer is ever run."""
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
     tokenizer.train_from_iterator(
-        list(texts), trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=special, unk_token="<unk>")
+        list(texts),
+        trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
+        ),
     )
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
         pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", tokenizer.token_to_id("<s>")), ("</s>", tokenizer.token_to_id("</s>"))],
     )
-    # spacy-transformers 1.4 carries the slow tokenizer's vocabulary file
-    # (sentencepiece.bpe.model) as opaque bytes and fails without one; the fast
-    # tokenizer itself loads from tokenizer.json. The tokenizers library cannot
-    # write SentencePiece's protobuf, so the Unigram model stands in for it.
+    layout = json.loads(tokenizer.to_str())
+    layout["model"]["vocab"].append(["<mask>", 0.0])
+    layout["added_tokens"].append(
+        {
+            "id": len(layout["model"]["vocab"]) - 1,
+            "content": "<mask>",
+            "single_word": False,
+            "lstrip": True,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+    )
+    tokenizer = Tokenizer.from_str(json.dumps(layout))
     path.mkdir(parents=True, exist_ok=True)
     vocab_file = path / "sentencepiece.bpe.model"
-    tokenizer.model.save(str(path), "unigram")
-    (path / "unigram-unigram.json").rename(vocab_file)
+    vocab_file.write_bytes(sentencepiece_model(layout))
     fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, vocab_file=str(vocab_file), model_max_length=512)
     fast.save_pretrained(path)
     config = XLMRobertaConfig(

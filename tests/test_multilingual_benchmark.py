@@ -116,3 +116,20 @@ def test_report_is_rendered_into_benchmarks_md_and_the_docs(tmp_path: Path):
     assert "### Spanish and Dutch" in rendered and "](../benchmarks/curves.png)" in rendered
     # the docs state the same figures as BENCHMARKS.md
     assert "**85.12**" in rendered and "**83.11**" in rendered
+
+
+def test_readme_table_names_the_encoder_and_gives_each_language_its_rows():
+    sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+    import readme_table
+
+    table = readme_table.multilingual_table(results())
+    assert "4-bit weights dequantized, not mBERT or XLM-R" in table
+    # one row per language and system, the joint pipeline counting every language's sentences
+    rows = [line for line in table.splitlines() if line.startswith("| es ") or line.startswith("| nl ")]
+    assert len(rows) == 8
+    assert (
+        "| es | spaCy transformer+ner, configs/transformer.cfg's default recipe | 5 | 85.12 | 100 s (2 epochs) |"
+        in rows
+    )
+    assert "| nl | spaCy transformer+ner, one pipeline for en+es+nl | 10 | 70.00 | 100 s (2 epochs) |" in rows
+    assert readme_table.multilingual_table(None) == ""

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR  # noqa: E402
+from report_blocks import remarks  # noqa: E402
 from trim_vocabulary import trim_vocabulary  # noqa: E402
 
 ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
@@ -332,11 +333,17 @@ def trim_note(trim: Optional[Dict[str, Any]]) -> List[str]:
             f"{probe['seconds']['trimmed']:.0f} s with the trimmed one; their logged losses differed by at most "
             f"{probe['max_relative_loss_difference']:.2%} and their dev F1 was "
             f"{', '.join(percent(f1) for f1 in probe['dev_f1']['full'])} against "
-            f"{', '.join(percent(f1) for f1 in probe['dev_f1']['trimmed'])}. Training is equal in exact arithmetic, "
-            "not bit for bit: gradient clipping takes the norm of the whole embedding gradient, whose float32 sum "
-            "runs over other rows in another order, and bfloat16 steps turn such last-bit differences into small "
-            "ones (the likely cause; predictions of one set of weights are identical)."
+            f"{', '.join(percent(f1) for f1 in probe['dev_f1']['trimmed'])}. "
         )
+        if probe["max_relative_loss_difference"] == 0 and probe["dev_f1"]["full"] == probe["dev_f1"]["trimmed"]:
+            lines[-2] += "Over these updates, training was the same bit for bit."
+        else:
+            lines[-2] += (
+                "Training is equal in exact arithmetic, not bit for bit: gradient clipping takes the norm of the "
+                "whole embedding gradient, whose float32 sum runs over other rows in another order, and bfloat16 "
+                "steps turn such last-bit differences into small ones (the likely cause; predictions of one set of "
+                "weights are identical)."
+            )
     return lines
 
 
@@ -413,9 +420,7 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
                 lines.append(
                     f"- {lang}, {name}: " + ", ".join(f"{p['epoch']:.2f}: {p['f1'] * 100:.2f}" for p in points)
                 )
-    remarks = results.get("remarks", [])
-    if remarks:
-        lines += ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in remarks]
+    lines += remarks(results)
     lines += ["", "Targets (dev F1, same budget):", ""]
     lines += [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ import readme_table  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
 from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
+from report_blocks import remarks  # noqa: E402
 
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -235,16 +236,6 @@ def recipe_note(settings: Dict[str, Any]) -> str:
         "The spaCy pipelines train with their configs' default recipes, scaled only by the documented `epochs` "
         f"and `max_steps` vars (transformer: {settings['trf_epochs']} epochs, CNN: "
         f"{settings['cnn_epochs'] or 'the config'}'s epochs)."
-    )
-
-
-def remarks(results: Dict[str, Any]) -> List[str]:
-    """What was seen during a run that its figures do not show, recorded in
-    its results file under `remarks`."""
-    return (
-        ["", "Remarks on this run:", ""] + [f"- {remark}" for remark in results.get("remarks", [])]
-        if results.get("remarks")
-        else []
     )
 
 

@@ -10,8 +10,7 @@ round of every variant rather than all rounds of one.
 """
 
 import importlib.util
-import os
-import shutil
+import resource
 import statistics
 import sys
 import time
@@ -29,7 +28,8 @@ from wasabi import msg
 from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
 from conll_ner.files import write_atomically
-from conll_ner.inference.cpu_ops import cpu_computes_int8, length_groups
+from conll_ner.packaging.int8 import write_int8_pipeline
+from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups, transformer_shims
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
@@ -45,48 +45,36 @@ OUR_INPUTS = (*SENTENCE_INPUTS, "documents")
 HF_PRECISIONS = ("fp32", "bf16")
 
 
-# spaCy loads the transformer pipeline with this to predict in fp32 with
-# torch, without the config's CPU callback (conll_ner.transformer_on_cpu.v1)
-FP32_CONFIG = {"nlp": {"after_pipeline_creation": None}}
-
-
 def span_window(model: Path) -> int:
     """The window of the trained pipeline's strided span getter."""
     return load_config(model / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
 
 
-def default_callback() -> Dict[str, Any]:
-    """configs/transformer.cfg's CPU callback: what a pipeline trained now predicts with."""
-    return dict(
-        load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["nlp"]["after_pipeline_creation"]
-    )
+def model_overrides(**settings: Any) -> Dict[str, Any]:
+    return {"components": {"transformer": {"model": settings}}} if settings else {}
+
+
+# torch in fp32: the CPU runtime's int8 and bfloat16 off
+FP32_CONFIG = model_overrides(cpu_int8=False, cpu_bfloat16=False)
 
 
 def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
     """Config overrides of each variant of ours, in the order of the report.
-    `default` is configs/transformer.cfg's callback as written; the others
-    change one thing in it (fp32: no callback, spacy-transformers as it is)."""
-    callback = default_callback()
-
-    def after(**changes: Any) -> Dict[str, Any]:
-        return {"nlp": {"after_pipeline_creation": {**callback, **changes}}}
-
-    no_overlap = {"components": {"transformer": {"model": {"get_spans": {"stride": window}}}}}
+    `int8` is configs/transformer.cfg as written, on the pipeline with its
+    int8 encoder (as the package step builds it); the others change one
+    setting of [components.transformer.model]."""
     return {
         "fp32": FP32_CONFIG,
-        "bf16, one call per batch": after(int8=False, token_budget=0),
-        "bf16": after(int8=False),
-        "int8, one call per batch": after(int8=True, token_budget=0),
-        "int8": after(int8=True),
-        f"int8, windows without overlap (stride {window})": {**after(int8=True), **no_overlap},
+        "bf16, one call per batch": model_overrides(cpu_int8=False, cpu_token_budget=0),
+        "bf16": model_overrides(cpu_int8=False),
+        "int8": {},
+        f"int8, windows without overlap (stride {window})": model_overrides(get_spans={"stride": window}),
     }
 
 
 def default_variant(variants: Dict[str, Dict[str, Any]]) -> str:
-    callback = default_callback()
-    return next(
-        name for name, overrides in variants.items() if overrides == {"nlp": {"after_pipeline_creation": callback}}
-    )
+    """The variant that loads the pipeline as it is."""
+    return next(name for name, overrides in variants.items() if not overrides)
 
 
 def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict[str, float]:
@@ -97,7 +85,9 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
     Tells token savings apart from faster arithmetic."""
     model = nlp.get_pipe("transformer").model
     tokenizer, get_spans = model.tokenizer, model.attrs["get_spans"]
-    budget = next((getattr(shim, "_cpu_token_budget", 0) for node in model.walk() for shim in node.shims), 0)
+    (shim,) = transformer_shims(nlp)
+    # int8 calls the encoder once per window, on its real tokens
+    budget = 0 if shim.precision() == "int8" else shim.token_budget
     words = subwords = tokens = one_call = grouped = 0
     for batch in minibatch(docs, batch_size):
         words += sum(len(doc) for doc in batch)
@@ -108,7 +98,10 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
         lengths = [len(ids) for ids in tokenizer([span.text for span in spans])["input_ids"]]
         tokens += sum(lengths)
         one_call += len(lengths) * max(lengths)
-        groups = length_groups(lengths, budget) if budget else [list(range(len(lengths)))]
+        if shim.precision() == "int8":
+            groups = [[row] for row in range(len(lengths))]
+        else:
+            groups = length_groups(lengths, budget) if budget else [list(range(len(lengths)))]
         grouped += sum(len(group) * max(lengths[row] for row in group) for group in groups)
     return {
         "subwords_per_word": subwords / words,
@@ -156,7 +149,7 @@ def measure_ours_command(
     }
     batch_size = nlp.batch_size
     started = time.perf_counter()
-    for _ in nlp.pipe(make_inputs["pretokenized"]()[:batch_size]):  # int8: builds or loads the graph
+    for _ in nlp.pipe(make_inputs["pretokenized"]()[:batch_size]):  # int8: opens the session
         pass
     first_batch_seconds = time.perf_counter() - started
     result: Dict[str, Any] = {
@@ -185,15 +178,39 @@ def first_prediction_command(
     variant: str = typer.Option(..., "--variant"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
-    """Seconds and peak memory of a variant's first prediction: with an
-    empty graph cache, int8 exports, fuses and quantizes the encoder then,
-    once per pipeline and machine."""
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    """Seconds to load the pipeline and to make its first prediction, and
+    the process's peak memory: nothing is exported on the way."""
     started = time.perf_counter()
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    loaded = time.perf_counter()
     nlp("Peter Blackburn wrote from Brussels .")
     hf_baseline.write_json(
         output_json,
-        {"variant": variant, "seconds": time.perf_counter() - started, "peak_rss_mb": hf_baseline.peak_rss_mb()},
+        {
+            "variant": variant,
+            "load_seconds": loaded - started,
+            "seconds": time.perf_counter() - loaded,
+            "peak_rss_mb": hf_baseline.peak_rss_mb(),
+        },
+    )
+
+
+@app.command("build-int8")
+def build_int8_command(
+    model: Path = typer.Option(..., "--model"),
+    output: Path = typer.Option(..., "--output"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """The package step's int8 build, timed: seconds, and the peak memory
+    of the process that exported the encoder."""
+    started = time.perf_counter()
+    write_int8_pipeline(model, output)
+    hf_baseline.write_json(
+        output_json,
+        {
+            "seconds": time.perf_counter() - started,
+            "export_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        },
     )
 
 
@@ -313,12 +330,12 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
     variants = our_variants(span_window(models["spacy"]))
-    # a fresh graph cache for the measuring processes: the first int8 one pays
-    # for the export, as a user's first load does
-    os.environ["CONLL_NER_CACHE"] = str(work / "cache")
-    shutil.rmtree(work / "cache", ignore_errors=True)
-    msg.info("Building the int8 graph (the first prediction with an empty cache)")
-    graph = run_in_process(
+    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
+    int8_build = run_in_process(
+        ["build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8")], work / "measured.json"
+    )
+    models["spacy"] = work / "spacy-int8"
+    first_prediction = run_in_process(
         ["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"], work / "measured.json"
     )
     ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
@@ -413,8 +430,13 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         "dev_set": dev_set,
         "batch_size": batch_size,
         "default": default,
-        "default_callback": default_callback(),
-        "int8_graph": graph,
+        "transformer_model": dict(
+            load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["components"]["transformer"][
+                "model"
+            ]
+        ),
+        "int8_build": int8_build,
+        "first_prediction": first_prediction,
         "ours": our_rows,
         "hugging_face": hf_rows,
         "ratios": ratios,

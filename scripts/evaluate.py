@@ -6,7 +6,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
+from conll_ner.evaluation.metrics import evaluate_docbin, runtime_words, write_evaluation
 
 
 def main(
@@ -28,7 +28,8 @@ def main(
     write_evaluation(output_dir, metrics, examples, f"{model} on {data_path.name}")
     msg.good(
         f"P {metrics['ents_p'] * 100:.2f}  R {metrics['ents_r'] * 100:.2f}  F1 {metrics['ents_f'] * 100:.2f} "
-        f"({metrics['n_tokens']} tokens, {metrics['speed']:.0f} tokens/s) -> {output_dir}/metrics.json"
+        f"({metrics['n_tokens']} tokens, {metrics['speed']:.0f} tokens/s, {runtime_words(metrics['runtime'])}) "
+        f"-> {output_dir}/metrics.json"
     )
 
 

@@ -8,7 +8,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.evaluation.metrics import evaluate_docbin, write_evaluation
+from conll_ner.evaluation.metrics import evaluate_docbin, runtime_words, score_summary, write_evaluation
 from conll_ner.files import write_atomically
 from conll_ner.runs import evaluation_paths
 
@@ -27,9 +27,11 @@ def main(
     for name, data_path in evaluation_paths(corpus_dir, lang).items():
         metrics, examples = evaluate_docbin(nlp, data_path, per_sentence=True)
         write_evaluation(output_dir / name, metrics, examples, f"{model} on {name}")
-        summary[name] = {key: metrics[key] for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc", "n_tokens")}
-        summary[name]["ents_per_type"] = metrics["ents_per_type"]
-        msg.good(f"{name}: P {metrics['ents_p']:.4f} R {metrics['ents_r']:.4f} F1 {metrics['ents_f']:.4f}")
+        summary[name] = score_summary(metrics)
+        msg.good(
+            f"{name}: P {metrics['ents_p']:.4f} R {metrics['ents_r']:.4f} F1 {metrics['ents_f']:.4f} "
+            f"({runtime_words(metrics['runtime'])})"
+        )
     write_atomically(output_dir / "metrics.json", (json.dumps(summary, indent=2) + "\n").encode("utf8"))
 
 

@@ -31,17 +31,3 @@ def write_file(tmp_path):
         return path
 
     return write
-
-
-@pytest.fixture(scope="session", autouse=True)
-def int8_graph_cache(tmp_path_factory):
-    """Transformer pipelines predict in int8 on the CPU by default and cache
-    their graphs: the tests' graphs go to a folder of the session, not to the
-    user's cache (subprocesses inherit the variable)."""
-    previous = os.environ.get("CONLL_NER_CACHE")
-    os.environ["CONLL_NER_CACHE"] = str(tmp_path_factory.mktemp("conll_ner_cache"))
-    yield
-    if previous is None:
-        os.environ.pop("CONLL_NER_CACHE", None)
-    else:
-        os.environ["CONLL_NER_CACHE"] = previous

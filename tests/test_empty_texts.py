@@ -21,6 +21,10 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 from tiny_models import build_tiny_bert, build_tiny_xlmr, fixture_texts
 
+from conll_ner.packaging.int8 import add_int8_encoder, int8_tools_missing
+from conll_ner.pipeline import cpu_transformer
+from conll_ner.pipeline.cpu_transformer import prediction_runtime
+
 TRAIN = [
     ("Peter Blackburn visited Brussels .", [(0, 15, "PER"), (24, 32, "LOC")]),
     ("The European Commission said on Thursday .", [(4, 23, "ORG")]),
@@ -97,15 +101,26 @@ def pipelines(tmp_path_factory) -> Dict[str, Language]:
     built["cnn-student"] = shipped_pipeline("cnn", student_overrides())
     pipelines = {}
     for name, nlp in built.items():
-        # saved and loaded, as users meet them (the transformer then predicts in int8 here)
-        train(nlp).to_disk(root / name)
+        train(nlp)
+        if name.startswith("transformer") and int8_tools_missing() is None:
+            add_int8_encoder(nlp)  # as the package step does
+        # saved and loaded, as users meet them
+        nlp.to_disk(root / name)
         pipelines[name] = spacy.load(root / name)
     return pipelines
 
 
+@pytest.fixture
+def vnni(monkeypatch):
+    """A CPU with VNNI: the transformers predict with their int8 encoders."""
+    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)
+
+
 @pytest.mark.parametrize("name", ["transformer-bert", "transformer-xlmr", "cnn", "cnn-student"])
-def test_a_batch_mixing_empty_and_other_texts_gives_each_text_its_own_entities(pipelines, name):
+def test_a_batch_mixing_empty_and_other_texts_gives_each_text_its_own_entities(pipelines, name, vnni):
     nlp = pipelines[name]
+    if name.startswith("transformer") and int8_tools_missing() is None:
+        assert prediction_runtime(nlp)["precision"] == "int8"
     alone = entities(nlp(text) for text in TEXTS)
     assert any(alone), "the pipeline predicts no entity: train it longer, or equal entities prove nothing"
     assert entities(nlp.pipe(TEXTS, batch_size=len(TEXTS))) == alone
@@ -116,7 +131,8 @@ def test_a_batch_mixing_empty_and_other_texts_gives_each_text_its_own_entities(p
 def test_the_torch_path_handles_the_mix_too(pipelines, tmp_path):
     """int8 off: the torch predictions, which GPUs run."""
     pipelines["transformer-bert"].to_disk(tmp_path / "pipeline")
-    nlp = spacy.load(tmp_path / "pipeline", config={"nlp.after_pipeline_creation.int8": False})
+    nlp = spacy.load(tmp_path / "pipeline", config={"components.transformer.model.cpu_int8": False})
+    assert prediction_runtime(nlp)["precision"] != "int8"
     alone = entities(nlp(text) for text in TEXTS)
     assert entities(nlp.pipe(TEXTS, batch_size=len(TEXTS))) == alone
 

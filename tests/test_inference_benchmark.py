@@ -21,16 +21,18 @@ import cpu_inference  # noqa: E402
 import run_benchmark  # noqa: E402
 
 
-def test_each_variant_changes_one_thing_in_the_configs_callback():
-    callback = cpu_inference.default_callback()
-    assert callback["@callbacks"] == "conll_ner.transformer_on_cpu.v1"
+def test_each_variant_changes_one_cpu_setting_of_the_config(tmp_path):
     variants = cpu_inference.our_variants(window=128)
-    assert cpu_inference.default_variant(variants) == "int8"
-    assert variants["fp32"] == {"nlp": {"after_pipeline_creation": None}}
-    assert variants["bf16"]["nlp"]["after_pipeline_creation"] == {**callback, "int8": False}
-    assert variants["int8, one call per batch"]["nlp"]["after_pipeline_creation"] == {**callback, "token_budget": 0}
-    no_overlap = variants["int8, windows without overlap (stride 128)"]
-    assert no_overlap["components"]["transformer"]["model"]["get_spans"] == {"stride": 128}
+    assert cpu_inference.default_variant(variants) == "int8" and variants["int8"] == {}
+    model = lambda name: variants[name]["components"]["transformer"]["model"]  # noqa: E731
+    assert model("fp32") == {"cpu_int8": False, "cpu_bfloat16": False}
+    assert model("bf16") == {"cpu_int8": False}
+    assert model("bf16, one call per batch") == {"cpu_int8": False, "cpu_token_budget": 0}
+    assert model("int8, windows without overlap (stride 128)") == {"get_spans": {"stride": 128}}
+    # every variant loads the shipped config's pipeline as it says
+    pipeline = build_tiny_transformer_pipeline(tmp_path)
+    shim = spacy.load(pipeline, config=variants["bf16, one call per batch"]).get_pipe("transformer").model.layers[0]
+    assert (shim.shims[0].int8, shim.shims[0].bfloat16, shim.shims[0].token_budget) == (False, True, 0)
 
 
 def run_measure(*args, output):
@@ -87,8 +89,7 @@ def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
     from thinc.shims import PyTorchShim
 
     model = build_tiny_transformer_pipeline(tmp_path)
-    callback = {**cpu_inference.default_callback(), "int8": False, "token_budget": 64}
-    nlp = spacy.load(model, config={"nlp": {"after_pipeline_creation": callback}})
+    nlp = spacy.load(model, config={"components.transformer.model.cpu_token_budget": 64})
     words = fixture_texts()[0].split() * 6  # 300 words
     lengths = [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11]
     docs = [Doc(nlp.vocab, words=words[start : start + n]) for start, n in zip(range(0, 240, 20), lengths)]
@@ -168,8 +169,9 @@ def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_var
         "dev_set": {"words": 51362, "sentences": 3250, "documents": 325},
         "batch_size": 128,
         "default": "int8",
-        "default_callback": {"@callbacks": "conll_ner.transformer_on_cpu.v1", "int8": True},
-        "int8_graph": {"seconds": 12.5, "peak_rss_mb": 2100.0},
+        "transformer_model": {"name": "x", "cpu_int8": True, "cpu_bfloat16": True, "cpu_token_budget": 1024},
+        "int8_build": {"seconds": 12.5, "export_peak_rss_mb": 2100.0},
+        "first_prediction": {"load_seconds": 1.5, "seconds": 0.04, "peak_rss_mb": 700.0},
         "ours": [ours("fp32", 3000.0, 0.9208), ours("int8", 9000.0, 0.9199)],
         "hugging_face": [
             {
@@ -185,7 +187,12 @@ def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_var
     }
     report = run_benchmark.report_inference_markdown(results)
     assert "(51,362 words, 3,250 sentences, 325 documents of 10 sentences)" in report
-    assert "Default (configs/transformer.cfg): **int8**" in report and "12.5 s, peak RSS 2,100 MB" in report
+    assert "Default (configs/transformer.cfg): **int8** (`cpu_int8 = true, cpu_bfloat16 = true" in report
+    assert "12.5 s, peak RSS of the exporting process 2,100 MB" in report and "prediction 0.04 s" in report
+    # runs recorded before the architecture built the graph on the first prediction
+    old = {**results, "default_callback": {"@callbacks": "conll_ner.transformer_on_cpu.v1"}}
+    old["int8_graph"] = {"seconds": 12.5, "peak_rss_mb": 2100.0}
+    assert "This run predates conll_ner.TransformerModel.v1" in run_benchmark.report_inference_markdown(old)
     assert "| **int8** (default) | 9,000 | 9,900 | 13,500 | 91.99 | 1,200 | 0.5 |" in report
     assert "| fp32 | 3,000 | 3,300 | 4,500 | 92.08 | 1,200 | 0.5 |" in report
     assert "| bf16, batch 128 | raw_text | 4,500 |  | 800 |" in report

@@ -1,4 +1,6 @@
+import ast
 import json
+import re
 from itertools import takewhile
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def split_scores(p, r, f, acc, n_tokens, per_type):
         "ents_token_acc": acc,
         "n_tokens": n_tokens,
         "ents_per_type": {label: dict(zip("prf", values)) for label, values in per_type.items()},
+        "runtime": {"device": "cpu", "precision": "int8"},
     }
 
 
@@ -186,7 +189,16 @@ def test_per_type_table_shows_metrics_json(card):
     ]
     assert per_type["**overall**"] == overall
     _, overall_rows = table(text, "## Results")
-    assert overall_rows[1] == ["`conll2003` (conll2003)", "test", "46435", "87.45", "86.13", "86.78", "97.01"]
+    assert overall_rows[1] == [
+        "`conll2003` (conll2003)",
+        "test",
+        "46435",
+        "87.45",
+        "86.13",
+        "86.78",
+        "97.01",
+        "CPU in int8",
+    ]
 
 
 def test_one_row_per_evaluation_with_logged_f(card):
@@ -243,19 +255,24 @@ def test_transformer_hyperparameters_come_from_the_config():
     assert f"window={model['get_spans']['window']}" in rows["Transformer spans"]
     assert f"stride={model['get_spans']['stride']}" in rows["Transformer spans"]
     assert rows["Mixed precision"] == str(model["mixed_precision"])
-    assert rows["CPU precision"].startswith(
-        "`conll_ner.transformer_on_cpu.v1` (training=True, int8=True, token_budget="
-    )
+    assert rows["CPU runtime"] == ", ".join(f"{key}={value}" for key, value in model.items() if key.startswith("cpu_"))
+    assert "cpu_int8=True" in rows["CPU runtime"]
     assert f"total_steps={config['training']['max_steps']}" in rows["Learning rate"]
 
 
-def test_transformer_card_says_how_it_predicts_on_a_cpu():
-    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=True)
-    note = "\n".join(cpu_predictions_note(config))
-    assert "int8 through ONNX Runtime" in note and "pip install onnxruntime onnx" in note
-    assert '"after_pipeline_creation": {"int8": False}' in note
-    config["nlp"]["after_pipeline_creation"]["int8"] = False
-    assert cpu_predictions_note(config) == []
+def test_transformer_card_says_how_it_predicts_on_a_cpu(tmp_path):
+    """A package with an int8 encoder says what it needs and how to switch it
+    off; the switch-off it shows works as written."""
+    from tiny_models import build_tiny_transformer_pipeline
+
+    from conll_ner.packaging.int8 import export_settings
+
+    assert cpu_predictions_note([]) == []
+    note = "\n".join(cpu_predictions_note([export_settings()]))
+    assert "int8 encoder" in note and "pip install onnxruntime" in note and "per channel" in note
+    switch_off = re.search(r"spacy\.load\(name, config=(\{.*?\})\)", note).group(1)
+    nlp = spacy.load(build_tiny_transformer_pipeline(tmp_path), config=ast.literal_eval(switch_off))
+    assert nlp.config["components"]["transformer"]["model"]["cpu_int8"] is False
 
 
 def test_model_index_uses_conll2002_language_configs():

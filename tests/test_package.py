@@ -71,6 +71,69 @@ def test_package_prints_how_to_install_its_wheel(packaged):
     assert result.stdout.splitlines()[-1] == f"pip install {wheel}"
 
 
+def test_the_package_carries_its_int8_encoder(packaged):
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    import spacy
+
+    from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, transformer_shims
+
+    _, output, result = packaged
+    package = output / "xx_ner_conll0203_tiny_bert_v2-0.1.0"
+    pipeline = package / "xx_ner_conll0203_tiny_bert_v2" / "xx_ner_conll0203_tiny_bert_v2-0.1.0"
+    (shim,) = transformer_shims(spacy.load(pipeline))
+    assert shim.int8_graph is not None and "per channel" in shim.int8_settings["quantization"]
+    card = (package / "README.md").read_text(encoding="utf8")
+    assert "The package carries an int8 encoder" in card
+    if not cpu_computes_int8():
+        assert "The int8 encoder's own scores were not measured" in card
+
+
+def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    import spacy
+    from spacy.tokens import DocBin
+    from tiny_models import build_tiny_transformer_pipeline
+
+    from conll_ner.packaging.int8 import write_int8_pipeline
+    from conll_ner.packaging.model_card import write_model_card
+    from conll_ner.pipeline import cpu_transformer
+
+    sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+    import package
+
+    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
+    write_int8_pipeline(build_tiny_transformer_pipeline(tmp_path / "tiny"), tmp_path / "int8")
+    sentences = spacy.blank("en")
+    sentences.add_pipe("sentencizer")
+    for split in ("dev", "test"):
+        (tmp_path / "corpus" / split).mkdir(parents=True)
+        docs = [sentences(text) for text, _ in TRAIN]
+        for doc, (_, ents) in zip(docs, TRAIN):
+            doc.ents = [doc.char_span(start, end, label=label) for start, end, label in ents]
+        DocBin(docs=docs).to_disk(tmp_path / "corpus" / split / "en.spacy")
+    assert package.served_int8_scores(tmp_path / "int8", tmp_path / "nothing", "en") is None
+    served = package.served_int8_scores(tmp_path / "int8", tmp_path / "corpus", "en")
+    assert set(served) == {"dev-en", "test-en"}
+    assert served["dev-en"]["runtime"] == {"device": "cpu", "precision": "int8"}
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
+    (tmp_path / "metrics.json").write_text(json.dumps({name: METRICS[name] for name in served}))
+    readme = write_model_card(
+        tmp_path / "int8",
+        tmp_path / "log.jsonl",
+        tmp_path / "metrics.json",
+        tmp_path / "card",
+        package_name="en_ner_conll03_tiny",
+        version="0.1.0",
+        lang="en",
+        dataset_names={"en": "conll2003"},
+        served_int8=served,
+    )
+    text = readme.read_text()
+    assert "| F1 served (CPU int8) |" in text
+    dev_row = next(line for line in text.splitlines() if line.startswith("| `conll2003`") and "| validation |" in line)
+    assert dev_row.endswith(f"| {served['dev-en']['ents_f'] * 100:.2f} |")
+
+
 def test_card_names_the_local_checkpoint_portably(packaged):
     checkpoint, output, _ = packaged
     card = (output / "xx_ner_conll0203_tiny_bert_v2-0.1.0" / "README.md").read_text(encoding="utf8")

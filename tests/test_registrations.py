@@ -23,7 +23,7 @@ def test_the_configs_name_functions_of_the_project():
     names = {name for _, name in project_registrations()}
     assert {
         "conll_ner.TransformerListener.v1",
-        "conll_ner.transformer_on_cpu.v1",
+        "conll_ner.TransformerModel.v1",
         "conll_ner.numpy_matmul_on_cpu.v1",
         "conll_ner.seqeval_scorer.v1",
     } <= names
@@ -43,15 +43,15 @@ def test_each_name_has_an_entry_point():
 
 
 def test_a_pipeline_loads_with_before_creation_switched_off(tmp_path):
-    """The after_pipeline_creation callback resolves on its own, without the
-    before_creation callback of the same module having imported it first."""
+    """The transformer's architecture resolves on its own, without the
+    before_creation callback having imported the project first."""
     from tiny_models import build_tiny_transformer_pipeline
 
     pipeline = build_tiny_transformer_pipeline(tmp_path)
     script = (
         f"import spacy; nlp = spacy.load({str(pipeline)!r}, config={{'nlp.before_creation': None}}); "
-        "print(nlp.config['nlp']['after_pipeline_creation']['@callbacks'], len(nlp('EU rejects German call .')))"
+        "print(nlp.config['components']['transformer']['model']['@architectures'], len(nlp('EU rejects German call .')))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-2:] == ["conll_ner.transformer_on_cpu.v1", "5"]
+    assert result.stdout.split()[-2:] == ["conll_ner.TransformerModel.v1", "5"]

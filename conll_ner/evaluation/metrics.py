@@ -14,6 +14,7 @@ from spacy.training import Example
 
 from ..data.readers import create_gold_tokens_corpus
 from ..files import write_atomically
+from ..pipeline.cpu_transformer import prediction_runtime
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 
 
@@ -91,6 +92,8 @@ def evaluate_docbin(
             "n_sents": sum(1 for eg in examples for _ in eg.reference.sents),
             "n_tokens": n_tokens,
             "data": str(data_path),
+            # int8, bfloat16 and fp32 give other scores: every score says which it is
+            "runtime": prediction_runtime(nlp),
         }
     )
     if per_sentence:
@@ -143,7 +146,8 @@ def metrics_markdown(metrics: Dict[str, Any], title: str) -> str:
         "",
         f"Data: `{metrics['data']}`: {metrics['n_docs']} docs, "
         f"{metrics['n_sents']} sentences, {metrics['n_tokens']} tokens. "
-        "Entity-level scores as conlleval/seqeval compute them, on the gold tokens.",
+        "Entity-level scores as conlleval/seqeval compute them, on the gold tokens. "
+        f"Predicted on the {runtime_words(metrics['runtime'])}.",
         "",
     ]
     lines += ["## Whole documents", ""] + scores_table(metrics) + [""]
@@ -177,6 +181,19 @@ def metrics_markdown(metrics: Dict[str, Any], title: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+SUMMARY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_token_acc", "n_tokens", "ents_per_type", "runtime")
+
+
+def score_summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """What metrics.json and the model card keep of one evaluation."""
+    return {key: metrics[key] for key in SUMMARY_KEYS}
+
+
+def runtime_words(runtime: Dict[str, str]) -> str:
+    """`prediction_runtime`'s answer in words: "CPU in int8"."""
+    return f"{runtime['device'].upper()} in {runtime['precision']}"
 
 
 def write_evaluation(

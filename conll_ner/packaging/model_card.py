@@ -23,7 +23,9 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.util import load_config
 
+from ..evaluation.metrics import runtime_words
 from ..files import write_atomically
+from ..pipeline.cpu_transformer import transformer_shims
 from ..runs import languages
 from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
 
@@ -82,6 +84,7 @@ def write_model_card(
     dataset_names: Dict[str, str],
     example_text: Optional[str] = None,
     distillation: Optional[Dict[str, Any]] = None,
+    served_int8: Optional[Dict[str, Any]] = None,
 ) -> Path:
     """Write output_dir/README.md and output_dir/training_curve.png; return the README.
 
@@ -90,7 +93,8 @@ def write_model_card(
     `example_text` replaces the built-in sentence per language for the
     displaCy example. `distillation` (the distill workflow's
     metrics/<run>/distillation.json) adds the teacher, the silver data and
-    both pipelines' scores and CPU speeds.
+    both pipelines' scores and CPU speeds. `served_int8`: the same splits'
+    scores of the package's int8 encoder, shown beside the torch scores.
     """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     config = load_config(model_dir / "config.cfg", interpolate=True)
@@ -99,17 +103,19 @@ def write_model_card(
     metrics = json.loads(Path(metrics_path).read_text(encoding="utf8"))
     card_languages = languages(lang)
     texts = [example_text] if example_text else [EXAMPLE_TEXTS[language] for language in card_languages]
+    nlp = spacy.load(model_dir)
+    int8 = [shim.int8_settings for shim in transformer_shims(nlp) if getattr(shim, "int8_graph", None)]
     write_atomically(output_dir / CURVE_FILE, training_curve_png(evaluations))
     sections = [
         front_matter(meta, metrics, card_languages, package_name, dataset_names),
-        overview_section(config, meta, card_languages, package_name, version, texts[0]),
+        overview_section(config, meta, card_languages, package_name, version, texts[0], int8),
         limits_section(meta, card_languages),
         data_section(card_languages, dataset_names),
         *([distillation_section(distillation)] if distillation else []),
         markdown_table(["Setting", "Value"], hyperparameters(config), "## Hyperparameters"),
-        results_section(metrics, dataset_names),
+        results_section(metrics, dataset_names, served_int8, bool(int8)),
         evaluations_section(evaluations),
-        example_section(spacy.load(model_dir), texts),
+        example_section(nlp, texts),
         markdown_table(["Package", "Version"], framework_versions(), "## Framework versions"),
     ]
     readme = output_dir / "README.md"
@@ -170,8 +176,9 @@ def hyperparameters(config: Dict[str, Any]) -> List[Tuple[str, str]]:
             ("Transformer spans", describe_setting(model["get_spans"])),
             ("Mixed precision", describe_setting(model["mixed_precision"])),
         ]
-        if config["nlp"].get("after_pipeline_creation"):
-            rows.append(("CPU precision", describe_setting(config["nlp"]["after_pipeline_creation"])))
+        cpu = {key: value for key, value in model.items() if key.startswith("cpu_")}
+        if cpu:
+            rows.append(("CPU runtime", ", ".join(f"{key}={value}" for key, value in cpu.items())))
     return rows
 
 
@@ -251,6 +258,7 @@ def overview_section(
     package_name: str,
     version: str,
     example_text: str,
+    int8: List[Dict[str, Any]],
 ) -> str:
     components = ", ".join(f"`{name}`" for name in meta["pipeline"])
     language_names = ", ".join(LANGUAGE_NAMES[language] for language in card_languages)
@@ -281,23 +289,25 @@ def overview_section(
             "print([(ent.text, ent.label_) for ent in doc.ents])",
             "```",
             "",
-            *cpu_predictions_note(config),
+            *cpu_predictions_note(int8),
         ]
     )
 
 
-def cpu_predictions_note(config: Dict[str, Any]) -> List[str]:
-    """How the transformer predicts on a CPU, where the pipeline's callback
-    asks for int8: it needs a runtime that the package does not require."""
-    callback = config["nlp"].get("after_pipeline_creation") or {}
-    if not callback.get("int8"):
+def cpu_predictions_note(int8: List[Dict[str, Any]]) -> List[str]:
+    """How the transformer predicts on a CPU, where the package carries an
+    int8 encoder (the settings it was built with): it needs a runtime that
+    the package does not require."""
+    if not int8:
         return []
+    settings = int8[0]
     return [
-        "On a CPU with VNNI (AVX512-VNNI) or AMX the transformer predicts in int8 through ONNX Runtime where it is "
-        "installed (`pip install onnxruntime onnx`): the first prediction builds the int8 graph of the encoder and keeps it "
-        "in `~/.cache/conll_ner/onnx_int8/` (or `$CONLL_NER_CACHE`) for the next load. Without it the pipeline "
-        "predicts with torch (bfloat16 on CPUs that compute it natively, else fp32) and says so once. To predict "
-        'with torch anyway: `spacy.load(name, config={"nlp": {"after_pipeline_creation": {"int8": False}}})`. '
+        "The package carries an int8 encoder, built when it was packaged "
+        f"({settings['exporter']}; {settings['quantization']}). On a CPU with VNNI (AVX512-VNNI) or AMX, with "
+        "ONNX Runtime installed (`pip install onnxruntime`), the transformer predicts with it, one encoder call "
+        "per window, so a text's entities do not depend on its batch; nothing is exported or cached when it "
+        "loads. Elsewhere it predicts with torch (bfloat16 on CPUs that compute it natively, else fp32). To "
+        'predict with torch anyway: `spacy.load(name, config={"components.transformer.model.cpu_int8": False})`. '
         "GPUs are not affected.",
         "",
     ]
@@ -341,29 +351,50 @@ def data_section(card_languages: List[str], dataset_names: Dict[str, str]) -> st
     return "\n".join(lines)
 
 
-def results_section(metrics: Dict[str, Any], dataset_names: Dict[str, str]) -> str:
-    """An overall table, then a per-type table per language with dev and test side by side."""
+def results_section(
+    metrics: Dict[str, Any], dataset_names: Dict[str, str], served_int8: Optional[Dict[str, Any]], int8: bool
+) -> str:
+    """An overall table, then a per-type table per language with dev and test
+    side by side. With an int8 encoder, its served F1 beside the reference
+    (torch) scores where the packaging machine could compute it."""
     overall = []
     by_language: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for name, scores in metrics.items():
         split, language = split_language(name)
         by_language.setdefault(language, {})[split] = scores
-        overall.append(
-            [
-                f"`{dataset_names[language]}` ({dataset_config(language)})",
-                HUB_SPLIT_OF_EVALUATION[split],
-                scores["n_tokens"],
-            ]
-            + [percent(scores[key]) for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc")]
-        )
+        row = [
+            f"`{dataset_names[language]}` ({dataset_config(language)})",
+            HUB_SPLIT_OF_EVALUATION[split],
+            scores["n_tokens"],
+        ]
+        row += [percent(scores[key]) for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc")]
+        row.append(runtime_words(scores["runtime"]) if "runtime" in scores else "not recorded")
+        if served_int8:
+            row.append(percent(served_int8[name]["ents_f"]))
+        overall.append(row)
+    header = ["Dataset", "Split", "Tokens", "Precision", "Recall", "F1", "Token accuracy", "Predicted on"]
     sections = [
         "## Results",
         "",
         "Entity-level micro scores as conlleval and seqeval compute them, in percent; token accuracy "
-        "is the share of tokens with the right IOB2 tag.",
+        'is the share of tokens with the right IOB2 tag; "Predicted on" says the device and precision they '
+        "were computed in (the reference scores of the evaluate step).",
         "",
-        markdown_table(["Dataset", "Split", "Tokens", "Precision", "Recall", "F1", "Token accuracy"], overall),
     ]
+    if served_int8:
+        header.append("F1 served (CPU int8)")
+        sections += [
+            '"F1 served" is the packaged pipeline\'s F1 through its int8 encoder, as CPUs with VNNI or AMX '
+            "compute it, measured when it was packaged.",
+            "",
+        ]
+    elif int8:
+        sections += [
+            "The int8 encoder's own scores were not measured: the machine that packaged it could not predict in "
+            "int8 (no VNNI or AMX).",
+            "",
+        ]
+    sections.append(markdown_table(header, overall))
     sections += [per_type_table(LANGUAGE_NAMES[language], splits) for language, splits in by_language.items()]
     return "\n".join(sections)
 

@@ -1,0 +1,222 @@
+"""Build a pipeline's int8 encoder, once, into the pipeline itself.
+
+The encoder is exported to ONNX, its attention and layer norms fused by ONNX
+Runtime's transformer optimizer, and the weights of its matrix products
+quantized to int8 per channel with ONNX Runtime's `quantize_dynamic`
+(activations are quantized at run time, per call; the shim calls the encoder
+once per window). Optimum would do the same export and quantization, but its
+last release for transformers <4.54 (1.27) cannot be imported beside torch
+2.13 (`ImportError: cannot import name '_attention_scale'`), so ONNX
+Runtime's own tools do it. Static int8 (calibrated activations) is known to
+wreck NER encoders; dynamic int8 kept all-MiniLM-L6-v2's dev F1 within 0.2
+of fp32 (BENCHMARKS.md, `inference` mode). torch's own `quantize_dynamic`
+lost 0.6 F1 at bfloat16's speed.
+
+The export runs in a child process: at its peak it takes about ten times the
+encoder's fp32 size in memory (13.9 GB for BERT-large's 1.3 GB, mostly the
+graph optimizer), a process keeps much of it afterwards, and running out of
+memory then ends the child, not the caller. The graph is stored in the
+transformer component's `model` file beside the torch weights
+(conll_ner/pipeline/cpu_transformer.py), so it travels inside the pipeline
+and its wheel, with the settings it was built with.
+"""
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import spacy
+import torch
+from spacy.language import Language
+from spacy.util import load_config
+
+from conll_ner.pipeline.cpu_transformer import (
+    EXTRA_OUTPUTS,
+    ONNX_INSTALL_HINT,
+    CPUTransformerShim,
+    transformer_shims,
+)
+
+# ONNX files hold at most 2 GB without external data; a trial export of
+# XLM-R large (2.2 GB in fp32) with external data went over 24 GB of memory
+INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
+OPSET = 17
+OPTIMIZER_LEVEL = 1
+OUR_ARCHITECTURE = "conll_ner.TransformerModel.v1"
+LEGACY_ARCHITECTURE = "spacy-transformers.TransformerModel.v3"
+
+
+def int8_tools_missing() -> Optional[str]:
+    """What the build lacks, in words, or None."""
+    for module in ("onnx", "onnxruntime"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed ({ONNX_INSTALL_HINT})"
+    return None
+
+
+def export_settings() -> Dict[str, Any]:
+    """What the graph is built with: stored beside it, shown on the card."""
+    return {
+        "exporter": f"torch.onnx.export (TorchScript), opset {OPSET}",
+        "optimizer": f"onnxruntime.transformers optimize_model, model_type bert, opt_level {OPTIMIZER_LEVEL}",
+        "quantization": "onnxruntime quantize_dynamic: weights int8 per channel, activations uint8 per call",
+        "versions": {name: version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")},
+    }
+
+
+class _LastHiddenState(torch.nn.Module):
+    """The encoder with the two inputs spacy-transformers gives every model,
+    returning the one output it reads."""
+
+    def __init__(self, encoder: Any) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+
+
+def export_int8_graph(encoder: Any, path: Path) -> None:
+    """Export, fuse and quantize (see the module's docstring). It switches
+    the encoder to fp32 and eager attention, the plain matmul-softmax pattern
+    the optimizer fuses, so it is given a copy of its own."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    encoder = encoder.float().eval()
+    encoder.config._attn_implementation = "eager"
+    ids = torch.randint(5, min(100, encoder.config.vocab_size), (2, 9))  # small vocabularies too
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        fp32, fused, quantized = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx", Path(tmp) / "int8.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+            torch.onnx.export(
+                _LastHiddenState(encoder),
+                (ids, mask),
+                str(fp32),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "last_hidden_state")
+                },
+            )
+        optimize_model(
+            str(fp32),
+            model_type="bert",
+            num_heads=encoder.config.num_attention_heads,
+            hidden_size=encoder.config.hidden_size,
+            opt_level=OPTIMIZER_LEVEL,
+            use_gpu=False,
+        ).save_model_to_file(str(fused))
+        logging.disable(logging.WARNING)  # the quantizer's advice on image models, on the root logger
+        try:
+            quantize_dynamic(
+                str(fused),
+                str(quantized),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+        finally:
+            logging.disable(logging.NOTSET)
+        os.replace(quantized, path)
+
+
+def export_saved_encoder(folder: str, path: str) -> None:
+    """The child's side of `export_in_child`."""
+    from transformers import AutoModel
+
+    export_int8_graph(AutoModel.from_pretrained(folder), Path(path))
+
+
+def export_in_child(encoder: Any) -> bytes:
+    """`export_int8_graph` in a process of its own, from the weights saved to
+    a temporary folder; the graph's bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder.save_pretrained(tmp)
+        path = Path(tmp) / "int8.onnx"
+        code = "import sys; from conll_ner.packaging.int8 import export_saved_encoder as e; e(sys.argv[1], sys.argv[2])"
+        result = subprocess.run([sys.executable, "-c", code, tmp, str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            killed = " (killed: out of memory?)" if result.returncode in (-9, 137) else ""
+            raise RuntimeError(
+                f"the process building the int8 encoder exited with {result.returncode}{killed}: "
+                f"{result.stderr[-300:].strip()}"
+            )
+        return path.read_bytes()
+
+
+def add_int8_encoder(nlp: Language) -> List[Dict[str, Any]]:
+    """Build the int8 encoder of every transformer of the pipeline into its
+    shim; the settings of each. Raises ValueError, saying why, for a pipeline
+    it cannot serve."""
+    shims = [shim for shim in transformer_shims(nlp) if isinstance(shim, CPUTransformerShim)]
+    if not shims:
+        raise ValueError(f"it has no transformer built by {OUR_ARCHITECTURE} (a CNN pipeline needs no int8 encoder)")
+    built = []
+    for shim in shims:
+        config = shim._model.config
+        asked = [key for key in EXTRA_OUTPUTS if getattr(config, key, False)]
+        if asked:
+            raise ValueError(f"its encoder is configured to return {', '.join(asked)}, which the int8 graph lacks")
+        size = sum(tensor.numel() * tensor.element_size() for tensor in shim._model.state_dict().values())
+        if size >= INT8_MAX_WEIGHT_BYTES:
+            raise ValueError(
+                f"its encoder's weights take {size / 1024**3:.1f} GB, over the 2 GB of an ONNX file without "
+                "external data, whose export needs many times that in memory"
+            )
+        settings = export_settings()
+        shim.set_int8_graph(export_in_child(shim._model), settings)
+        built.append(settings)
+    return built
+
+
+def load_for_int8(pipeline: Path) -> Language:
+    """The pipeline, with this project's transformer architecture where its
+    config names spacy-transformers' own (pipelines trained before it: same
+    arguments and weights), and without their CPU callback."""
+    config = load_config(pipeline / "config.cfg")
+    overrides: Dict[str, Any] = {}
+    for name, component in config["components"].items():
+        if component.get("model", {}).get("@architectures") == LEGACY_ARCHITECTURE:
+            overrides[f"components.{name}.model.@architectures"] = OUR_ARCHITECTURE
+    if overrides:
+        overrides["nlp.after_pipeline_creation"] = None
+    return spacy.load(pipeline, config=overrides)
+
+
+def write_int8_pipeline(pipeline: Path, output: Path) -> List[Dict[str, Any]]:
+    """`pipeline` with its int8 encoder, written to `output` (which may be
+    `pipeline` itself): into a temporary folder beside it first, then
+    swapped in, so a failed build leaves the old folder as it was."""
+    nlp = load_for_int8(pipeline)
+    settings = add_int8_encoder(nlp)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-int8-"))
+    try:
+        nlp.to_disk(staging)
+        if output.exists():
+            old = output.with_name(f".{output.name}-old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(output, old)
+            os.replace(staging, output)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return settings

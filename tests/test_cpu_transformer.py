@@ -1,0 +1,467 @@
+"""The transformer's CPU runtime (conll_ner/pipeline/cpu_transformer.py) and
+the int8 build (conll_ner/packaging/int8.py), on tiny random encoders."""
+
+import copy
+import shutil
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+import torch
+from conftest import PROJECT_DIR
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config
+from thinc.api import ArgsKwargs, NumpyOps, get_current_ops, set_current_ops
+from tiny_models import build_tiny_transformer_pipeline, fixture_texts
+
+from conll_ner.packaging import int8 as int8_build
+from conll_ner.pipeline import cpu_transformer
+from conll_ner.pipeline.cpu_transformer import CPUTransformerShim, prediction_runtime
+
+
+@pytest.fixture
+def blis_ops():
+    previous = get_current_ops()
+    set_current_ops(NumpyOps(use_blis=True))
+    yield
+    set_current_ops(previous)
+
+
+@pytest.mark.parametrize("config", ["cnn", "transformer"])
+def test_creating_a_pipeline_switches_cpu_ops_to_numpy_blas(blis_ops, config):
+    assert get_current_ops().use_blis
+    cfg = load_config(PROJECT_DIR / "configs" / f"{config}.cfg")
+    if config != "cnn":  # building the transformer would need a checkpoint
+        cfg["components"] = {}
+        cfg["nlp"]["pipeline"] = []
+    load_model_from_config(cfg, auto_fill=True, validate=False)
+    ops = get_current_ops()
+    assert type(ops) is NumpyOps and not ops.use_blis
+
+
+def test_numpy_matmul_gives_the_same_products(blis_ops):
+    a, b = numpy.random.rand(50, 40).astype("f"), numpy.random.rand(40, 30).astype("f")
+    numpy.testing.assert_allclose(NumpyOps(use_blis=False).gemm(a, b), NumpyOps(use_blis=True).gemm(a, b), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    return build_tiny_transformer_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def int8_pipeline(tiny_pipeline, tmp_path_factory):
+    """The tiny pipeline with its int8 encoder, as the package step builds it."""
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    output = tmp_path_factory.mktemp("int8") / "pipeline"
+    int8_build.write_int8_pipeline(tiny_pipeline, output)
+    return output
+
+
+def cpu(monkeypatch, bfloat16=False, vnni=False):
+    """A CPU with or without native bfloat16 and VNNI."""
+    monkeypatch.setattr(cpu_transformer, "cpu_computes_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: vnni)
+
+
+def load(path, **settings):
+    return spacy.load(path, config={f"components.transformer.model.{k}": v for k, v in settings.items()})
+
+
+def transformer_shim(nlp):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]
+
+
+def hidden_states(nlp, text):
+    return nlp(text)._.trf_data.tensors[0]
+
+
+def entities(docs):
+    return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
+
+
+@pytest.fixture
+def no_export(monkeypatch):
+    """Fails the test if anything exports an encoder in this process."""
+
+    def exported(*args, **kwargs):
+        raise AssertionError("an encoder was exported")
+
+    monkeypatch.setattr(int8_build, "export_in_child", exported)
+    monkeypatch.setattr(torch.onnx, "export", exported)
+
+
+# the architecture builds its shim; the config holds the settings
+
+
+def test_the_config_builds_the_cpu_shim_with_its_settings(tiny_pipeline):
+    nlp = spacy.load(tiny_pipeline)
+    model = nlp.config["components"]["transformer"]["model"]
+    assert model["@architectures"] == "conll_ner.TransformerModel.v1"
+    shim = transformer_shim(nlp)
+    assert type(shim) is CPUTransformerShim
+    assert (shim.int8, shim.bfloat16, shim.token_budget) == (True, True, 1024)
+    assert nlp.config["nlp"]["after_pipeline_creation"] is None
+    off = load(tiny_pipeline, cpu_int8=False, cpu_bfloat16=False, cpu_token_budget=0)
+    assert (transformer_shim(off).int8, transformer_shim(off).bfloat16, transformer_shim(off).token_budget) == (
+        False,
+        False,
+        0,
+    )
+
+
+def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_pipeline):
+    """configs/transformer.cfg asks for mixed precision (for GPUs); on the CPU
+    thinc's grad scaler would raise at the first update."""
+    nlp = spacy.load(tiny_pipeline)
+    assert nlp.config["components"]["transformer"]["model"]["mixed_precision"] is True
+    shim = transformer_shim(nlp)
+    assert not shim._mixed_precision and not shim._grad_scaler._enabled
+    losses = nlp.update([Example.from_dict(nlp.make_doc(fixture_texts()[0]), {"entities": []})], losses={})
+    assert numpy.isfinite(losses["transformer"])
+
+
+def test_a_config_asking_for_outputs_int8_lacks_is_refused(tiny_pipeline):
+    with pytest.raises(ValueError, match="asks for output_hidden_states.*set cpu_int8 = false"):
+        load(tiny_pipeline, **{"transformer_config.output_hidden_states": True})
+    nlp = load(tiny_pipeline, cpu_int8=False, **{"transformer_config.output_hidden_states": True})
+    assert len(nlp(fixture_texts()[0])) > 0
+
+
+# bfloat16 with torch
+
+
+def test_predictions_in_bfloat16_where_the_cpu_computes_it(tiny_pipeline, monkeypatch):
+    cpu(monkeypatch, bfloat16=False)
+    fp32 = spacy.load(tiny_pipeline)
+    assert prediction_runtime(fp32) == {"device": "cpu", "precision": "fp32"}
+    text = fixture_texts()[0]
+    exact = hidden_states(fp32, text)
+    cpu(monkeypatch, bfloat16=True)
+    assert prediction_runtime(fp32) == {"device": "cpu", "precision": "bfloat16"}
+    rounded = hidden_states(fp32, text)
+    # float32 for numpy, computed with bfloat16's 8-bit mantissa: close, not equal
+    assert rounded.dtype == numpy.float32
+    assert not numpy.array_equal(exact, rounded)
+    numpy.testing.assert_allclose(rounded, exact, atol=0.1)
+    assert prediction_runtime(load(tiny_pipeline, cpu_bfloat16=False))["precision"] == "fp32"
+
+
+def test_the_shim_survives_deep_copy(tiny_pipeline, monkeypatch):
+    cpu(monkeypatch, bfloat16=True)
+    nlp = spacy.load(tiny_pipeline)
+    copied = copy.deepcopy(nlp)
+    assert type(transformer_shim(copied)) is CPUTransformerShim
+    numpy.testing.assert_array_equal(hidden_states(copied, fixture_texts()[0]), hidden_states(nlp, fixture_texts()[0]))
+
+
+def training_step(nlp):
+    """One forward and backward pass of the transformer's shim, as a training
+    update makes it: the outputs handed to thinc and the gradient of the word
+    embeddings."""
+    shim = transformer_shim(nlp)
+    shim._model.zero_grad()
+    tokenizer = nlp.get_pipe("transformer").model.tokenizer
+    encoding = tokenizer(fixture_texts()[:2], padding=True, return_tensors="pt")
+    inputs = ArgsKwargs(
+        args=(), kwargs={"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
+    )
+    torch.manual_seed(0)  # the same dropout masks in both precisions
+    outputs, backprop = shim.begin_update(inputs)
+    hidden = outputs.last_hidden_state
+    d_hidden = torch.randn(hidden.shape, generator=torch.Generator().manual_seed(1))
+    backprop(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
+    embeddings = shim._model.embeddings.word_embeddings.weight
+    return hidden.detach(), embeddings.grad.clone()
+
+
+@pytest.mark.parametrize("bfloat16", [True, False])
+def test_training_steps_in_bfloat16_unless_switched_off(tiny_pipeline, monkeypatch, bfloat16):
+    cpu(monkeypatch, bfloat16=True)
+    nlp = load(tiny_pipeline, cpu_bfloat16=bfloat16)
+    outputs, gradient = training_step(nlp)
+    cpu(monkeypatch, bfloat16=False)
+    exact_outputs, exact_gradient = training_step(spacy.load(tiny_pipeline))
+    # fp32 outputs for thinc, computed in bfloat16 (close, not equal) and
+    # differentiable through the cast: the gradients reach the embeddings
+    assert outputs.dtype == torch.float32
+    assert torch.equal(outputs, exact_outputs) is not bfloat16
+    torch.testing.assert_close(outputs, exact_outputs, atol=0.1, rtol=0)
+    assert gradient.abs().sum() > 0
+    assert float((gradient - exact_gradient).norm() / exact_gradient.norm()) < 0.05
+
+
+# int8: built once, carried by the pipeline
+
+
+def cosine_per_token(a, b):
+    return (a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))
+
+
+def test_a_pipeline_without_an_int8_encoder_never_exports(tiny_pipeline, monkeypatch, no_export):
+    cpu(monkeypatch, bfloat16=True, vnni=True)
+    nlp = spacy.load(tiny_pipeline)
+    docs = list(nlp.pipe(fixture_texts()))
+    assert len(docs) == len(fixture_texts())
+    assert transformer_shim(nlp).int8_graph is None
+    assert prediction_runtime(nlp)["precision"] == "bfloat16"
+    nlp.update([Example.from_dict(nlp.make_doc(fixture_texts()[0]), {"entities": []})])  # training: no export either
+
+
+def test_the_int8_pipeline_predicts_in_int8_close_to_fp32(tiny_pipeline, int8_pipeline, monkeypatch, no_export):
+    cpu(monkeypatch, vnni=True)
+    int8 = spacy.load(int8_pipeline)
+    fp32 = spacy.load(tiny_pipeline)
+    shim = transformer_shim(int8)
+    assert shim.int8_graph is not None and "per channel" in shim.int8_settings["quantization"]
+    assert prediction_runtime(int8) == {"device": "cpu", "precision": "int8"}
+    text = fixture_texts()[0]
+    exact, quantized = hidden_states(fp32, text), hidden_states(int8, text)
+    assert quantized.dtype == numpy.float32 and quantized.shape == exact.shape
+    assert not numpy.array_equal(exact, quantized)
+    assert cosine_per_token(exact, quantized).min() > 0.99
+    # on a CPU without VNNI the same pipeline predicts with torch
+    cpu(monkeypatch, vnni=False)
+    assert prediction_runtime(int8)["precision"] == "fp32"
+    numpy.testing.assert_array_equal(hidden_states(int8, text), exact)
+
+
+def test_int8_entities_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
+    cpu(monkeypatch, vnni=True)
+    nlp = spacy.load(int8_pipeline)
+    words = " ".join(fixture_texts()).split() * 3  # 450 words
+    texts = [" ".join(words[start : start + n]) for start, n in zip(range(0, 300, 7), [3, 40, 7, 90, 2] * 9)]
+    assert all(texts) and len(texts) > 30
+    alone = [nlp(text) for text in texts]
+    for batch_size in (1, 8, 128):
+        docs = list(nlp.pipe(texts, batch_size=batch_size))
+        assert entities(docs) == entities(alone)
+        for doc, single in zip(docs, alone):
+            numpy.testing.assert_array_equal(
+                token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(single, single._.trf_data.tensors[0])
+            )
+
+
+def test_the_int8_encoder_loads_in_a_fresh_process_without_exporting(int8_pipeline, tmp_path):
+    script = f"""
+import subprocess, torch
+import conll_ner.pipeline.cpu_transformer as runtime
+def exported(*args, **kwargs):
+    raise AssertionError("exported")
+torch.onnx.export = subprocess.run = subprocess.Popen = exported
+runtime.cpu_computes_int8 = lambda: True  # a CPU with VNNI
+import spacy
+nlp = spacy.load({str(int8_pipeline)!r})
+docs = list(nlp.pipe({fixture_texts()!r}))
+print(len(docs), runtime.prediction_runtime(nlp)["precision"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == [str(len(fixture_texts())), "int8"]
+
+
+def test_training_drops_the_int8_encoder_and_saving_keeps_the_torch_weights(
+    tiny_pipeline, int8_pipeline, monkeypatch, tmp_path
+):
+    cpu(monkeypatch, vnni=True)
+    int8 = spacy.load(int8_pipeline)
+    original = transformer_shim(spacy.load(tiny_pipeline))._model.state_dict()
+    saved = transformer_shim(int8)._model.state_dict()
+    assert original.keys() == saved.keys() and all(torch.equal(original[k], saved[k]) for k in original)
+    text = fixture_texts()[0]
+    quantized = hidden_states(int8, text)
+    # a pipeline that trains scores its dev set with torch: its weights change at every update
+    training_step(int8)
+    assert transformer_shim(int8).int8_graph is None and prediction_runtime(int8)["precision"] == "fp32"
+    assert not numpy.array_equal(hidden_states(int8, text), quantized)
+    int8.to_disk(tmp_path / "trained")
+    assert transformer_shim(spacy.load(tmp_path / "trained")).int8_graph is None
+
+
+def test_the_int8_build_of_an_xlm_roberta_encoder(tmp_path, monkeypatch):
+    """XLM-R's position ids start after its padding id and its vocabulary is
+    a SentencePiece one: the export takes it as it takes BERT."""
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    cpu(monkeypatch, vnni=True)
+    pipeline = build_tiny_transformer_pipeline(tmp_path / "xlmr", encoder="xlmr")
+    int8_build.write_int8_pipeline(pipeline, tmp_path / "int8")
+    text = fixture_texts()[0]
+    exact, quantized = hidden_states(spacy.load(pipeline), text), hidden_states(spacy.load(tmp_path / "int8"), text)
+    assert not numpy.array_equal(exact, quantized)
+    assert cosine_per_token(exact, quantized).min() > 0.99
+
+
+def test_without_onnxruntime_the_int8_pipeline_predicts_with_torch_and_says_so_once(int8_pipeline, tmp_path):
+    script = f"""
+import sys, warnings
+sys.modules["onnxruntime"] = None  # not installed
+import spacy
+import conll_ner.pipeline.cpu_transformer as runtime
+runtime.cpu_computes_int8 = lambda: True  # a CPU with VNNI, where int8 would run
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as said:
+    nlp = spacy.load({str(int8_pipeline)!r})
+    docs = [nlp(text) for text in {fixture_texts()[:3]!r}]
+print(len(docs), sum("onnxruntime is not installed" in str(w.message) for w in said))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["3", "1"]
+
+
+def test_the_int8_build_refuses_what_it_cannot_serve(tiny_pipeline, monkeypatch, tmp_path):
+    nlp = spacy.load(tiny_pipeline)
+    monkeypatch.setattr(int8_build, "INT8_MAX_WEIGHT_BYTES", 1000)  # the tiny BERT's weights take more
+    with pytest.raises(ValueError, match="weights take 0.0 GB, over the 2 GB of an ONNX file"):
+        int8_build.add_int8_encoder(nlp)
+    with pytest.raises(ValueError, match="no transformer built by conll_ner.TransformerModel.v1"):
+        int8_build.add_int8_encoder(spacy.blank("en"))
+    # a failed build leaves the folder as it was
+    monkeypatch.setattr(int8_build, "INT8_MAX_WEIGHT_BYTES", 2 * 1024**3)
+
+    def export_fails(encoder):
+        raise RuntimeError("the process building the int8 encoder exited with -9 (killed: out of memory?)")
+
+    monkeypatch.setattr(int8_build, "export_in_child", export_fails)
+    before = sorted(p.name for p in tiny_pipeline.rglob("*"))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        int8_build.write_int8_pipeline(tiny_pipeline, tiny_pipeline)
+    assert sorted(p.name for p in tiny_pipeline.rglob("*")) == before
+    assert [p.name for p in tiny_pipeline.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_export_process_says_why(tmp_path):
+    class NotAHuggingFaceModel(torch.nn.Linear):
+        def save_pretrained(self, folder):
+            (tmp_path / "saved").write_text("called")
+
+    with pytest.raises(RuntimeError, match="the process building the int8 encoder exited with 1: .*"):
+        int8_build.export_in_child(NotAHuggingFaceModel(2, 2))
+    assert (tmp_path / "saved").read_text() == "called"
+
+
+def test_the_int8_command_builds_into_the_pipeline_folder(tiny_pipeline, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    result = subprocess.run(
+        [sys.executable, "scripts/int8.py", str(tiny_pipeline), "--output", str(tmp_path / "served")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert transformer_shim(spacy.load(tmp_path / "served")).int8_graph is not None
+    assert transformer_shim(spacy.load(tiny_pipeline)).int8_graph is None
+
+
+# pipelines trained before conll_ner.TransformerModel.v1
+
+
+@pytest.fixture(scope="module")
+def legacy_pipeline(tiny_pipeline, tmp_path_factory):
+    """The tiny pipeline as pipelines trained before the architecture were
+    configured: spacy-transformers' model and the CPU callback."""
+    path = tmp_path_factory.mktemp("legacy") / "pipeline"
+    shutil.copytree(tiny_pipeline, path)
+    config = load_config(path / "config.cfg")
+    model = config["components"]["transformer"]["model"]
+    model["@architectures"] = "spacy-transformers.TransformerModel.v3"
+    for key in [key for key in model if key.startswith("cpu_")]:
+        del model[key]
+    config["nlp"]["after_pipeline_creation"] = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "int8": True}
+    config.to_disk(path / "config.cfg")
+    return path
+
+
+def test_a_legacy_pipeline_loads_predicts_in_fp32_and_says_how_to_migrate(legacy_pipeline, monkeypatch):
+    monkeypatch.setattr(cpu_transformer, "_SAID", set())
+    with pytest.warns(UserWarning, match="python scripts/int8.py <pipeline>"):
+        nlp = spacy.load(legacy_pipeline)
+    assert type(transformer_shim(nlp)) is not CPUTransformerShim
+    assert prediction_runtime(nlp)["precision"] == "fp32"
+    assert len(nlp(fixture_texts()[0])) > 0
+
+
+def test_the_int8_build_migrates_a_legacy_pipeline(legacy_pipeline, tiny_pipeline, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+    cpu(monkeypatch, vnni=True)
+    int8_build.write_int8_pipeline(legacy_pipeline, tmp_path / "migrated")
+    nlp = spacy.load(tmp_path / "migrated")
+    assert nlp.config["components"]["transformer"]["model"]["@architectures"] == "conll_ner.TransformerModel.v1"
+    assert nlp.config["nlp"]["after_pipeline_creation"] is None
+    assert prediction_runtime(nlp)["precision"] == "int8"
+    exact = hidden_states(spacy.load(tiny_pipeline), fixture_texts()[0])
+    assert cosine_per_token(exact, hidden_states(nlp, fixture_texts()[0])).min() > 0.99
+
+
+# torch predictions in groups of windows of similar length
+
+
+def test_length_groups_sort_rows_and_stay_within_the_token_budget():
+    lengths = [5, 30, 7, 30, 12, 100]
+    # 3 x 12 and 2 x 30 padded tokens fit 64; 100 is a group of its own
+    assert cpu_transformer.length_groups(lengths, 64) == [[0, 2, 4], [1, 3], [5]]
+    assert cpu_transformer.length_groups(lengths, 10_000) == [[0, 2, 4, 1, 3, 5]]
+    assert cpu_transformer.length_groups([], 64) == []
+
+
+def token_pieces(doc, hidden):
+    """The encoder's outputs at the word pieces of the doc's tokens: padding
+    positions are not outputs of the tokens."""
+    return hidden.reshape(-1, hidden.shape[-1])[doc._.trf_data.align.data.ravel()]
+
+
+@pytest.fixture
+def encoder_calls(monkeypatch):
+    """The shape of every input the torch encoder is called with."""
+    from thinc.shims import PyTorchShim
+
+    shapes = []
+    predict = PyTorchShim.predict
+
+    def counting_predict(self, inputs):
+        shapes.append(tuple(inputs.kwargs["input_ids"].shape))
+        return predict(self, inputs)
+
+    monkeypatch.setattr(PyTorchShim, "predict", counting_predict)
+    return shapes
+
+
+def test_length_groups_predict_what_one_call_per_batch_predicts(tiny_pipeline, monkeypatch, encoder_calls):
+    cpu(monkeypatch)
+    words = fixture_texts()[0].split() * 6  # 300 words
+    texts = [
+        " ".join(words[start : start + n])
+        for start, n in zip(range(0, 240, 20), [3, 25, 7, 40, 12, 5, 30, 9, 18, 2, 60, 11])
+    ]
+    one_call = load(tiny_pipeline, cpu_token_budget=0)
+    whole = [doc._.trf_data.tensors[0].copy() for doc in one_call.pipe(texts, batch_size=len(texts))]
+    assert len(encoder_calls) == 1
+    rows, padded_length = encoder_calls.pop()
+    docs = list(load(tiny_pipeline, cpu_token_budget=64).pipe(texts, batch_size=len(texts)))
+    # several calls, each on rows of similar length cut to the longest of
+    # them, together fewer padded tokens than the one call of the batch
+    assert len(encoder_calls) > 1 and sum(r for r, _ in encoder_calls) == rows
+    assert all(r * length <= 64 or r == 1 for r, length in encoder_calls)
+    assert sum(r * length for r, length in encoder_calls) < rows * padded_length
+    for doc, expected in zip(docs, whole):
+        numpy.testing.assert_allclose(
+            token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(doc, expected), atol=1e-5
+        )
+    assert entities(docs) == entities(one_call.pipe(texts, batch_size=len(texts)))
+
+
+def test_evaluation_names_the_precision_it_was_computed_in(tiny_pipeline, monkeypatch, tmp_path):
+    from spacy.tokens import DocBin
+
+    from conll_ner.evaluation.metrics import evaluate_docbin
+
+    cpu(monkeypatch, bfloat16=True)
+    sentences = spacy.blank("en")
+    sentences.add_pipe("sentencizer")
+    DocBin(docs=[sentences(text) for text in fixture_texts()]).to_disk(tmp_path / "dev.spacy")
+    metrics, _ = evaluate_docbin(spacy.load(tiny_pipeline), tmp_path / "dev.spacy")
+    assert metrics["runtime"] == {"device": "cpu", "precision": "bfloat16"}
+    metrics, _ = evaluate_docbin(spacy.blank("en"), tmp_path / "dev.spacy")
+    assert metrics["runtime"] == {"device": "cpu", "precision": "fp32"}

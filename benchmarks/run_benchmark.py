@@ -130,9 +130,15 @@ def train_spacy(
     }
 
 
-def dev_scores(model: str, dev_path: Path, config: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
+def dev_scores(model: str, dev_path: Path, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Dev P/R/F1, with the device and precision they were computed in."""
     metrics, _ = evaluate_docbin(spacy.load(model, config=config or {}), dev_path)
-    return {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
+    return {
+        "precision": metrics["ents_p"],
+        "recall": metrics["ents_r"],
+        "f1": metrics["ents_f"],
+        "runtime": metrics["runtime"],
+    }
 
 
 def spacy_inference(

@@ -183,11 +183,16 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     script = (
         "import spacy; nlp = spacy.load('xx_ner_conll0203_tiny_xlmr');"
         "doc = nlp('Peter Blackburn visitó San Sebastián y België.');"
-        "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', '', 'De tekst'])))"
+        "print(len(doc), type(doc.ents).__name__, sum(len(d) for d in nlp.pipe(['EU rejects', '', 'De tekst'])));"
+        "shim = nlp.get_pipe('transformer').model.layers[0].shims[0];"
+        "print(type(shim).__name__, shim.int8_graph is not None)"
     )
     run = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=elsewhere, env=env)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["8", "tuple", "4"]
+    # the package carries its int8 encoder, and no code that could export one
+    assert run.stdout.split() == ["8", "tuple", "4", "CPUTransformerShim", "True"]
+    with zipfile.ZipFile(wheel) as archive:
+        assert not any(name.endswith("int8.py") for name in archive.namelist())
     evaluate = subprocess.run(
         [
             str(python),

@@ -13,6 +13,7 @@ import importlib.util
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -33,6 +34,7 @@ from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups,
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
+import ort_loop  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
 
@@ -271,6 +273,60 @@ def measure_hf_command(
     hf_baseline.write_json(output_json, result)
 
 
+# the batch sizes the ONNX Runtime loop is timed at; its best one is reported
+ORT_BATCH_SIZES = (1, 32, 128)
+
+
+@app.command("measure-ort")
+def measure_ort_command(
+    model_dir: str = typer.Option(..., "--model-dir"),
+    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False),
+    documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False),
+    threads: int = typer.Option(0, "--threads"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """The hand-written ONNX Runtime loop (ort_loop.py) on the fine-tuned
+    Hugging Face model: raw sentences, gold-tokenized sentences (scored) and
+    the dev set's 10-sentence documents as text, at each of ORT_BATCH_SIZES,
+    the median of three passes each; entities decoded, as ours are."""
+    torch_threads = hf_baseline.set_threads(threads)
+    words, gold = hf_baseline.read_sentences(sentences)
+    doc_words = [
+        [token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(spacy.blank("en").vocab)
+    ]
+    inputs = {
+        "raw_text": ([" ".join(w) for w in words], False, sum(map(len, words))),
+        "pretokenized": (words, True, sum(map(len, words))),
+        "documents": ([" ".join(w) for w in doc_words], False, sum(map(len, doc_words))),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        graph = ort_loop.export_int8(model_dir, Path(tmp))
+        export_seconds = time.perf_counter() - started
+        tagger = ort_loop.OrtTagger(model_dir, graph, torch_threads)
+        speeds: Dict[str, Dict[str, float]] = {}
+        for kind, (items, pretokenized, n_words) in inputs.items():
+            speeds[kind] = {}
+            for size in ORT_BATCH_SIZES:
+                ort_loop.tag_all(tagger, items[:size], size, pretokenized)  # warm-up
+                seconds = median_seconds(partial(ort_loop.tag_all, tagger, items, size, pretokenized))
+                speeds[kind][str(size)] = n_words / seconds
+        predicted = ort_loop.tag_all(tagger, words, max(ORT_BATCH_SIZES), pretokenized=True)["tags"]
+        limit = tagger.tokenizer.model_max_length
+        truncated = sum(len(ids) > limit for ids in tagger.tokenizer(inputs["documents"][0])["input_ids"])
+    hf_baseline.write_json(
+        output_json,
+        {
+            "torch_threads": torch_threads,
+            "export_seconds": export_seconds,
+            "words_per_second_by_batch": speeds,
+            "dev": {"f1": f1_score(gold, predicted)},
+            "documents_truncated": truncated,
+            "peak_rss_mb": hf_baseline.peak_rss_mb(),
+        },
+    )
+
+
 def hf_variants(batch_size: int) -> List[Dict[str, Any]]:
     """The pipeline in fp32 (as model cards ship it) and under bfloat16
     autocast (what an informed user turns on), at its default batch (one
@@ -315,6 +371,24 @@ def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, P
     return paths, counts
 
 
+def ort_summary(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The loop's words/s per input at its best batch size (the median over
+    the rounds of each batch size's speed)."""
+    speeds = {
+        kind: {size: statistics.median(r["words_per_second_by_batch"][kind][size] for r in rounds) for size in sizes}
+        for kind, sizes in rounds[0]["words_per_second_by_batch"].items()
+    }
+    best = {kind: max(by_size, key=by_size.get) for kind, by_size in speeds.items()}
+    return {
+        "rounds": rounds,
+        "batch_size": best,
+        "words_per_second": {kind: speeds[kind][size] for kind, size in best.items()},
+        "dev": rounds[0]["dev"],
+        "documents_truncated": rounds[0]["documents_truncated"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+    }
+
+
 def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     if importlib.util.find_spec("onnxruntime") is None:
         msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
@@ -340,6 +414,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     )
     ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
     hf: Dict[str, List[Dict[str, Any]]] = {}
+    ort: List[Dict[str, Any]] = []
     threads = ["--threads", str(settings["threads"])]
     for round_number in range(settings["rounds"]):
         score = ["--score"] if round_number == 0 else []
@@ -386,6 +461,22 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
                     work / "measured.json",
                 )
             )
+        msg.info(f"Round {round_number + 1}: the hand-written ONNX Runtime loop")
+        ort.append(
+            run_in_process(
+                [
+                    "measure-ort",
+                    "--model-dir",
+                    str(models["hf"]),
+                    "--sentences",
+                    str(paths["sentences"]),
+                    "--documents",
+                    str(paths["documents"]),
+                    *threads,
+                ],
+                work / "measured.json",
+            )
+        )
     our_rows = [
         {
             "variant": name,
@@ -425,6 +516,13 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     for row in our_rows:
         ratios[f"dev F1 {row['variant']} - fp32 (points)"] = (row["dev"]["f1"] - fp32_f1) * 100
     targets["default's dev F1 within 0.3 of fp32"] = by_name[default]["dev"]["f1"] >= fp32_f1 - 0.003
+    ort_row = ort_summary(ort)
+    for kind in ("raw_text", "documents"):
+        value = by_name[default]["words_per_second"][kind] / ort_row["words_per_second"][kind]
+        ratios[f"words/s {kind}, ours ({default}) / the ONNX Runtime loop (batch {ort_row['batch_size'][kind]})"] = (
+            value
+        )
+        targets[f"ours >= 1.2x the ONNX Runtime loop ({kind})"] = value >= 1.2
     return {
         "pipelines": {name: str(path) for name, path in models.items()},
         "dev_set": dev_set,
@@ -439,6 +537,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         "first_prediction": first_prediction,
         "ours": our_rows,
         "hugging_face": hf_rows,
+        "onnx_runtime_loop": ort_row,
         "ratios": ratios,
         "targets": targets,
     }

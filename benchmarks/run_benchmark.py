@@ -35,7 +35,7 @@ import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
-from cpu_inference import FP32_CONFIG, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
+from cpu_inference import FP32_CONFIG, ORT_BATCH_SIZES, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 
@@ -850,6 +850,26 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
             f"| {row['variant'].split(': ', 1)[1]} | {row['input']} | {row['words_per_second']:,.0f} | {f1} | "
             f"{row['peak_rss_mb']:,.0f} |"
         )
+    if "onnx_runtime_loop" in results:  # runs from before it was measured lack it
+        ort = results["onnx_runtime_loop"]
+        lines += [
+            "",
+            "The hand-written ONNX Runtime loop on the same fine-tuned model (benchmarks/ort_loop.py: "
+            "`torch.onnx.export`, `quantize_dynamic` int8 per channel, fast tokenizer + session + argmax, "
+            "first-subword labels decoded into entities), at its best batch size of "
+            f"{', '.join(str(size) for size in ORT_BATCH_SIZES)} per input:",
+            "",
+            "| Input | Best batch | Words/s |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {kind} | {ort['batch_size'][kind]} | {speed:,.0f} |" for kind, speed in ort["words_per_second"].items()
+        ]
+        lines += [
+            "",
+            f"Its dev F1 (gold-tokenized sentences): {ort['dev']['f1'] * 100:.2f}; documents cut at the model's "
+            f"maximum length: {ort['documents_truncated']}; peak RSS {ort['peak_rss_mb']:,.0f} MB.",
+        ]
     lines += [
         "",
         "What the encoder is given (dev set, our batch): subword tokens per word of the text; encoder tokens "

@@ -110,7 +110,8 @@ def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
     assert stats["padding_share"] < stats["padding_share_one_call"]
 
 
-def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_files):
+def tiny_token_classifier(tmp_path):
+    """A tiny BERT with a CoNLL token-classification head, saved as the Trainer saves it."""
     bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
     labels = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     model = AutoModelForTokenClassification.from_pretrained(
@@ -121,6 +122,11 @@ def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_fi
     )
     model.save_pretrained(tmp_path / "hf")
     AutoTokenizer.from_pretrained(bert).save_pretrained(tmp_path / "hf")
+    return tmp_path / "hf"
+
+
+def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_files):
+    tiny_token_classifier(tmp_path)
     for kind, batch in (("raw_text", "0"), ("pretokenized", "4")):
         measured = run_measure(
             "measure-hf",
@@ -140,6 +146,38 @@ def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_fi
         assert measured["input"] == kind and measured["precision"] == "bf16" and measured["words_per_second"] > 0
         assert ("dev" in measured) is (kind == "pretokenized")
     assert 0 <= measured["dev"]["f1"] <= 1
+
+
+def test_the_onnx_runtime_loop_tags_every_word_and_keeps_its_best_batch(tmp_path, dev_files):
+    pytest.importorskip("onnxruntime", reason="the loop runs ONNX Runtime (requirements-onnx.txt)")
+    import ort_loop
+
+    model = tiny_token_classifier(tmp_path)
+    graph = ort_loop.export_int8(str(model), tmp_path)
+    tagger = ort_loop.OrtTagger(str(model), graph, threads=1)
+    words, _ = run_benchmark.hf_baseline.read_sentences(dev_files / "dev.conll")
+    tagged = ort_loop.tag_all(tagger, words, 4, pretokenized=True)
+    # one first-subword tag per gold word, and entities decoded from them
+    assert [len(tags) for tags in tagged["tags"]] == [len(w) for w in words]
+    assert all(label in tagger.labels.values() for tags in tagged["tags"] for label in tags)
+    assert len(tagged["entities"]) == len(words)
+    measured = run_measure(
+        "measure-ort",
+        "--model-dir",
+        str(model),
+        "--sentences",
+        str(dev_files / "dev.conll"),
+        "--documents",
+        str(dev_files / "dev.spacy"),
+        output=tmp_path / "ort.json",
+    )
+    assert set(measured["words_per_second_by_batch"]) == {"raw_text", "pretokenized", "documents"}
+    assert all(set(by_size) == {"1", "32", "128"} for by_size in measured["words_per_second_by_batch"].values())
+    assert 0 <= measured["dev"]["f1"] <= 1 and measured["documents_truncated"] == 0
+    summary = cpu_inference.ort_summary([measured, measured])
+    for kind, by_size in measured["words_per_second_by_batch"].items():
+        assert summary["words_per_second"][kind] == max(by_size.values())
+        assert by_size[summary["batch_size"][kind]] == max(by_size.values())
 
 
 def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_variant():
@@ -182,6 +220,13 @@ def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_var
                 "dev": None,
             }
         ],
+        "onnx_runtime_loop": {
+            "batch_size": {"raw_text": "32", "pretokenized": "1", "documents": "128"},
+            "words_per_second": {"raw_text": 6624.0, "pretokenized": 6453.0, "documents": 7000.0},
+            "dev": {"f1": 0.9},
+            "documents_truncated": 0,
+            "peak_rss_mb": 600.0,
+        },
         "ratios": {"words/s raw_text, ours (int8) / fastest Hugging Face (bf16, batch 128)": 2.0},
         "targets": {"default's dev F1 within 0.3 of fp32": True},
     }
@@ -197,6 +242,7 @@ def test_inference_report_marks_the_default_and_compares_with_the_fastest_hf_var
     assert "| fp32 | 3,000 | 3,300 | 4,500 | 92.08 | 1,200 | 0.5 |" in report
     assert "| bf16, batch 128 | raw_text | 4,500 |  | 800 |" in report
     assert "| int8 | pretokenized | 1.250 | 1.400 | 54.0% | 20.0% |" in report
+    assert "| raw_text | 32 | 6,624 |" in report and "| documents | 128 | 7,000 |" in report
     assert "- words/s raw_text, ours (int8) / fastest Hugging Face (bf16, batch 128): 2.00" in report
     stored = run_benchmark.merged_results("inference", results, {"annotate": {"x": 1}})
     assert stored == {"annotate": {"x": 1}, "inference": results}

@@ -174,6 +174,72 @@ def measure_ours_command(
     hf_baseline.write_json(output_json, result)
 
 
+# where our time goes: cProfile's cumulative seconds of these functions
+# (module, function; compiled ones appear as built-in methods); nested parts
+# are shares of their parent
+PROFILE_PARTS = {
+    "spaCy tokenizer (text to Doc)": [("spacy.language", "make_doc")],
+    "transformer component": [("spacy_transformers.pipeline_component", "predict")],
+    "subword tokenization": [("spacy_transformers.layers.transformer_model", "huggingface_tokenize")],
+    "encoder calls": [("conll_ner.pipeline.cpu_transformer", "predict")],
+}
+# inside the transformer component, the time of neither part above: windows,
+# the alignment of pieces to tokens (compiled, invisible to cProfile) and the
+# conversion of the outputs
+TRANSFORMER_REST = "windows, alignment, outputs"
+
+
+def profile_parts(stats: Any) -> Dict[str, float]:
+    """Cumulative seconds of each of PROFILE_PARTS in a pstats.Stats."""
+
+    def found(filename: str, function: str, module: str, name: str) -> bool:
+        if function == f"<built-in method {module}.{name}>":
+            return True
+        return function == name and filename.replace("/", ".").endswith(f"{module}.py")
+
+    parts = dict.fromkeys(PROFILE_PARTS, 0.0)
+    for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():
+        for part, functions in PROFILE_PARTS.items():
+            if any(found(filename, function, module, name) for module, name in functions):
+                parts[part] += cumulative
+    return parts
+
+
+@app.command("profile-ours")
+def profile_ours_command(
+    model: str = typer.Option(..., "--model"),
+    variant: str = typer.Option(..., "--variant"),
+    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False),
+    documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False),
+    threads: int = typer.Option(0, "--threads"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """Where a variant's time goes on raw sentences and on documents (as
+    text): one pass under cProfile, after a warm-up batch. The rest of the
+    total is the NER component (listener and transition decoder, compiled
+    code cProfile cannot see into) and spaCy's own loop."""
+    import cProfile
+    import pstats
+
+    hf_baseline.set_threads(threads)
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    words = [s.words for s in read_conll_file(sentences).sentences]
+    doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
+    texts = {"raw_text": [" ".join(w) for w in words], "documents": [" ".join(w) for w in doc_words]}
+    run_pipe(nlp, texts["raw_text"][: nlp.batch_size])
+    result: Dict[str, Any] = {"variant": variant}
+    for kind, items in texts.items():
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.runcall(run_pipe, nlp, items)
+        parts = profile_parts(pstats.Stats(profiler))
+        parts[TRANSFORMER_REST] = (
+            parts["transformer component"] - parts["subword tokenization"] - parts["encoder calls"]
+        )
+        result[kind] = {"total": time.perf_counter() - started, **parts}
+    hf_baseline.write_json(output_json, result)
+
+
 @app.command("first-prediction")
 def first_prediction_command(
     model: str = typer.Option(..., "--model"),
@@ -477,6 +543,23 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
                 work / "measured.json",
             )
         )
+    default = default_variant(variants)
+    msg.info(f"Where the time of ours ({default}) goes: cProfile")
+    profile = run_in_process(
+        [
+            "profile-ours",
+            "--model",
+            str(models["spacy"]),
+            "--variant",
+            default,
+            "--sentences",
+            str(paths["sentences"]),
+            "--documents",
+            str(paths["documents"]),
+            *threads,
+        ],
+        work / "measured.json",
+    )
     our_rows = [
         {
             "variant": name,
@@ -504,7 +587,6 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         }
         for key, rounds in hf.items()
     ]
-    default = default_variant(variants)
     by_name = {row["variant"]: row for row in our_rows}
     fp32_f1 = by_name["fp32"]["dev"]["f1"]
     ratios, targets = {}, {}
@@ -538,6 +620,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         "ours": our_rows,
         "hugging_face": hf_rows,
         "onnx_runtime_loop": ort_row,
+        "profile": profile,
         "ratios": ratios,
         "targets": targets,
     }

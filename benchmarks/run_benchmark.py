@@ -870,6 +870,31 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
             f"Its dev F1 (gold-tokenized sentences): {ort['dev']['f1'] * 100:.2f}; documents cut at the model's "
             f"maximum length: {ort['documents_truncated']}; peak RSS {ort['peak_rss_mb']:,.0f} MB.",
         ]
+    if "profile" in results:  # runs from before it was measured lack it
+        profile = results["profile"]
+        kinds = [kind for kind in ("raw_text", "documents") if kind in profile]
+        lines += [
+            "",
+            f"Where the time of ours ({profile['variant']}) goes: one pass under cProfile (which slows Python code "
+            "more than compiled code), cumulative seconds as a share of the pass; subword tokenization, encoder "
+            "calls and the rest of the transformer's work (windows, the compiled alignment of pieces to tokens, "
+            "outputs) are parts of the transformer component; the rest is the NER component (listener and "
+            "decoder) and spaCy's loop.",
+            "",
+            "| Part | " + " | ".join(kinds) + " |",
+            "|---|" + "---:|" * len(kinds),
+        ]
+        parts = [part for part in profile[kinds[0]] if part != "total"]
+        for part in parts:
+            lines.append(
+                f"| {part} | " + " | ".join(f"{profile[k][part] / profile[k]['total']:.0%}" for k in kinds) + " |"
+            )
+        rest = {
+            k: 1
+            - (profile[k]["spaCy tokenizer (text to Doc)"] + profile[k]["transformer component"]) / profile[k]["total"]
+            for k in kinds
+        }
+        lines.append("| the rest (NER, spaCy's loop) | " + " | ".join(f"{rest[k]:.0%}" for k in kinds) + " |")
     lines += [
         "",
         "What the encoder is given (dev set, our batch): subword tokens per word of the text; encoder tokens "

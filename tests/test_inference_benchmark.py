@@ -85,6 +85,31 @@ def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, de
         assert 0 <= stats["padding_share"] <= stats["padding_share_one_call"] < 1
 
 
+def test_the_profile_finds_each_part_inside_its_parent(tmp_path, dev_files):
+    model = build_tiny_transformer_pipeline(tmp_path)
+    profile = run_measure(
+        "profile-ours",
+        "--model",
+        str(model),
+        "--variant",
+        "bf16",
+        "--sentences",
+        str(dev_files / "dev.conll"),
+        "--documents",
+        str(dev_files / "dev.spacy"),
+        output=tmp_path / "profile.json",
+    )
+    for kind in ("raw_text", "documents"):
+        parts = profile[kind]
+        assert set(parts) == {"total", cpu_inference.TRANSFORMER_REST, *cpu_inference.PROFILE_PARTS}
+        inside = ("subword tokenization", "encoder calls", cpu_inference.TRANSFORMER_REST)
+        # every function was found (a renamed one would read 0) and sits inside its parent
+        assert all(0 < parts[part] for part in inside)
+        assert sum(parts[part] for part in inside) == pytest.approx(parts["transformer component"])
+        assert parts["transformer component"] < parts["total"]
+        assert 0 < parts["spaCy tokenizer (text to Doc)"] < parts["total"]
+
+
 def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
     from thinc.shims import PyTorchShim
 

@@ -30,7 +30,7 @@ from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
 from conll_ner.files import write_atomically
 from conll_ner.packaging.int8 import write_int8_pipeline
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups, transformer_shims
+from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups, prediction_runtime, transformer_shims
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
@@ -238,6 +238,40 @@ def profile_ours_command(
         )
         result[kind] = {"total": time.perf_counter() - started, **parts}
     hf_baseline.write_json(output_json, result)
+
+
+CONSISTENCY_BATCH_SIZES = (1, 32, 128)
+
+
+@app.command("batch-consistency")
+def batch_consistency_command(
+    model: str = typer.Option(..., "--model"),
+    variant: str = typer.Option(..., "--variant"),
+    sentences: Path = typer.Option(..., "--sentences", exists=True, dir_okay=False),
+    threads: int = typer.Option(0, "--threads"),
+    output_json: Path = typer.Option(..., "--output-json"),
+) -> None:
+    """The share of dev sentences (raw text) whose entities at batch sizes
+    32 and 128 differ from their entities at batch size 1, and the
+    precision the variant predicted in here."""
+    hf_baseline.set_threads(threads)
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    texts = [" ".join(s.words) for s in read_conll_file(sentences).sentences]
+
+    def entities(batch_size: int) -> List[List[Tuple[int, int, str]]]:
+        return [
+            [(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=batch_size)
+        ]
+
+    alone = entities(CONSISTENCY_BATCH_SIZES[0])
+    differing = {
+        str(size): sum(a != b for a, b in zip(alone, entities(size))) / len(texts)
+        for size in CONSISTENCY_BATCH_SIZES[1:]
+    }
+    hf_baseline.write_json(
+        output_json,
+        {"variant": variant, "runtime": prediction_runtime(nlp), "sentences": len(texts), "share_differing": differing},
+    )
 
 
 @app.command("first-prediction")
@@ -560,6 +594,20 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         ],
         work / "measured.json",
     )
+    msg.info(f"Entities of ours ({default}) at batch sizes {CONSISTENCY_BATCH_SIZES}")
+    consistency = run_in_process(
+        [
+            "batch-consistency",
+            "--model",
+            str(models["spacy"]),
+            "--variant",
+            default,
+            "--sentences",
+            str(paths["sentences"]),
+            *threads,
+        ],
+        work / "measured.json",
+    )
     our_rows = [
         {
             "variant": name,
@@ -621,6 +669,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         "hugging_face": hf_rows,
         "onnx_runtime_loop": ort_row,
         "profile": profile,
+        "batch_consistency": consistency,
         "ratios": ratios,
         "targets": targets,
     }

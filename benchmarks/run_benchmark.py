@@ -870,6 +870,15 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
             f"Its dev F1 (gold-tokenized sentences): {ort['dev']['f1'] * 100:.2f}; documents cut at the model's "
             f"maximum length: {ort['documents_truncated']}; peak RSS {ort['peak_rss_mb']:,.0f} MB.",
         ]
+    if "batch_consistency" in results:  # runs from before it was measured lack it
+        consistency = results["batch_consistency"]
+        shares = ", ".join(f"{share:.2%} at batch {size}" for size, share in consistency["share_differing"].items())
+        lines += [
+            "",
+            f"Dev sentences whose entities differ from their entities at batch size 1, ours ({consistency['variant']}, "
+            f"predicting on the {consistency['runtime']['device'].upper()} in {consistency['runtime']['precision']}): "
+            f"{shares} ({consistency['sentences']:,} sentences).",
+        ]
     if "profile" in results:  # runs from before it was measured lack it
         profile = results["profile"]
         kinds = [kind for kind in ("raw_text", "documents") if kind in profile]

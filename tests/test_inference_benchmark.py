@@ -110,6 +110,25 @@ def test_the_profile_finds_each_part_inside_its_parent(tmp_path, dev_files):
         assert 0 < parts["spaCy tokenizer (text to Doc)"] < parts["total"]
 
 
+def test_batch_consistency_compares_each_batch_size_with_batch_one(tmp_path, dev_files):
+    model = build_tiny_transformer_pipeline(tmp_path)
+    measured = run_measure(
+        "batch-consistency",
+        "--model",
+        str(model),
+        "--variant",
+        "bf16",
+        "--sentences",
+        str(dev_files / "dev.conll"),
+        output=tmp_path / "consistency.json",
+    )
+    assert measured["runtime"]["device"] == "cpu"
+    assert set(measured["share_differing"]) == {"32", "128"}
+    assert measured["sentences"] == len(read_conll_file(dev_files / "dev.conll").sentences)
+    # torch in length groups: the same values for every real token, so the same entities
+    assert measured["share_differing"] == {"32": 0.0, "128": 0.0}
+
+
 def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
     from thinc.shims import PyTorchShim
 

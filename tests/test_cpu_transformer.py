@@ -29,16 +29,13 @@ def blis_ops():
     set_current_ops(previous)
 
 
-@pytest.mark.parametrize("config", ["cnn", "transformer"])
-def test_creating_a_pipeline_switches_cpu_ops_to_numpy_blas(blis_ops, config):
-    assert get_current_ops().use_blis
-    cfg = load_config(PROJECT_DIR / "configs" / f"{config}.cfg")
-    if config != "cnn":  # building the transformer would need a checkpoint
-        cfg["components"] = {}
-        cfg["nlp"]["pipeline"] = []
-    load_model_from_config(cfg, auto_fill=True, validate=False)
-    ops = get_current_ops()
-    assert type(ops) is NumpyOps and not ops.use_blis
+def test_a_pipelines_layers_multiply_with_numpy_and_the_process_keeps_its_ops(blis_ops, tmp_path):
+    cnn = load_model_from_config(load_config(PROJECT_DIR / "configs" / "cnn.cfg"), auto_fill=True, validate=False)
+    transformer = spacy.load(build_tiny_transformer_pipeline(tmp_path))
+    for nlp in (cnn, transformer):
+        layers = [node for _, pipe in nlp.pipeline for node in pipe.model.walk()]
+        assert layers and all(type(node.ops) is NumpyOps and not node.ops.use_blis for node in layers)
+    assert get_current_ops().use_blis  # the process's ops, for other pipelines, as they were
 
 
 def test_numpy_matmul_gives_the_same_products(blis_ops):

@@ -24,7 +24,7 @@ def test_the_configs_name_functions_of_the_project():
     assert {
         "conll_ner.TransformerListener.v1",
         "conll_ner.TransformerModel.v1",
-        "conll_ner.numpy_matmul_on_cpu.v1",
+        "conll_ner.numpy_matmul_on_cpu.v2",
         "conll_ner.seqeval_scorer.v1",
     } <= names
 
@@ -42,14 +42,14 @@ def test_each_name_has_an_entry_point():
     assert not missing, missing
 
 
-def test_a_pipeline_loads_with_before_creation_switched_off(tmp_path):
+def test_a_pipeline_loads_with_its_callback_switched_off(tmp_path):
     """The transformer's architecture resolves on its own, without the
-    before_creation callback having imported the project first."""
+    after_pipeline_creation callback having imported the project first."""
     from tiny_models import build_tiny_transformer_pipeline
 
     pipeline = build_tiny_transformer_pipeline(tmp_path)
     script = (
-        f"import spacy; nlp = spacy.load({str(pipeline)!r}, config={{'nlp.before_creation': None}}); "
+        f"import spacy; nlp = spacy.load({str(pipeline)!r}, config={{'nlp.after_pipeline_creation': None}}); "
         "print(nlp.config['components']['transformer']['model']['@architectures'], len(nlp('EU rejects German call .')))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)

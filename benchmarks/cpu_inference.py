@@ -493,7 +493,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     if importlib.util.find_spec("onnxruntime") is None:
         msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
     if not cpu_computes_int8():
-        msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as the callback does here")
+        msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as pipelines do on such CPUs")
     models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
     if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
         msg.fail(

@@ -272,7 +272,7 @@ def ratios_and_targets(results: Dict[str, Any]) -> List[str]:
     )
 
 
-def cpu_callback_note(trained: Dict[str, Any]) -> str:
+def cpu_runtime_note(trained: Dict[str, Any]) -> str:
     """The trained pipeline's CPU runtime as its config sets it: the settings
     of conll_ner.TransformerModel.v1, or the CPU callback of runs recorded
     before it (those recorded before the results kept it used the bfloat16 one)."""
@@ -291,7 +291,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
     rows = [("spaCy transformer+ner (ours)", s), ("HF Trainer recipe", h), ("spaCy CNN+ner (ours)", c)]
     bfloat16 = results["machine"].get("native_bfloat16")
     precision_note = (
-        f"The spaCy transformer predicts as its config's CPU callback says ({cpu_callback_note(s['train'])}), as "
+        f"The spaCy transformer predicts as its config's CPU runtime says ({cpu_runtime_note(s['train'])}), as "
         "its packages do; its fp32 figures are given too. The Trainer baseline predicts in fp32, as the "
         "model-card recipe does." + ("" if bfloat16 else " This CPU has no native bfloat16.")
     )
@@ -398,7 +398,7 @@ def report_long_markdown(results: Dict[str, Any], curve_png: str) -> str:
         f"{results['settings']['hf_epochs']} epochs run to completion on its own schedule. All score the full "
         "dev set during training (time included) and at the end, with seqeval on the gold tokens. On a CPU "
         "with native bfloat16, spaCy's default trains under bfloat16 autocast, and its final dev scores "
-        f"come from its config's CPU callback ({cpu_callback_note(results['spacy_trf']['train'])}); the Trainer "
+        f"come from its config's CPU runtime ({cpu_runtime_note(results['spacy_trf']['train'])}); the Trainer "
         "runs as published (fp32) and, where "
         "a row says so, with `bf16=True`, the same precision.",
         "",
@@ -824,7 +824,7 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
         + (
             ""
             if results["machine"].get("int8_dot_products", True)
-            else " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as the callback does there."
+            else " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as pipelines do on such CPUs."
         ),
         "",
         inference_default_note(results),

@@ -309,10 +309,10 @@ class CPUTransformerShim(HFShim):
 def create_transformer_model(
     name: str,
     get_spans: Callable,
-    tokenizer_config: Dict[str, Any] = {},  # noqa: B006 (spaCy fills these from the config)
-    transformer_config: Dict[str, Any] = {},  # noqa: B006
+    tokenizer_config: Optional[Dict[str, Any]] = None,
+    transformer_config: Optional[Dict[str, Any]] = None,
     mixed_precision: bool = False,
-    grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
+    grad_scaler_config: Optional[Dict[str, Any]] = None,
     cpu_int8: bool = True,
     cpu_bfloat16: bool = True,
     cpu_token_budget: int = 1024,
@@ -326,6 +326,8 @@ def create_transformer_model(
     length of at most this many padded tokens (0: one call per batch).
     Refuses a transformer_config that asks for outputs the int8 graph lacks,
     unless cpu_int8 is false."""
+    tokenizer_config, transformer_config = dict(tokenizer_config or {}), dict(transformer_config or {})
+    grad_scaler_config = dict(grad_scaler_config or {})
     asked = [key for key in EXTRA_OUTPUTS if transformer_config.get(key)]
     if cpu_int8 and asked:
         raise ValueError(
@@ -338,8 +340,8 @@ def create_transformer_model(
     model = TransformerModel(
         name,
         get_spans,
-        dict(tokenizer_config),
-        dict(transformer_config),
+        tokenizer_config,
+        transformer_config,
         mixed_precision=mixed_precision,
         grad_scaler_config=dict(grad_scaler_config),
     )

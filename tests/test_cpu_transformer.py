@@ -100,7 +100,7 @@ def test_the_config_builds_the_cpu_shim_with_its_settings(tiny_pipeline):
     shim = transformer_shim(nlp)
     assert type(shim) is CPUTransformerShim
     assert (shim.int8, shim.bfloat16, shim.token_budget) == (True, True, 1024)
-    assert nlp.config["nlp"]["after_pipeline_creation"] is None
+    assert nlp.config["nlp"]["after_pipeline_creation"] == {"@callbacks": "conll_ner.numpy_matmul_on_cpu.v2"}
     off = load(tiny_pipeline, cpu_int8=False, cpu_bfloat16=False, cpu_token_budget=0)
     assert (transformer_shim(off).int8, transformer_shim(off).bfloat16, transformer_shim(off).token_budget) == (
         False,
@@ -386,7 +386,7 @@ def test_the_int8_build_migrates_a_legacy_pipeline(legacy_pipeline, tiny_pipelin
     int8_build.write_int8_pipeline(legacy_pipeline, tmp_path / "migrated")
     nlp = spacy.load(tmp_path / "migrated")
     assert nlp.config["components"]["transformer"]["model"]["@architectures"] == "conll_ner.TransformerModel.v1"
-    assert nlp.config["nlp"]["after_pipeline_creation"] is None
+    assert nlp.config["nlp"]["after_pipeline_creation"] == {"@callbacks": "conll_ner.numpy_matmul_on_cpu.v2"}
     assert prediction_runtime(nlp)["precision"] == "int8"
     exact = hidden_states(spacy.load(tiny_pipeline), fixture_texts()[0])
     assert cosine_per_token(exact, hidden_states(nlp, fixture_texts()[0])).min() > 0.99

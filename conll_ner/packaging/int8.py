@@ -188,14 +188,17 @@ def add_int8_encoder(nlp: Language) -> List[Dict[str, Any]]:
 def load_for_int8(pipeline: Path) -> Language:
     """The pipeline, with this project's transformer architecture where its
     config names spacy-transformers' own (pipelines trained before it: same
-    arguments and weights), and without their CPU callback."""
+    arguments and weights), and the callbacks of this project's configs
+    instead of theirs (numpy products for the pipeline's layers, not the
+    whole process; no CPU callback)."""
     config = load_config(pipeline / "config.cfg")
     overrides: Dict[str, Any] = {}
     for name, component in config["components"].items():
         if component.get("model", {}).get("@architectures") == LEGACY_ARCHITECTURE:
             overrides[f"components.{name}.model.@architectures"] = OUR_ARCHITECTURE
     if overrides:
-        overrides["nlp.after_pipeline_creation"] = None
+        overrides["nlp.after_pipeline_creation"] = {"@callbacks": "conll_ner.numpy_matmul_on_cpu.v2"}
+        overrides["nlp.before_creation"] = None
     return spacy.load(pipeline, config=overrides)
 
 

@@ -505,108 +505,53 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
     variants = our_variants(span_window(models["spacy"]))
     msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
-    int8_build = run_in_process(
-        ["build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8")], work / "measured.json"
-    )
+
+    def measure(*args: str) -> Dict[str, Any]:
+        return run_in_process(list(args), work / "measured.json")
+
+    int8_build = measure("build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8"))
     models["spacy"] = work / "spacy-int8"
-    first_prediction = run_in_process(
-        ["first-prediction", "--model", str(models["spacy"]), "--variant", "int8"], work / "measured.json"
-    )
+    first_prediction = measure("first-prediction", "--model", str(models["spacy"]), "--variant", "int8")
+    threads = ["--threads", str(settings["threads"])]
+    sentences = ["--sentences", str(paths["sentences"])]
+    dev_set_args = [*sentences, "--documents", str(paths["documents"]), *threads]
     ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
     hf: Dict[str, List[Dict[str, Any]]] = {}
     ort: List[Dict[str, Any]] = []
-    threads = ["--threads", str(settings["threads"])]
     for round_number in range(settings["rounds"]):
         score = ["--score"] if round_number == 0 else []
         for name in variants:
             msg.info(f"Round {round_number + 1}: ours, {name}")
             ours[name].append(
-                run_in_process(
-                    [
-                        "measure-ours",
-                        "--model",
-                        str(models["spacy"]),
-                        "--variant",
-                        name,
-                        "--sentences",
-                        str(paths["sentences"]),
-                        "--documents",
-                        str(paths["documents"]),
-                        *threads,
-                        *score,
-                    ],
-                    work / "measured.json",
-                )
+                measure("measure-ours", "--model", str(models["spacy"]), "--variant", name, *dev_set_args, *score)
             )
         for variant in hf_variants(batch_size):
             key = f"{variant['input']}: {hf_name(variant)}"
             msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
             hf.setdefault(key, []).append(
-                run_in_process(
-                    [
-                        "measure-hf",
-                        "--model-dir",
-                        str(models["hf"]),
-                        "--precision",
-                        variant["precision"],
-                        "--batch-size",
-                        str(variant["batch_size"]),
-                        "--input",
-                        variant["input"],
-                        "--sentences",
-                        str(paths["sentences"]),
-                        *threads,
-                        *score,
-                    ],
-                    work / "measured.json",
+                measure(
+                    "measure-hf",
+                    "--model-dir",
+                    str(models["hf"]),
+                    "--precision",
+                    variant["precision"],
+                    "--batch-size",
+                    str(variant["batch_size"]),
+                    "--input",
+                    variant["input"],
+                    *sentences,
+                    *threads,
+                    *score,
                 )
             )
         msg.info(f"Round {round_number + 1}: the hand-written ONNX Runtime loop")
-        ort.append(
-            run_in_process(
-                [
-                    "measure-ort",
-                    "--model-dir",
-                    str(models["hf"]),
-                    "--sentences",
-                    str(paths["sentences"]),
-                    "--documents",
-                    str(paths["documents"]),
-                    *threads,
-                ],
-                work / "measured.json",
-            )
-        )
+        ort.append(measure("measure-ort", "--model-dir", str(models["hf"]), *dev_set_args))
     default = default_variant(variants)
     msg.info(f"Where the time of ours ({default}) goes: cProfile")
-    profile = run_in_process(
-        [
-            "profile-ours",
-            "--model",
-            str(models["spacy"]),
-            "--variant",
-            default,
-            "--sentences",
-            str(paths["sentences"]),
-            "--documents",
-            str(paths["documents"]),
-            *threads,
-        ],
-        work / "measured.json",
-    )
+    profile = measure("profile-ours", "--model", str(models["spacy"]), "--variant", default, *dev_set_args)
     msg.info(f"Entities of ours ({default}) at batch sizes {CONSISTENCY_BATCH_SIZES}")
-    consistency = run_in_process(
-        [
-            "batch-consistency",
-            "--model",
-            str(models["spacy"]),
-            "--variant",
-            default,
-            "--sentences",
-            str(paths["sentences"]),
-            *threads,
-        ],
-        work / "measured.json",
+    consistency = measure(
+        "batch-consistency", "--model", str(models["spacy"]), "--variant", default, *sentences, *threads
     )
     our_rows = [
         {

@@ -85,8 +85,13 @@ def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, de
         assert 0 <= stats["padding_share"] <= stats["padding_share_one_call"] < 1
 
 
-def test_the_profile_finds_each_part_inside_its_parent(tmp_path, dev_files):
-    model = build_tiny_transformer_pipeline(tmp_path)
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    return build_tiny_transformer_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+def test_the_profile_finds_each_part_inside_its_parent(tiny_pipeline, tmp_path, dev_files):
+    model = tiny_pipeline
     profile = run_measure(
         "profile-ours",
         "--model",
@@ -110,8 +115,8 @@ def test_the_profile_finds_each_part_inside_its_parent(tmp_path, dev_files):
         assert 0 < parts["spaCy tokenizer (text to Doc)"] < parts["total"]
 
 
-def test_batch_consistency_compares_each_batch_size_with_batch_one(tmp_path, dev_files):
-    model = build_tiny_transformer_pipeline(tmp_path)
+def test_batch_consistency_compares_each_batch_size_with_batch_one(tiny_pipeline, tmp_path, dev_files):
+    model = tiny_pipeline
     measured = run_measure(
         "batch-consistency",
         "--model",

@@ -35,6 +35,7 @@ from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups,
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 import ort_loop  # noqa: E402
+import serving  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
 
@@ -509,9 +510,13 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     def measure(*args: str) -> Dict[str, Any]:
         return run_in_process(list(args), work / "measured.json")
 
-    int8_build = measure("build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8"))
+    trained = models["spacy"]
+    int8_build = measure("build-int8", "--model", str(trained), "--output", str(work / "spacy-int8"))
     models["spacy"] = work / "spacy-int8"
     first_prediction = measure("first-prediction", "--model", str(models["spacy"]), "--variant", "int8")
+    served = serving.measure_serving(
+        trained, trained.parent / "train_log.jsonl", paths["documents"], work / "serving", settings["serving_workers"]
+    )
     threads = ["--threads", str(settings["threads"])]
     sentences = ["--sentences", str(paths["sentences"])]
     dev_set_args = [*sentences, "--documents", str(paths["documents"]), *threads]
@@ -598,6 +603,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
             value
         )
         targets[f"ours >= 1.2x the ONNX Runtime loop ({kind})"] = value >= 1.2
+    targets.update(serving.serving_targets(served))
     return {
         "pipelines": {name: str(path) for name, path in models.items()},
         "dev_set": dev_set,
@@ -610,6 +616,7 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         ),
         "int8_build": int8_build,
         "first_prediction": first_prediction,
+        "serving": served,
         "ours": our_rows,
         "hugging_face": hf_rows,
         "onnx_runtime_loop": ort_row,

@@ -4,6 +4,7 @@ memory is its own, and no step warms the caches of another."""
 import json
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -27,3 +28,16 @@ def measure_in_subprocess(args: List[str], output_json: Path) -> Dict[str, Any]:
     figures to --output-json; return them."""
     run_checked([sys.executable, *args, "--output-json", str(output_json)])
     return json.loads(output_json.read_text())
+
+
+def venv_without_project(venv: Path) -> Path:
+    """A fresh virtual environment that reuses the installed dependencies
+    (linked in, as there is no network for installing them) but not this
+    project's package, its metadata or its spaCy entry points: where a
+    packaged pipeline must load on its own."""
+    subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(venv)], check=True)
+    site_packages = next(venv.glob("lib/python*/site-packages"))
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if "conll_ner" not in entry.name and "conll-ner" not in entry.name:
+            (site_packages / entry.name).symlink_to(entry)
+    return venv

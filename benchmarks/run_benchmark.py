@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
+import serving  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
 from cpu_inference import FP32_CONFIG, ORT_BATCH_SIZES, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
@@ -808,6 +809,39 @@ def inference_default_note(results: Dict[str, Any]) -> str:
     )
 
 
+def serving_lines(served: Dict[str, Any]) -> List[str]:
+    """The inference mode's serving part: the installed wheel's first
+    prediction and annotate's peak memory per engine."""
+    first = served["installed_first_prediction"]
+    lines = [
+        f"Serving on a fresh machine (benchmarks/serving.py). The package step's wheel ({served['wheel_mb']:,.0f} MB, "
+        f"built in {served['package_seconds']:.0f} s) installed into a fresh environment without the project, empty "
+        f'caches: `import spacy` {first["import_seconds"]:.1f} s, `spacy.load("{first["package"]}")` '
+        f"{first['load_seconds']:.1f} s, first prediction {first['first_prediction_seconds']:.2f} s, peak RSS "
+        f"{first['peak_rss_mb']:,.0f} MB; it carries its int8 encoder: {'yes' if first['carries_int8'] else 'no'}, "
+        f"predicted in {first['precision']}, export tools imported: "
+        f"{', '.join(first['export_tools_imported']) or 'none'}, ONNX graphs in the caches afterwards: "
+        f"{len(serving.exported_graphs(first['cache_files']))} (files: {', '.join(first['cache_files']) or 'none'}).",
+        "",
+        f"`annotate` on the packaged pipeline ({served['pipeline_mb']:,.0f} MB on disk, int8 encoder included), "
+        "empty caches. A worker may take its pipeline's size, the runtime's own memory (the peak of a process that "
+        f"imports what the engine's workers import and loads nothing) and {served['worker_margin_mb']:,} MB for "
+        "activations and arenas; an export on the way would add about ten times the encoder's size.",
+        "",
+        "| Engine | Workers | Seconds | Each worker's peak RSS MB | Allowed MB (pipeline + runtime + margin) "
+        "| Driver peak RSS MB | Whole tree peak RSS MB | ONNX graphs in the caches |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for run in served["annotate"]:
+        workers = ", ".join(f"{peak:,.0f}" for peak in run["worker_peak_rss_mb"])
+        lines.append(
+            f"| {run['engine']} | {run['workers']} | {run['seconds']:.1f} | {workers} | "
+            f"{serving.worker_allowance_mb(served, run):,.0f} | {run['driver_peak_rss_mb']:,.0f} | "
+            f"{run['tree_peak_rss_mb']:,.0f} | {len(serving.exported_graphs(run['cache_files']))} |"
+        )
+    return lines
+
+
 def report_inference_markdown(results: Dict[str, Any]) -> str:
     ours, hf, dev, rounds = results["ours"], results["hugging_face"], results["dev_set"], results["settings"]["rounds"]
     lines = [
@@ -870,6 +904,8 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
             f"Its dev F1 (gold-tokenized sentences): {ort['dev']['f1'] * 100:.2f}; documents cut at the model's "
             f"maximum length: {ort['documents_truncated']}; peak RSS {ort['peak_rss_mb']:,.0f} MB.",
         ]
+    if "serving" in results:  # runs from before it was measured lack it
+        lines += ["", *serving_lines(results["serving"])]
     if "batch_consistency" in results:  # runs from before it was measured lack it
         consistency = results["batch_consistency"]
         shares = ", ".join(f"{share:.2%} at batch {size}" for size, share in consistency["share_differing"].items())

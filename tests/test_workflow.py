@@ -6,16 +6,18 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
-from pathlib import Path
 
 import pytest
 import spacy
+from conftest import PROJECT_DIR
 from project_utils import copy_project, run_project, write_fixture_assets
 from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, build_tiny_xlmr, fixture_texts
 
 from conll_ner.commands import CPU_TRAINING, GPU_INSTALL
+
+sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+from processes import venv_without_project  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -143,18 +145,6 @@ def test_spacy_evaluate_reports_the_scorers_numbers(workflow_runs, tmp_path):
     assert "ents_errors" in reported and "ents_projection" in reported
 
 
-def make_venv_without_project(venv):
-    """A fresh virtual environment that reuses the installed dependencies
-    (linked in, as there is no network for installing them) but not this
-    project's package, its metadata or its spaCy entry points."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site_packages = next(venv.glob("lib/python*/site-packages"))
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if "conll_ner" not in entry.name and "conll-ner" not in entry.name:
-            (site_packages / entry.name).symlink_to(entry)
-    return venv
-
-
 def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, tmp_path):
     project, _ = workflow_runs[MULTI]
     wheel = next((project / "packages" / "multi-transformer").glob("*/dist/*.whl"))
@@ -167,7 +157,7 @@ def test_packaged_pipeline_installs_and_runs_without_the_project(workflow_runs, 
     requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert "spacy-transformers<1.5.0,>=1.4.0" in requires
     assert not any(req.startswith("conll-ner") for req in requires)  # not on PyPI, not needed to load
-    venv = make_venv_without_project(tmp_path / "venv")
+    venv = venv_without_project(tmp_path / "venv")
     python = venv / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-index", str(wheel)], capture_output=True, text=True

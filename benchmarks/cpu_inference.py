@@ -17,7 +17,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import spacy
 import typer
@@ -35,7 +35,6 @@ from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups,
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 import ort_loop  # noqa: E402
-import serving  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
 
@@ -114,32 +113,47 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
     }
 
 
-def run_pipe(nlp: spacy.Language, items: List[Any]) -> None:
-    for _ in nlp.pipe(items):
+def run_pipe(nlp: spacy.Language, items: List[Any], batch_size: Optional[int] = None) -> None:
+    for _ in nlp.pipe(items, batch_size=batch_size):
         pass
 
 
 @app.command("measure-ours")
 def measure_ours_command(
     model: str = typer.Option(..., "--model"),
-    variant: str = typer.Option(..., "--variant"),
+    variant: str = typer.Option(
+        "", "--variant", help="A variant of our transformer pipeline (our_variants); empty: the pipeline as it is"
+    ),
     sentences: Path = typer.Option(
         ..., "--sentences", exists=True, dir_okay=False, help="CoNLL file of the dev sentences"
     ),
-    documents: Path = typer.Option(..., "--documents", exists=True, dir_okay=False, help="DocBin of the dev documents"),
+    documents: Optional[Path] = typer.Option(
+        None, "--documents", exists=True, dir_okay=False, help="DocBin of the dev documents; none: sentences only"
+    ),
+    inputs: List[str] = typer.Option(
+        [], "--input", help="raw_text, pretokenized or documents (repeatable); none: every input given"
+    ),
+    batch_size: int = typer.Option(0, "--batch-size", help="Docs per nlp.pipe batch; 0: the pipeline's own"),
     score: bool = typer.Option(
         False, "--score", help="Also score the dev documents (seqeval F1) and count the encoder's input"
     ),
     threads: int = typer.Option(0, "--threads"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
-    """A variant of ours over each input, at the pipeline's own batch size: the median of three passes."""
+    """A spaCy pipeline (a variant of ours, or any pipeline as it is) over
+    each input: words/s the median of three passes after a warm-up batch,
+    and the process's peak memory. The one measuring path of the spaCy side,
+    for the full mode's pipelines and the inference mode's variants."""
     torch_threads = hf_baseline.set_threads(threads)
     started = time.perf_counter()
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant] if variant else {})
     load_seconds = time.perf_counter() - started
     words = [s.words for s in read_conll_file(sentences).sentences]
-    doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
+    doc_words = (
+        [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
+        if documents
+        else []
+    )
     make_inputs = {
         "raw_text": lambda: [" ".join(w) for w in words],
         "pretokenized": lambda: [Doc(nlp.vocab, words=w) for w in words],
@@ -150,10 +164,12 @@ def measure_ours_command(
         "pretokenized": sum(map(len, words)),
         "documents": sum(map(len, doc_words)),
     }
-    batch_size = nlp.batch_size
+    kinds = inputs or [kind for kind in OUR_INPUTS if kind != "documents" or documents]
+    if set(kinds) - set(OUR_INPUTS) or ("documents" in kinds and not documents) or (score and not documents):
+        raise typer.BadParameter(f"inputs {kinds}: choose from {OUR_INPUTS}; documents and --score need --documents")
+    batch_size = batch_size or nlp.batch_size
     started = time.perf_counter()
-    for _ in nlp.pipe(make_inputs["pretokenized"]()[:batch_size]):  # int8: opens the session
-        pass
+    run_pipe(nlp, make_inputs["pretokenized"]()[:batch_size], batch_size)  # int8: opens the session
     first_batch_seconds = time.perf_counter() - started
     result: Dict[str, Any] = {
         "variant": variant,
@@ -161,16 +177,19 @@ def measure_ours_command(
         "load_seconds": load_seconds,
         "first_batch_seconds": first_batch_seconds,
         "torch_threads": torch_threads,
+        "n_words": {kind: n_words[kind] for kind in kinds},
         "words_per_second": {},
         "encoder_input": {},
     }
-    for name in OUR_INPUTS:
-        result["words_per_second"][name] = n_words[name] / median_seconds(partial(run_pipe, nlp, make_inputs[name]()))
+    for kind in kinds:
+        items = make_inputs[kind]()
+        result["words_per_second"][kind] = n_words[kind] / median_seconds(partial(run_pipe, nlp, items, batch_size))
     if score:
         metrics, _ = evaluate_docbin(nlp, documents)
         result["dev"] = {"precision": metrics["ents_p"], "recall": metrics["ents_r"], "f1": metrics["ents_f"]}
-        for name in ("pretokenized", "documents"):
-            result["encoder_input"][name] = encoder_input(nlp, make_inputs[name](), batch_size)
+        if "transformer" in nlp.pipe_names:
+            for name in ("pretokenized", "documents"):
+                result["encoder_input"][name] = encoder_input(nlp, make_inputs[name](), batch_size)
     result["peak_rss_mb"] = hf_baseline.peak_rss_mb()
     hf_baseline.write_json(output_json, result)
 
@@ -510,13 +529,9 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
     def measure(*args: str) -> Dict[str, Any]:
         return run_in_process(list(args), work / "measured.json")
 
-    trained = models["spacy"]
-    int8_build = measure("build-int8", "--model", str(trained), "--output", str(work / "spacy-int8"))
+    int8_build = measure("build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8"))
     models["spacy"] = work / "spacy-int8"
     first_prediction = measure("first-prediction", "--model", str(models["spacy"]), "--variant", "int8")
-    served = serving.measure_serving(
-        trained, trained.parent / "train_log.jsonl", paths["documents"], work / "serving", settings["serving_workers"]
-    )
     threads = ["--threads", str(settings["threads"])]
     sentences = ["--sentences", str(paths["sentences"])]
     dev_set_args = [*sentences, "--documents", str(paths["documents"]), *threads]
@@ -603,7 +618,6 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
             value
         )
         targets[f"ours >= 1.2x the ONNX Runtime loop ({kind})"] = value >= 1.2
-    targets.update(serving.serving_targets(served))
     return {
         "pipelines": {name: str(path) for name, path in models.items()},
         "dev_set": dev_set,
@@ -616,7 +630,6 @@ def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[
         ),
         "int8_build": int8_build,
         "first_prediction": first_prediction,
-        "serving": served,
         "ours": our_rows,
         "hugging_face": hf_rows,
         "onnx_runtime_loop": ort_row,

@@ -11,8 +11,9 @@ spaCy side scores.
 
     python benchmarks/hf_baseline.py train-eval --train eng.train --dev eng.testa \\
         --output-dir training/hf --output-json metrics/hf_train.json
-    python benchmarks/hf_baseline.py infer --model-dir training/hf --data eng.testa \\
-        --output-json metrics/hf_infer.json
+
+Its inference speed is measured where ours is, by benchmarks/cpu_inference.py
+(measure-hf), so that each side has one measuring path.
 """
 
 import json
@@ -20,7 +21,7 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import transformers
@@ -41,12 +42,10 @@ from transformers import (
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.tags import iob_to_spans
-from conll_ner.evaluation.metrics import median_seconds
 from conll_ner.evaluation.scoring import spans_to_tags
 from conll_ner.training.checkpoints import check_checkpoint
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
-VARIANTS = ("raw_text", "pretokenized")
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -324,81 +323,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_variant(
-    run: Callable[[], object], warmup: Callable[[], object], n_words: int, batch_size: int
-) -> Dict[str, float]:
-    """The median time of three `run()` calls (median_seconds, as every
-    speed of the project) after one `warmup()` call, which pays for lazy
-    initialisation that a long-running service pays only once.
-
-    Peak RSS is the process's lifetime peak (`ru_maxrss`) after the run, so it
-    includes the interpreter, torch, the model and anything the process did
-    before; `peak_rss_delta_mb` is how much this run raised that peak, and is
-    0 when an earlier phase peaked higher. For a clean figure per variant, run
-    one variant per process (`infer --variant`).
-    """
-    warmup()
-    rss_before = peak_rss_mb()
-    seconds = median_seconds(run)
-    rss_after = peak_rss_mb()
-    return {
-        "words_per_second": n_words / seconds,
-        "seconds": seconds,
-        "n_words": n_words,
-        "batch_size": batch_size,
-        "peak_rss_mb": rss_after,
-        "peak_rss_delta_mb": rss_after - rss_before,
-    }
-
-
-def measure_inference(
-    model_dir: str,
-    sentences_words: List[List[str]],
-    batch_size: int = 32,
-    threads: int = 0,
-    variants: Sequence[str] = VARIANTS,
-) -> Dict[str, Dict[str, float]]:
-    """Inference speed and memory of a fine-tuned model, two ways.
-
-    "raw_text": the `token-classification` pipeline on sentences joined with
-    spaces, what a user of the model card runs; it re-tokenizes and merges
-    subwords into entities. "pretokenized": the gold words through the
-    tokenizer and one forward pass per batch, first-subword argmax, the fair
-    match for a spaCy pipeline fed gold tokens. `words_per_second` counts the
-    gold words in both, so the two are comparable. Model loading is not timed.
-    """
-    unknown = set(variants) - set(VARIANTS)
-    if unknown:
-        raise ValueError(f"unknown variants {sorted(unknown)}: choose from {VARIANTS}")
-    torch_threads = set_threads(threads)
-    n_words = sum(len(words) for words in sentences_words)
-    warmup_words = sentences_words[:batch_size]
-    results: Dict[str, Dict[str, float]] = {}
-    if "raw_text" in variants:
-        pipe = transformers.pipeline(
-            "token-classification", model=model_dir, tokenizer=model_dir, aggregation_strategy="simple", device=-1
-        )
-        texts = [" ".join(words) for words in sentences_words]
-        results["raw_text"] = time_variant(
-            lambda: pipe(texts, batch_size=batch_size),
-            lambda: pipe(texts[:batch_size], batch_size=batch_size),
-            n_words,
-            batch_size,
-        )
-    if "pretokenized" in variants:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForTokenClassification.from_pretrained(model_dir)
-        results["pretokenized"] = time_variant(
-            lambda: predict_tags(model, tokenizer, sentences_words, batch_size),
-            lambda: predict_tags(model, tokenizer, warmup_words, batch_size),
-            n_words,
-            batch_size,
-        )
-    for result in results.values():
-        result["torch_threads"] = torch_threads
-    return results
-
-
 def write_json(path: Path, data: Dict[str, object]) -> None:
     """Write results where the benchmark report reads them, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -441,26 +365,6 @@ def train_eval_command(
         f"P {result['precision']:.4f}  R {result['recall']:.4f}  F1 {result['f1']:.4f}  "
         f"{result['epochs_done']:.2f} epochs in {result['train_seconds']:.1f} s -> {output_json}"
     )
-
-
-@app.command("infer")
-def infer_command(
-    model_dir: str = typer.Option(..., "--model-dir", help="A model fine-tuned by train-eval"),
-    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="CoNLL file whose words are tagged"),
-    output_json: Path = typer.Option(..., "--output-json", help="Where the results go"),
-    max_sentences: int = typer.Option(0, "--max-sentences", help="0: all"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
-    variant: List[str] = typer.Option(
-        list(VARIANTS), "--variant", help="raw_text and/or pretokenized; one per process gives a clean peak RSS"
-    ),
-) -> None:
-    """Measure inference speed and peak memory of a fine-tuned model."""
-    words, _ = read_sentences(data, max_sentences)
-    result = measure_inference(model_dir, words, batch_size=batch_size, threads=threads, variants=variant)
-    write_json(output_json, result)
-    for name, numbers in result.items():
-        typer.echo(f"{name}: {numbers['words_per_second']:.0f} words/s, peak RSS {numbers['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

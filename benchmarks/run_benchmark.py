@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import spacy
 import srsly
 import typer
-from spacy.tokens import Doc
 from spacy.util import load_config
 from wasabi import msg
 
@@ -36,7 +35,15 @@ import multilingual  # noqa: E402
 import readme_table  # noqa: E402
 import serving  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
-from cpu_inference import FP32_CONFIG, ORT_BATCH_SIZES, OUR_INPUTS, run_inference, write_sentences_conll  # noqa: E402
+from cpu_inference import (  # noqa: E402
+    FP32_CONFIG,
+    ORT_BATCH_SIZES,
+    OUR_INPUTS,
+    SENTENCE_INPUTS,
+    run_in_process,
+    run_inference,
+    write_sentences_conll,
+)
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 
@@ -142,49 +149,31 @@ def dev_scores(model: str, dev_path: Path, config: Optional[Dict[str, Any]] = No
     }
 
 
-def spacy_inference(
-    model: str, work: Path, settings: Dict[str, Any], batch_size: int, fp32: bool = False
-) -> Dict[str, Any]:
+def spacy_inference(model: str, work: Path, settings: Dict[str, Any], batch_size: int, fp32: bool = False):
+    """Our pipeline over the dev sentences, each input in a process of its
+    own (cpu_inference's measure-ours, the spaCy side's one measuring path)."""
     results = {}
-    for variant in hf_baseline.VARIANTS:
-        output = work / f"infer-{Path(model).parent.name}{'-fp32' if fp32 else ''}-{variant}.json"
-        args = [
-            str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"),
-            "infer-spacy",
-            "--model",
-            model,
-            "--data",
-            str(work / "dev.conll"),
-            "--variant",
-            variant,
-            "--batch-size",
-            str(batch_size),
-            "--threads",
-            str(settings["threads"]),
-        ] + (["--fp32"] if fp32 else [])
-        results[variant] = measure_in_subprocess(args, output)
+    for kind in SENTENCE_INPUTS:
+        output = work / f"infer-{Path(model).parent.name}{'-fp32' if fp32 else ''}-{kind}.json"
+        args = ["measure-ours", "--model", model, *(["--variant", "fp32"] if fp32 else []), "--input", kind]
+        args += ["--sentences", str(work / "dev.conll"), "--batch-size", str(batch_size)]
+        measured = run_in_process([*args, "--threads", str(settings["threads"])], output)
+        results[kind] = {
+            "words_per_second": measured["words_per_second"][kind],
+            **{key: measured[key] for key in ("batch_size", "peak_rss_mb", "torch_threads")},
+        }
     return results
 
 
 def hf_inference(model: str, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The fine-tuned model in fp32 over the dev sentences, each input in a
+    process of its own (cpu_inference's measure-hf, the Hugging Face side's
+    one measuring path)."""
     results = {}
-    for variant in hf_baseline.VARIANTS:
-        output = work / f"infer-hf-{variant}.json"
-        args = [
-            str(PROJECT_DIR / "benchmarks" / "hf_baseline.py"),
-            "infer",
-            "--model-dir",
-            model,
-            "--data",
-            str(work / "dev.conll"),
-            "--variant",
-            variant,
-            "--batch-size",
-            str(settings["hf_infer_batch_size"]),
-            "--threads",
-            str(settings["threads"]),
-        ]
-        results[variant] = measure_in_subprocess(args, output)[variant]
+    for kind in SENTENCE_INPUTS:
+        args = ["measure-hf", "--model-dir", model, "--precision", "fp32", "--input", kind]
+        args += ["--batch-size", str(settings["hf_infer_batch_size"]), "--sentences", str(work / "dev.conll")]
+        results[kind] = run_in_process([*args, "--threads", str(settings["threads"])], work / f"infer-hf-{kind}.json")
     return results
 
 
@@ -265,9 +254,11 @@ def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
 
 
 def ratios_and_targets(results: Dict[str, Any]) -> List[str]:
+    """The run's ratios (a mode without any has no block) and its targets."""
+    ratios = results.get("ratios", {})
     return (
-        ["", "Ratios (same run):", ""]
-        + [f"- {key}: {value:.2f}" for key, value in results["ratios"].items()]
+        (["", "Ratios (same run):", ""] if ratios else [])
+        + [f"- {key}: {value:.2f}" for key, value in ratios.items()]
         + ["", "Targets:", ""]
         + [f"- {key}: {'met' if met else 'missed'}" for key, met in results["targets"].items()]
     )
@@ -809,12 +800,14 @@ def inference_default_note(results: Dict[str, Any]) -> str:
     )
 
 
-def serving_lines(served: Dict[str, Any]) -> List[str]:
-    """The inference mode's serving part: the installed wheel's first
-    prediction and annotate's peak memory per engine."""
+def report_serving_markdown(served: Dict[str, Any]) -> str:
+    """The serving mode: the installed wheel's first prediction and
+    annotate's peak memory per engine."""
     first = served["installed_first_prediction"]
     lines = [
-        f"Serving on a fresh machine (benchmarks/serving.py). The package step's wheel ({served['wheel_mb']:,.0f} MB, "
+        *mode_header("## Serving the packaged pipeline on a fresh machine (`serving` mode)", served),
+        f"The long mode's all-MiniLM-L6-v2 pipeline ({served['pipeline'].split('benchmarks/work/')[-1]}) through the "
+        f"package step as the workflow runs it (benchmarks/serving.py). Its wheel ({served['wheel_mb']:,.0f} MB, "
         f"built in {served['package_seconds']:.0f} s) installed into a fresh environment without the project, empty "
         f'caches: `import spacy` {first["import_seconds"]:.1f} s, `spacy.load("{first["package"]}")` '
         f"{first['load_seconds']:.1f} s, first prediction {first['first_prediction_seconds']:.2f} s, peak RSS "
@@ -839,7 +832,7 @@ def serving_lines(served: Dict[str, Any]) -> List[str]:
             f"{serving.worker_allowance_mb(served, run):,.0f} | {run['driver_peak_rss_mb']:,.0f} | "
             f"{run['tree_peak_rss_mb']:,.0f} | {len(serving.exported_graphs(run['cache_files']))} |"
         )
-    return lines
+    return "\n".join(lines + remarks(served) + ratios_and_targets(served)) + "\n"
 
 
 def report_inference_markdown(results: Dict[str, Any]) -> str:
@@ -904,8 +897,6 @@ def report_inference_markdown(results: Dict[str, Any]) -> str:
             f"Its dev F1 (gold-tokenized sentences): {ort['dev']['f1'] * 100:.2f}; documents cut at the model's "
             f"maximum length: {ort['documents_truncated']}; peak RSS {ort['peak_rss_mb']:,.0f} MB.",
         ]
-    if "serving" in results:  # runs from before it was measured lack it
-        lines += ["", *serving_lines(results["serving"])]
     if "batch_consistency" in results:  # runs from before it was measured lack it
         consistency = results["batch_consistency"]
         shares = ", ".join(f"{share:.2%} at batch {size}" for size, share in consistency["share_differing"].items())
@@ -981,6 +972,8 @@ def write_benchmarks_md(
         parts.append(report_annotate_markdown(full["annotate"]))
     if full and "inference" in full:
         parts.append(report_inference_markdown(full["inference"]))
+    if full and "serving" in full:
+        parts.append(report_serving_markdown(full["serving"]))
     for results, png in multi:
         parts.append(multilingual.report_markdown(results, png, mode_header))
     if parts and not parts[0].startswith("# Benchmarks"):
@@ -989,7 +982,7 @@ def write_benchmarks_md(
 
 
 # modes whose results results.json keeps under a key of their own
-KEYED_MODES = ("distill", "annotate", "inference")
+KEYED_MODES = ("distill", "annotate", "inference", "serving")
 
 
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
@@ -1041,7 +1034,7 @@ def run_command(
     mode: str = typer.Option(
         "full",
         "--mode",
-        help="full, long, distill, annotate, inference or their quick checks (see benchmarks/modes.json)",
+        help="full, long, distill, annotate, inference, serving, multilingual or their quick checks (see benchmarks/modes.json)",
     ),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
@@ -1096,6 +1089,8 @@ def run_command(
         results = {**header, **run_annotate(data_dir, work, settings)}
     elif kind == "inference":
         results = {**header, **run_inference(data_dir, work, settings)}
+    elif kind == "serving":
+        results = {**header, **serving.run_serving(data_dir, work, settings)}
     else:
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started
@@ -1165,19 +1160,19 @@ def run_full(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, 
             f"words/s {v}, spaCy transformer / Trainer": ratio(
                 trf["inference"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
             )
-            for v in hf_baseline.VARIANTS
+            for v in SENTENCE_INPUTS
         },
         **{
             f"words/s {v}, spaCy transformer in fp32 / Trainer": ratio(
                 trf["inference_fp32"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
             )
-            for v in hf_baseline.VARIANTS
+            for v in SENTENCE_INPUTS
         },
         **{
             f"words/s {v}, spaCy CNN / Trainer": ratio(
                 cnn["inference"][v]["words_per_second"], hf["inference"][v]["words_per_second"]
             )
-            for v in hf_baseline.VARIANTS
+            for v in SENTENCE_INPUTS
         },
     }
     targets = {
@@ -1219,35 +1214,6 @@ def annotate_measure_command(
         model, inputs, output, engine=engine, workers=workers, max_chars=max_chars, resume=False, show_progress=False
     )
     hf_baseline.write_json(output_json, {**summary, "peak_rss_mb": hf_baseline.peak_rss_mb()})
-
-
-@app.command("infer-spacy")
-def infer_spacy_command(
-    model: str = typer.Option(..., "--model"),
-    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="CoNLL file whose words are tagged"),
-    variant: str = typer.Option(..., "--variant", help="raw_text or pretokenized"),
-    batch_size: int = typer.Option(..., "--batch-size"),
-    threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
-    fp32: bool = typer.Option(False, "--fp32", help="Transformer in fp32 even where the CPU has native bfloat16"),
-    output_json: Path = typer.Option(..., "--output-json"),
-) -> None:
-    """Words per second and peak memory of a spaCy pipeline, one variant per process."""
-    torch_threads = hf_baseline.set_threads(threads)
-    nlp = spacy.load(model, config=FP32_CONFIG if fp32 else {})
-    sentences = [s.words for s in read_conll_file(data).sentences]
-    n_words = sum(len(words) for words in sentences)
-    if variant == "raw_text":
-        inputs: List[Any] = [" ".join(words) for words in sentences]
-    else:
-        inputs = [Doc(nlp.vocab, words=words) for words in sentences]
-
-    def run_on(items: List[Any]) -> None:
-        for _ in nlp.pipe(items, batch_size=batch_size):
-            pass
-
-    result = hf_baseline.time_variant(lambda: run_on(inputs), lambda: run_on(inputs[:batch_size]), n_words, batch_size)
-    result["torch_threads"] = torch_threads
-    hf_baseline.write_json(output_json, result)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""What serving a packaged pipeline costs on a fresh machine (part of the
-inference mode): the package step's wheel, installed into a fresh virtual
+"""What serving a packaged pipeline costs on a fresh machine (the `serving`
+mode of run_benchmark.py): the package step's wheel, installed into a fresh virtual
 environment, loaded and asked for its first prediction in a fresh process;
 and the peak memory of `annotate` with worker processes and with Ray actors.
 Every run gets an empty cache folder (XDG_CACHE_HOME, HF_HOME, TORCH_HOME),
@@ -294,3 +294,20 @@ def worker_allowance_mb(served: Dict[str, Any], run: Dict[str, Any]) -> float:
     """The most a worker of `run` may take: its pipeline's files, the
     runtime's own memory and the margin."""
     return served["pipeline_mb"] + run["runtime_base_mb"] + served["worker_margin_mb"]
+
+
+def run_serving(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The serving mode: the mode's pipeline (the long mode's MiniLM) through
+    the package step, installed and loaded; annotate's workers."""
+    from cpu_inference import write_dev_files
+
+    model = PROJECT_DIR / "benchmarks" / "work" / settings["pipeline"]
+    if not (model / "meta.json").is_file():
+        msg.fail(
+            f"{model} is missing: the serving mode packages the pipeline that the long mode trained "
+            "(spacy project run benchmark . --vars.benchmark_mode long)",
+            exits=1,
+        )
+    paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
+    served = measure_serving(model, model.parent / "train_log.jsonl", paths["documents"], work, settings["workers"])
+    return {"pipeline": str(model), "dev_set": dev_set, **served, "targets": serving_targets(served)}

@@ -10,7 +10,9 @@ sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import run_benchmark  # noqa: E402
 
 
-def test_infer_spacy_measures_one_variant_in_its_own_process(tmp_path):
+def test_measure_ours_times_any_pipeline_one_input_per_process(tmp_path):
+    """The full mode's CNN goes through the same measuring command as the
+    inference mode's variants: one input per process, at a given batch."""
     model = tmp_path / "model"
     nlp = spacy.blank("en")
     nlp.add_pipe("ner").add_label("PER")
@@ -18,33 +20,20 @@ def test_infer_spacy_measures_one_variant_in_its_own_process(tmp_path):
     nlp.to_disk(model)
     data = tmp_path / "dev.conll"
     data.write_text(ENGLISH_TRAIN)
-    for variant in ("raw_text", "pretokenized"):
-        output = tmp_path / f"{variant}.json"
+    for kind in ("raw_text", "pretokenized"):
+        output = tmp_path / f"{kind}.json"
+        args = ["measure-ours", "--model", str(model), "--sentences", str(data), "--input", kind]
+        args += ["--batch-size", "2", "--threads", "1", "--output-json", str(output)]
         result = subprocess.run(
-            [
-                sys.executable,
-                str(PROJECT_DIR / "benchmarks" / "run_benchmark.py"),
-                "infer-spacy",
-                "--model",
-                str(model),
-                "--data",
-                str(data),
-                "--variant",
-                variant,
-                "--batch-size",
-                "2",
-                "--threads",
-                "1",
-                "--output-json",
-                str(output),
-            ],
+            [sys.executable, str(PROJECT_DIR / "benchmarks" / "cpu_inference.py"), *args],
             capture_output=True,
             text=True,
         )
         assert result.returncode == 0, result.stderr
         measured = json.loads(output.read_text())
-        assert measured["n_words"] == 14 and measured["batch_size"] == 2 and measured["torch_threads"] == 1
-        assert measured["words_per_second"] > 0 and 0 < measured["peak_rss_mb"] < 4096
+        assert measured["n_words"] == {kind: 14} and list(measured["words_per_second"]) == [kind]
+        assert measured["batch_size"] == 2 and measured["torch_threads"] == 1
+        assert "dev" not in measured and measured["encoder_input"] == {}
 
 
 def test_report_states_ratios_and_targets():

@@ -8,12 +8,10 @@ that loads, reports what it promises, and honours its time budget.
 """
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 pytest.importorskip("transformers")
 from tiny_models import build_tiny_bert  # noqa: E402
@@ -136,27 +134,3 @@ def test_time_budget_stops_training_early(hf, tiny_bert, data, tmp_path):
     assert result["steps"] == 1
     assert result["epochs_done"] < 3
     assert 0.0 <= result["f1"] <= 1.0
-
-
-def test_measure_inference(hf, trained):
-    _, output_dir = trained
-    words = [[word for word, _ in sentence] for sentence in SENTENCES]
-    result = hf.measure_inference(str(output_dir), words, batch_size=4, threads=1)
-    assert set(result) == {"raw_text", "pretokenized"}
-    for numbers in result.values():
-        assert {"words_per_second", "peak_rss_mb", "batch_size", "n_words", "seconds"} <= set(numbers)
-        assert numbers["n_words"] == sum(len(sentence) for sentence in words)
-        assert numbers["words_per_second"] == pytest.approx(numbers["n_words"] / numbers["seconds"])
-        # the process's peak includes torch and the model: far above an empty interpreter's
-        assert numbers["peak_rss_mb"] > 100
-
-
-def test_infer_cli_writes_json(hf, trained, data, tmp_path):
-    _, output_dir = trained
-    _, dev = data
-    output_json = tmp_path / "infer.json"
-    args = ["infer", "--model-dir", str(output_dir), "--data", str(dev), "--output-json", str(output_json)]
-    args += ["--variant", "pretokenized", "--threads", "1", "--batch-size", "2"]
-    outcome = CliRunner().invoke(hf.app, args)
-    assert outcome.exit_code == 0, outcome.output
-    assert set(json.loads(output_json.read_text())) == {"pretokenized"}

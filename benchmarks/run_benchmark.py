@@ -1000,23 +1000,24 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def render_benchmarks_md() -> None:
+def render_benchmarks_md(root: Path = PROJECT_DIR) -> None:
     """BENCHMARKS.md from the results files, and the results section of
-    docs/multilingual.md between its markers."""
+    docs/multilingual.md between its markers, in the project at `root`
+    (another root: the test that the committed pages are their rendering)."""
     bench = PROJECT_DIR / "benchmarks"
     multi = [
         (read_json(path), f"benchmarks/{multilingual.curve_name(path.stem[len('results_') :])}")
         for path in sorted(bench.glob("results_multilingual*.json"))
     ]
     write_benchmarks_md(
-        PROJECT_DIR / "BENCHMARKS.md",
+        root / "BENCHMARKS.md",
         read_json(bench / "results.json"),
         read_json(bench / "results_long.json"),
         "benchmarks/learning_curves.png",
         multi,
     )
     if multi:
-        multilingual.render_docs(PROJECT_DIR / "docs" / "multilingual.md", multi, mode_header)
+        multilingual.render_docs(root / "docs" / "multilingual.md", multi, mode_header)
 
 
 @app.command("render")

@@ -806,8 +806,9 @@ def report_serving_markdown(served: Dict[str, Any]) -> str:
     first = served["installed_first_prediction"]
     lines = [
         *mode_header("## Serving the packaged pipeline on a fresh machine (`serving` mode)", served),
-        f"The long mode's all-MiniLM-L6-v2 pipeline ({served['pipeline'].split('benchmarks/work/')[-1]}) through the "
-        f"package step as the workflow runs it (benchmarks/serving.py). Its wheel ({served['wheel_mb']:,.0f} MB, "
+        f"An all-MiniLM-L6-v2 pipeline of configs/transformer.cfg ({served['pipeline'].split('benchmarks/work/')[-1]}; "
+        "how long it trained changes none of these figures) through the package step as the workflow runs it "
+        f"(benchmarks/serving.py). Its wheel ({served['wheel_mb']:,.0f} MB, "
         f"built in {served['package_seconds']:.0f} s) installed into a fresh environment without the project, empty "
         f'caches: `import spacy` {first["import_seconds"]:.1f} s, `spacy.load("{first["package"]}")` '
         f"{first['load_seconds']:.1f} s, first prediction {first['first_prediction_seconds']:.2f} s, peak RSS "

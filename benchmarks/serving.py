@@ -297,15 +297,16 @@ def worker_allowance_mb(served: Dict[str, Any], run: Dict[str, Any]) -> float:
 
 
 def run_serving(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
-    """The serving mode: the mode's pipeline (the long mode's MiniLM) through
-    the package step, installed and loaded; annotate's workers."""
+    """The serving mode: the mode's pipeline (a MiniLM pipeline of the
+    default recipe; how long it trained changes none of the figures here)
+    through the package step, installed and loaded; annotate's workers."""
     from cpu_inference import write_dev_files
 
     model = PROJECT_DIR / "benchmarks" / "work" / settings["pipeline"]
     if not (model / "meta.json").is_file():
         msg.fail(
-            f"{model} is missing: the serving mode packages the pipeline that the long mode trained "
-            "(spacy project run benchmark . --vars.benchmark_mode long)",
+            f"{model} is missing: the serving mode packages the pipeline that the long_quick mode trains "
+            "(spacy project run benchmark . --vars.benchmark_mode long_quick)",
             exits=1,
         )
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])

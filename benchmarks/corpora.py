@@ -1,7 +1,9 @@
 """The benchmark's corpora: the first N sentences of a CoNLL file, converted
 as the project's `convert` step does (its `n_sents` var, read from
-project.yml), and the distill mode's split of a corpus by documents."""
+project.yml), the distill mode's split of a corpus by documents, and its
+unlabelled part as the text a user would give the teacher."""
 
+import json
 import random
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
@@ -9,9 +11,11 @@ from typing import Any, List, Sequence, Tuple
 import spacy
 import srsly
 from processes import PROJECT_DIR
+from spacy.tokens import DocBin
 
 from conll_ner.data.conll import Sentence, iter_documents, read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
+from conll_ner.files import write_atomically
 
 # Sentences per Doc of the convert step, so that spaCy trains on what a user gets
 N_SENTS = int(srsly.read_yaml(PROJECT_DIR / "project.yml")["vars"]["n_sents"])
@@ -29,6 +33,15 @@ def write_docbin(sentences: Sequence[Sentence], lang: str, target: Path, source:
     doc_bin, stats = conll_to_docbin(list(sentences), spacy.blank(lang).vocab, n_sents=N_SENTS, source=source)
     save_conversion(doc_bin, stats, target)
     return stats
+
+
+def write_texts_jsonl(docbin: Path, target: Path) -> Path:
+    """The texts of a DocBin's Docs as JSONL, one {"text": ...} per line: a
+    labelled corpus used as unlabelled text, in a format the annotate
+    engine reads (it reads no DocBins)."""
+    docs = DocBin().from_disk(docbin).get_docs(spacy.blank("xx").vocab)
+    write_atomically(target, "".join(json.dumps({"text": doc.text}) + "\n" for doc in docs).encode("utf8"))
+    return target
 
 
 def split_documents(

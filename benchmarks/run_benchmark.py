@@ -34,7 +34,7 @@ import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
 import serving  # noqa: E402
-from corpora import first_sentences, split_documents, write_docbin  # noqa: E402
+from corpora import first_sentences, split_documents, write_docbin, write_texts_jsonl  # noqa: E402
 from cpu_inference import (  # noqa: E402
     FP32_CONFIG,
     ORT_BATCH_SIZES,
@@ -526,7 +526,9 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
         )
     }
     teacher_best = str(work / "teacher" / "model-best")
-    msg.info("The teacher annotates U (scripts/distill.py data drops U's gold labels on reading)")
+    # the teacher reads U as text, as a user's unlabelled JSONL: its gold labels and CoNLL tokens stay behind
+    unlabelled_texts = write_texts_jsonl(work / "unlabelled" / "en.spacy", work / "unlabelled_text" / "en.jsonl")
+    msg.info("The teacher annotates U's texts (scripts/distill.py data)")
     annotate_seconds = run_checked(
         [
             sys.executable,
@@ -539,7 +541,7 @@ def run_distill(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
             "--corpus",
             str(work / "corpus"),
             "--unlabelled",
-            str(work / "unlabelled" / "en.spacy"),
+            str(unlabelled_texts),
         ]
     )
     # the students are what the distill workflow trains with project.yml's

@@ -1,11 +1,12 @@
 """Writing outputs so that a failed or interrupted step leaves nothing half-written."""
 
 import glob
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Dict, Iterator, Union
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -40,3 +41,34 @@ def write_atomically(path: Union[str, Path], data: bytes) -> None:
     interrupted step never leaves a half-written output behind."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def append_line(path: Union[str, Path], line: bytes) -> None:
+    """Append one line to a log and flush it to disk before returning, so
+    that what the line records survives a crash right after. A line cut
+    short by an earlier crash gets its newline first, so it cannot swallow
+    this one."""
+    with Path(path).open("a+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size:
+            file.seek(size - 1)
+            if file.read(1) != b"\n":
+                file.write(b"\n")
+        file.write(line.rstrip(b"\n") + b"\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def read_json_lines(path: Union[str, Path]) -> Iterator[Dict[str, Any]]:
+    """The JSON objects of a log written with `append_line`; a missing log
+    holds none, and a line cut short by a crash is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf8").splitlines():
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            yield value

@@ -1,4 +1,3 @@
-import json
 import sys
 
 import pytest
@@ -7,15 +6,7 @@ from conftest import PROJECT_DIR
 from spacy.tokens import Doc, DocBin
 
 from conll_ner.data.conll import Sentence
-from conll_ner.training.distillation import (
-    DistillationError,
-    check_teacher,
-    count_unlabelled,
-    read_unlabelled,
-    teacher_predictions,
-    write_docs,
-    write_gold_copies,
-)
+from conll_ner.training.distillation import DistillationError, check_teacher, write_gold_copies
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 from corpora import split_documents  # noqa: E402  (the distill benchmark's split)
@@ -55,39 +46,6 @@ def test_split_refuses_a_share_outside_0_1():
         split_documents(corpus(4), 1.0)
 
 
-def test_unlabelled_text_jsonl_and_docbin(tmp_path):
-    vocab = spacy.blank("en").vocab
-    folder = tmp_path / "unlabelled"
-    folder.mkdir()
-    (folder / "a.txt").write_text("First document .\n\n  \nSecond one\n", encoding="utf8")
-    (folder / "b.jsonl").write_text(json.dumps({"text": "From JSONL", "id": 1}) + "\n\n", encoding="utf8")
-    labelled = Doc(vocab, words=["Ada", "Lovelace", "wrote"], ents=["B-PER", "I-PER", "O"])
-    DocBin(docs=[labelled]).to_disk(folder / "c.spacy")
-    (folder / "notes.md").write_text("not read", encoding="utf8")
-    items = list(read_unlabelled(folder, vocab))
-    assert items[:3] == ["First document .", "Second one", "From JSONL"]
-    # a labelled DocBin is read as unlabelled text: its tokens, no entities
-    assert [t.text for t in items[3]] == ["Ada", "Lovelace", "wrote"] and items[3].ents == ()
-    assert count_unlabelled(folder) == 4
-
-
-@pytest.mark.parametrize(
-    "line,reason", [("{broken", "Expecting"), (json.dumps({"body": "x"}), "'text'"), (json.dumps(["text"]), "'text'")]
-)
-def test_a_broken_jsonl_line_names_file_and_line(tmp_path, line, reason):
-    path = tmp_path / "input.jsonl"
-    path.write_text(json.dumps({"text": "fine"}) + "\n" + line + "\n", encoding="utf8")
-    with pytest.raises(DistillationError, match=rf"input.jsonl:2: .*{reason}"):
-        list(read_unlabelled(path, spacy.blank("en").vocab))
-
-
-def test_missing_unlabelled_input_is_named(tmp_path):
-    with pytest.raises(DistillationError, match="nowhere does not exist"):
-        list(read_unlabelled(tmp_path / "nowhere", spacy.blank("en").vocab))
-    with pytest.raises(DistillationError, match="holds no"):
-        list(read_unlabelled(tmp_path, spacy.blank("en").vocab))
-
-
 def rule_teacher(lang: str = "en", labels=("PER", "ORG")):
     """A teacher whose entities are known: an entity ruler in the ner slot."""
     nlp = spacy.blank(lang)
@@ -107,19 +65,6 @@ def test_a_teacher_with_other_labels_or_language_is_refused():
         check_teacher(rule_teacher(), {"PER", "ORG"}, "es")
     with pytest.raises(DistillationError, match="no ner component"):
         check_teacher(spacy.blank("en"), {"PER"}, "en")
-
-
-def test_silver_docbin_holds_exactly_the_teachers_entities(tmp_path):
-    teacher = rule_teacher()
-    texts = ["Ada Lovelace joined Acme .", "Nothing here", "Acme hired Ada Lovelace and Acme"]
-    silver = write_docs(teacher_predictions(teacher, iter(texts), batch_size=2, total=3), tmp_path / "silver.spacy")
-    docs = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(spacy.blank("en").vocab))
-    expected = [[(e.start_char, e.end_char, e.label_) for e in teacher(text).ents] for text in texts]
-    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == expected
-    assert [doc.text for doc in docs] == texts
-    assert silver.docs == 3 and silver.entities == {"ORG": 3, "PER": 2} and silver.words == 13
-    # tokens outside entities are annotated O, not missing: the student learns them as O
-    assert all(token.ent_iob_ in ("B", "I", "O") for doc in docs for token in doc)
 
 
 def test_gold_copies_weigh_gold_against_silver(tmp_path):

@@ -272,11 +272,14 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
 
     teacher_path = project / "training" / "multi-transformer" / "model-best"
     teacher = spacy.load(teacher_path)
-    silver = list(
-        DocBin()
-        .from_disk(project / "corpus" / "distill" / "multi-cnn-distilled" / "silver.spacy")
-        .get_docs(teacher.vocab)
-    )
+    # one silver DocBin per input file, beside the teacher's annotation shard
+    student_data = project / "corpus" / "distill" / "multi-cnn-distilled"
+    assert sorted(p.relative_to(student_data).as_posix() for p in student_data.rglob("*.spacy")) == [
+        "gold.spacy",
+        "silver/news.spacy",
+    ]
+    assert (student_data / "teacher_annotations" / "news.jsonl").is_file()
+    silver = list(DocBin().from_disk(student_data / "silver" / "news.spacy").get_docs(teacher.vocab))
     assert [doc.text for doc in silver] == sentences * 3
     expected = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in teacher.pipe(sentences * 3)]
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in silver] == expected
@@ -288,6 +291,7 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
     assert set(student.get_pipe("ner").labels) == set(teacher.get_pipe("ner").labels) == {"PER", "ORG", "LOC", "MISC"}
     comparison = json.loads((project / "metrics" / "multi-cnn-distilled" / "distillation.json").read_text())
     assert comparison["silver"]["docs"] == len(sentences) * 3 and comparison["gold"]["copies"] == 1
+    assert comparison["annotate"]["documents_done"] == len(sentences) * 3 and comparison["silver"]["errors"] == 0
     assert comparison["dev"]["teacher"]["words_per_second"] > 0 and comparison["dev"]["student"]["words_per_second"] > 0
     card = next((project / "packages" / "multi-cnn-distilled").glob("*/README.md")).read_text()
     assert "## Distillation" in card and "training/multi-transformer/model-best" in card
@@ -315,7 +319,7 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
     assert refused.returncode == 1
     message = " ".join(refused.stdout.split())  # wasabi wraps long lines
     assert "['LOC', 'MISC', 'ORG', 'PER'] differ from the gold data's ['LOC', 'PER']" in message
-    assert not (tmp_path / "refused" / "silver.spacy").exists()
+    assert not (tmp_path / "refused").exists()
 
 
 def test_distill_into_a_smaller_transformer_student(workflow_runs, tiny_encoders, tmp_path):

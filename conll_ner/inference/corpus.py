@@ -6,6 +6,13 @@ missing text becomes a record that carries the error, named by file and
 line, and ends up as an error row in the output. Only a shard that cannot be
 read at all (a corrupt parquet file, a missing text column) fails, and it
 alone.
+
+This is the project's one reader of unlabelled text: `annotate` and the
+teacher of `distill-data` both read through it. Inputs are JSONL, plain text
+and parquet. A DocBin (.spacy) is not one: DocBin.from_disk inflates the
+whole file at once, so it cannot be streamed, and records carry text, so its
+tokens and entities would be dropped anyway. A labelled corpus used as text
+(the distill benchmark's unlabelled part) is written as JSONL of its texts.
 """
 
 import glob
@@ -67,6 +74,11 @@ def input_files(inputs: Union[str, Path]) -> Tuple[List[Path], Path]:
         raise AnnotateError("no input given: name a file, a folder or a glob of the documents to annotate")
     path = Path(spec)
     if path.is_file():
+        if path.suffix == ".spacy":
+            raise AnnotateError(
+                f"{path}: a DocBin is not read as text (it cannot be streamed, and its tokens and entities "
+                'would be dropped anyway): write its texts as JSONL, one {"text": doc.text} per line'
+            )
         if path.suffix not in INPUT_SUFFIXES:
             raise AnnotateError(f"{path}: unknown input format; use {', '.join(INPUT_SUFFIXES)}")
         return [path.resolve()], path.resolve().parent

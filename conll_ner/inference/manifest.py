@@ -12,15 +12,14 @@ since) is annotated again.
 """
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
-from ..files import write_atomically
+from ..files import append_line, read_json_lines, write_atomically
 from .annotator import ModelIdentity
 from .corpus import Shard
-from .settings import AnnotateError
+from .settings import AnnotateError, ForeignOutputError
 
 MANIFEST_FILE = "manifest.json"
 DONE_FILE = "shards.jsonl"
@@ -86,11 +85,7 @@ class OutputFolder:
             old = json.loads(manifest_path.read_text(encoding="utf8"))
             changed = differences(old, manifest)
             if resume and changed:
-                raise AnnotateError(
-                    f"{path} holds the output of another run ({'; '.join(changed)}); mixing them would give "
-                    "annotations that no single model made. Give another output folder, or do not resume "
-                    "(--no-resume, resume=False) to replace that output"
-                )
+                raise ForeignOutputError(path, changed)
             if resume:
                 return cls(path, read_done(path / DONE_FILE))
             for record in read_done(path / DONE_FILE).values():
@@ -118,16 +113,7 @@ class OutputFolder:
         record = ShardRecord(
             shard.output, *input_state(shard), (self.path / shard.output).stat().st_size, documents, failed, words
         )
-        with (self.path / DONE_FILE).open("a+b") as file:
-            # a line cut short by a crash must not swallow this one
-            size = file.seek(0, os.SEEK_END)
-            if size:
-                file.seek(size - 1)
-                if file.read(1) != b"\n":
-                    file.write(b"\n")
-            file.write(json.dumps(asdict(record)).encode("utf8") + b"\n")
-            file.flush()
-            os.fsync(file.fileno())
+        append_line(self.path / DONE_FILE, json.dumps(asdict(record)).encode("utf8"))
         self.done[shard.output] = record
         return record
 
@@ -141,12 +127,10 @@ def read_done(path: Path) -> Dict[str, ShardRecord]:
     """The last record of each shard; a line cut short by a crash is ignored,
     and its shard annotated again."""
     done: Dict[str, ShardRecord] = {}
-    if not path.is_file():
-        return done
-    for line in path.read_text(encoding="utf8").splitlines():
+    for line in read_json_lines(path):
         try:
-            record = ShardRecord(**json.loads(line))
-        except (json.JSONDecodeError, TypeError):
+            record = ShardRecord(**line)
+        except TypeError:
             continue
         done[record.output] = record
     return done

@@ -1,7 +1,8 @@
 """The settings of an annotation run that every engine and worker shares."""
 
 from dataclasses import asdict, dataclass
-from typing import Dict
+from pathlib import Path
+from typing import Dict, List
 
 ENGINES = ("local", "ray")
 OUTPUT_FORMATS = ("jsonl", "parquet")
@@ -9,6 +10,22 @@ OUTPUT_FORMATS = ("jsonl", "parquet")
 
 class AnnotateError(ValueError):
     """A setting, input or output folder that an annotation run cannot use."""
+
+
+class ForeignOutputError(AnnotateError):
+    """An output folder that holds another run's output (another model, input
+    or settings), which a resuming run must not mix with its own. Its
+    `differences` say what changed, for callers that own the folder and
+    replace it instead (the distill-data step)."""
+
+    def __init__(self, folder: Path, differences: List[str]) -> None:
+        self.folder = folder
+        self.differences = differences
+        super().__init__(
+            f"{folder} holds the output of another run ({'; '.join(differences)}); mixing them would give "
+            "annotations that no single model made. Give another output folder, or do not resume "
+            "(--no-resume, resume=False) to replace that output"
+        )
 
 
 @dataclass(frozen=True)

@@ -8,86 +8,38 @@ DocBins, never as label indices: a teacher whose label ids are ordered
 differently from the data (the classic cause of distilled CoNLL models that
 give every entity a wrong type) cannot happen here, and a teacher whose label
 set differs from the gold one is refused before anything is annotated.
+
+The teacher annotates through the annotate engine (conll_ner/inference: the
+same reader, engines, resumable shards and long-text cutting as the
+`annotate` command) into the student's folder, and the silver DocBins are
+built from its finished shards (silver.py): a crash loses at most the shards
+in flight, and the student's corpus is a folder of DocBins, one per shard.
 """
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
+from typing import Any, Callable, Dict, Iterable, Sequence, Set, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
-from tqdm import tqdm
 
 from ..files import write_atomically
-from ..inference.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES
+from ..inference.annotate import annotate
+from ..inference.settings import ForeignOutputError
 
-DOCBIN_SUFFIXES = (".spacy",)
-UNLABELLED_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES + DOCBIN_SUFFIXES
 # what the distill-data step writes into the student's training folder
+# (corpus/distill/<student_run>), which spacy.Corpus reads recursively: every
+# .spacy file in it is training data, the annotations' JSONL is not
 GOLD_FILE = "gold.spacy"
-SILVER_FILE = "silver.spacy"
+SILVER_DIR = "silver"
+ANNOTATIONS_DIR = "teacher_annotations"
 SUMMARY_FILE = "distillation.json"
 
 
 class DistillationError(ValueError):
     """A teacher, student or input that cannot give a correct silver corpus."""
-
-
-def unlabelled_files(path: Union[str, Path]) -> List[Path]:
-    """The files of a file or folder of unlabelled text, in a stable order."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in UNLABELLED_SUFFIXES)
-        if not files:
-            raise DistillationError(f"{path} holds no {', '.join(UNLABELLED_SUFFIXES)} files")
-        return files
-    raise DistillationError(f"{path} does not exist")
-
-
-def read_unlabelled(path: Union[str, Path], vocab: Vocab, text_field: str = "text") -> Iterator[Union[str, Doc]]:
-    """Texts and Docs of a file or folder: plain text (one document per line),
-    JSONL (`text_field` of each line) or DocBin (its Docs, entities removed:
-    a labelled corpus can be used as unlabelled text). Blank lines are
-    skipped; a broken line stops with its file and line number, since silver
-    data built from a half-read corpus would be silently smaller."""
-    for file in unlabelled_files(path):
-        if file.suffix in DOCBIN_SUFFIXES:
-            for doc in DocBin().from_disk(file).get_docs(vocab):
-                doc.set_ents([], default="missing")
-                yield doc
-            continue
-        with file.open(encoding="utf8") as lines:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    if file.suffix in JSONL_SUFFIXES:
-                        if not line.strip():
-                            continue
-                        record = json.loads(line)
-                        text = record[text_field] if isinstance(record, dict) else None
-                        if not isinstance(text, str):
-                            raise DistillationError(f"no {text_field!r} string field")
-                    else:
-                        text = line.rstrip("\r\n")
-                except (json.JSONDecodeError, KeyError, DistillationError) as err:
-                    raise DistillationError(f"{file}:{number}: {err}") from err
-                if text.strip():
-                    yield text
-
-
-def count_unlabelled(path: Union[str, Path]) -> int:
-    """Documents in the input, for the progress bar's total (lines are an upper bound for text files)."""
-    total = 0
-    for file in unlabelled_files(path):
-        if file.suffix in DOCBIN_SUFFIXES:
-            total += len(DocBin().from_disk(file))
-        else:
-            with file.open("rb") as lines:
-                total += sum(1 for line in lines if line.strip())
-    return total
 
 
 def ner_labels(nlp: Language) -> Set[str]:
@@ -116,25 +68,27 @@ def check_teacher(teacher: Language, gold_labels: Set[str], student_lang: str) -
         )
 
 
-def teacher_predictions(
-    teacher: Language,
-    inputs: Iterable[Union[str, Doc]],
-    batch_size: int,
-    total: Optional[int] = None,
-    description: str = "Annotating",
-) -> Iterator[Doc]:
-    """The teacher's entities on every input, with a progress bar (documents,
-    words per second). Docs keep their tokens; texts get the teacher's."""
-    progress = tqdm(total=total, unit="doc", desc=description, dynamic_ncols=True)
-    words = 0
+def annotate_unlabelled(
+    teacher: str,
+    unlabelled: str,
+    folder: Union[str, Path],
+    warn: Callable[[str], None],
+    **options: Any,
+) -> Dict[str, object]:
+    """The teacher annotates `unlabelled` into `folder` with the annotate
+    engine (`options`: its keyword arguments), resuming an earlier run of the
+    same teacher, input and settings. The folder belongs to the distill-data
+    step, so one written with another teacher, input or settings (a
+    retrained teacher, a new max_chars) is replaced after a warning instead
+    of refused: its annotations can never be the new silver data. Returns
+    the annotate summary."""
     try:
-        for doc in teacher.pipe(inputs, batch_size=batch_size):
-            words += len(doc)
-            progress.update(1)
-            progress.set_postfix(words=words, refresh=False)
-            yield doc
-    finally:
-        progress.close()
+        return annotate(teacher, unlabelled, folder, resume=True, **options)
+    except ForeignOutputError as err:
+        warn(
+            f"{folder} holds another teacher's, input's or settings' annotations ({'; '.join(err.differences)}): annotating afresh"
+        )
+        return annotate(teacher, unlabelled, folder, resume=False, **options)
 
 
 @dataclass

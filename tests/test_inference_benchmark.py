@@ -19,6 +19,7 @@ from conll_ner.data.docbin import conll_to_docbin
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import cpu_inference  # noqa: E402
 import run_benchmark  # noqa: E402
+from corpora import N_SENTS  # noqa: E402
 
 
 def test_each_variant_changes_one_cpu_setting_of_the_config(tmp_path):
@@ -54,7 +55,9 @@ def run_measure(*args, output):
 def dev_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("dev")
     (root / "dev.conll").write_text(ENGLISH_TRAIN)
-    doc_bin, _ = conll_to_docbin(read_conll_file(root / "dev.conll").sentences, spacy.blank("en").vocab, n_sents=10)
+    doc_bin, _ = conll_to_docbin(
+        read_conll_file(root / "dev.conll").sentences, spacy.blank("en").vocab, n_sents=N_SENTS
+    )
     doc_bin.to_disk(root / "dev.spacy")
     return root
 

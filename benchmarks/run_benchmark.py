@@ -30,6 +30,7 @@ from conll_ner.inference.annotate import annotate
 from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_computes_int8
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import distill_scale  # noqa: E402
 import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
@@ -971,6 +972,10 @@ def write_benchmarks_md(
         parts.append(report_long_markdown(long, curve_png))
     if full and "distill" in full:
         parts.append(report_distill_markdown(full["distill"]))
+    if full and "distill_scale" in full:
+        parts.append(
+            distill_scale.report_markdown(full["distill_scale"], full.get("distill"), mode_header, ratios_and_targets)
+        )
     if full and "annotate" in full:
         parts.append(report_annotate_markdown(full["annotate"]))
     if full and "inference" in full:
@@ -984,8 +989,9 @@ def write_benchmarks_md(
     write_atomically(path, "\n".join(parts).encode("utf8"))
 
 
-# modes whose results results.json keeps under a key of their own
-KEYED_MODES = ("distill", "annotate", "inference", "serving")
+# modes whose results results.json keeps under a key of their own (a mode's
+# kind is the first whose name starts it: distill_scale before distill)
+KEYED_MODES = ("distill_scale", "distill", "annotate", "inference", "serving")
 
 
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
@@ -1038,7 +1044,7 @@ def run_command(
     mode: str = typer.Option(
         "full",
         "--mode",
-        help="full, long, distill, annotate, inference, serving, multilingual or their quick checks (see benchmarks/modes.json)",
+        help="full, long, distill, distill_scale, annotate, inference, serving, multilingual or their quick checks (see benchmarks/modes.json)",
     ),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
@@ -1087,6 +1093,8 @@ def run_command(
     elif kind == "long":
         results = {**header, **run_long(data_dir, work, settings)}
         plot_learning_curves(results, curve_path)
+    elif kind == "distill_scale":
+        results = {**header, **distill_scale.run_distill_scale(data_dir, work, settings, train_spacy)}
     elif kind == "distill":
         results = {**header, **run_distill(data_dir, work, settings)}
     elif kind == "annotate":

@@ -171,7 +171,7 @@ def data_command(
     msg.good(
         f"Silver: {silver['docs']:,} documents, {silver['words']:,} words, {silver['entities_total']:,} entities "
         f"{silver['entities']}"
-        + (f", {errors:,} input lines with errors skipped" if errors else "")
+        + (f", {errors:,} skipped for errors (their rows in {annotations_dir} say why)" if errors else "")
         + f"; gold: {gold.docs} documents x {gold_weight} -> {output_dir}"
     )
 

@@ -298,7 +298,7 @@ def test_the_data_step_counts_broken_lines_as_errors_and_resumes(teacher, tmp_pa
     assert (summary["silver"]["docs"], summary["silver"]["errors"], summary["silver"]["empty"]) == (2, 1, 1)
     assert summary["silver"]["entities"] == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 1}
     assert summary["gold"]["docs"] == 3 and summary["teacher_pipeline"] == "en_ruler"
-    assert "1 input lines with errors skipped" in " ".join(result.stdout.split())
+    assert "1 skipped for errors (their rows in" in " ".join(result.stdout.split())
     assert not (student / "silver.spacy").exists()
     docs = list(Corpus(student)(spacy.blank("en")))
     assert len(docs) == 3 + 2

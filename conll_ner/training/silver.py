@@ -251,6 +251,8 @@ def build_silver(
             f"{annotations} holds {manifest['format']} annotations; silver data is built from jsonl"
         )
     settings = Settings(**manifest["settings"])
+    # pieces are at most max_chars long, as the engine's pipeline allowed them
+    nlp.max_length = max(nlp.max_length, settings.max_chars)
     shards = find_shards(manifest["input"], manifest["format"], annotations)
     done = read_done(annotations / DONE_FILE)
     silver.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,9 @@ class SilverRecord:
 
 @dataclass
 class SilverSummary:
+    """A silver corpus's counts, and how many of its files this run built
+    and how many it kept from an earlier run."""
+
     stats: SilverStats
     shards: int
     built: int
@@ -105,18 +108,12 @@ def silver_name(shard: Shard) -> str:
     return Path(shard.output).with_suffix(SILVER_SUFFIX).as_posix()
 
 
-def remove_stale(silver: Path, keep: Set[str]) -> List[str]:
+def remove_stale(silver: Path, keep: Set[str]) -> None:
     """Remove the silver files that belong to no current shard (an input file
-    removed since), which spacy.Corpus would otherwise train on; returns
-    their names."""
-    stale = sorted(
-        path.relative_to(silver).as_posix()
-        for path in silver.rglob(f"*{SILVER_SUFFIX}")
-        if path.relative_to(silver).as_posix() not in keep
-    )
-    for name in stale:
-        (silver / name).unlink()
-    return stale
+    removed since), which spacy.Corpus would otherwise train on."""
+    for path in list(silver.rglob(f"*{SILVER_SUFFIX}")):
+        if path.relative_to(silver).as_posix() not in keep:
+            path.unlink()
 
 
 def clear_silver(silver: Path) -> None:

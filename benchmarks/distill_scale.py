@@ -296,10 +296,17 @@ def run_distill_scale(
     )
     distill_data("all", "scale-all", work / "inputs" / "all")
     runs["all"].update(documents=unlabelled["documents"], **step_summary(students / "scale-all"))
+    # the kill-and-rerun check runs on the sample or on all documents (the
+    # mode's resume_input), and is compared with that input's uninterrupted run
+    resume_inputs = {
+        "sample": (sample, sample_shards, runs["sample"]["documents"], "scale-sample"),
+        "all": (work / "inputs" / "all", settings["shards"], unlabelled["documents"], "scale-all"),
+    }
+    resume_input, resume_shards, resume_documents, uninterrupted = resume_inputs[settings["resume_input"]]
     annotations = students / "scale-resumed" / ANNOTATIONS_DIR
-    kill_at = math.ceil(settings["shards"] * settings["kill_at_share"])
+    kill_at = math.ceil(resume_shards * settings["kill_at_share"])
     # killed once the engine's log of finished shards has kill_at lines
-    distill_data("resumed_killed", "scale-resumed", work / "inputs" / "all", annotations / DONE_FILE, kill_at)
+    distill_data("resumed_killed", "scale-resumed", resume_input, annotations / DONE_FILE, kill_at)
     recorded = read_done(annotations / DONE_FILE)
     at_kill = {
         "shards_recorded": len(recorded),
@@ -307,12 +314,15 @@ def run_distill_scale(
         "rows_of_shards_in_flight": partial_rows(annotations),
         "silver_files": len(list((students / "scale-resumed" / SILVER_DIR).rglob("*.spacy"))),
     }
-    runs["resumed_killed"].update(documents=unlabelled["documents"], at_kill=at_kill)
-    distill_data("resumed_rerun", "scale-resumed", work / "inputs" / "all")
-    runs["resumed_rerun"].update(documents=unlabelled["documents"], **step_summary(students / "scale-resumed"))
+    runs["resumed_killed"].update(documents=resume_documents, at_kill=at_kill)
+    distill_data("resumed_rerun", "scale-resumed", resume_input)
+    runs["resumed_rerun"].update(documents=resume_documents, **step_summary(students / "scale-resumed"))
     rerun = runs["resumed_rerun"]["annotate"]
-    silver = same_silver(students / "scale-resumed" / SILVER_DIR, students / "scale-all" / SILVER_DIR)
+    silver = same_silver(students / "scale-resumed" / SILVER_DIR, students / uninterrupted / SILVER_DIR)
     resume = {
+        "input": settings["resume_input"],
+        "shards": resume_shards,
+        "documents": resume_documents,
         "kill_at_shards": kill_at,
         **at_kill,
         "rerun_shards_skipped": rerun["shards_skipped"],
@@ -348,7 +358,7 @@ def run_distill_scale(
     speedup = speed["student"]["words_per_second"] / speed["base_teacher"]["words_per_second"]
     nothing_twice = (
         resume["rerun_shards_skipped"] == resume["shards_recorded"]
-        and resume["rerun_documents_skipped"] + resume["rerun_documents_done"] == unlabelled["documents"]
+        and resume["rerun_documents_skipped"] + resume["rerun_documents_done"] == resume_documents
     )
     targets = {
         "distill-data peak RSS (process tree) at all documents within 10% of the sample's": rss_growth <= 1.10,
@@ -405,7 +415,7 @@ def measure_speed_command(
 RUN_NAMES = {
     "sample": "The sample (first shards)",
     "all": "All documents",
-    "resumed_killed": "All documents, killed",
+    "resumed_killed": "Killed",
     "resumed_rerun": "The same command again",
 }
 
@@ -476,7 +486,9 @@ def report_markdown(
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *(run_row(name, runs[name]) for name in RUN_NAMES),
         "",
-        f"Killed with SIGKILL (the process group) once {resume['kill_at_shards']} of {data['shards']} annotation "
+        f"The kill-and-rerun check ran on {'the sample' if resume['input'] == 'sample' else 'all documents'} "
+        f"({resume['documents']:,} documents in {resume['shards']} shards; the mode's resume_input). Killed with "
+        f"SIGKILL (the process group) once {resume['kill_at_shards']} of {resume['shards']} annotation "
         f"shards were recorded done: {resume['shards_recorded']} shards ({resume['documents_recorded']:,} "
         f"documents) were recorded, {resume['silver_files']} silver files written, and the shard in flight had "
         f"{resume['rows_of_shards_in_flight']:,} rows in its temporary file. The same command again skipped "
@@ -484,7 +496,7 @@ def report_markdown(
         f"{resume['rerun_shards_done']} ({resume['rerun_documents_done']:,} documents): annotated twice were only "
         f"the documents of the shard in flight ({resume['rows_of_shards_in_flight']:,} written, and at most "
         f"{resume['in_flight_bound']:,} more in the workers' chunks). Its silver corpus "
-        f"{'equals' if silver['equal'] else 'differs from'} the uninterrupted run's ({silver['files']} DocBins, "
+        f"{'equals' if silver['equal'] else 'differs from'} the uninterrupted run's on the same input ({silver['files']} DocBins, "
         f"{silver['docs']:,} Docs compared: words, whitespace and entities).",
         "",
         f"CPU speed on the first {speed['sentences']:,} dev sentences ({speed['words']:,} words, pre-tokenized, "

@@ -217,33 +217,6 @@ def scale_results(modes_key="distill_scale_quick"):
     }
 
 
-def test_the_report_states_runs_resume_speed_and_the_minilm_ratio_of_the_distill_mode():
-    results = scale_results()
-    distill = json.loads((PROJECT_DIR / "benchmarks" / "results.json").read_text())["distill"]
-    report = distill_scale.report_markdown(
-        results, distill, run_benchmark.mode_header, run_benchmark.ratios_and_targets
-    )
-    assert report.startswith("## Distillation at corpus scale (`distill_scale` mode)")
-    for name, run in results["runs"].items():
-        row = next(line for line in report.splitlines() if line.startswith(f"| {distill_scale.RUN_NAMES[name]} |"))
-        assert f"| {run['peak_tree_rss_mb']:,.0f} | {run['largest_process_peak_rss_mb']:,.0f} |" in row
-    assert "| All documents | 4,000 | 40 | 0 | 60 | 67 |" in report  # documents/s from the counts and seconds
-    assert "| All documents, killed | 4,000 | 21 recorded | |" in report
-    assert "skipped 21 shards (2,100 documents) and annotated 19 (1,900 documents)" in report
-    assert "Its silver corpus equals the uninterrupted run's (40 DocBins, 4,000 Docs" in report
-    assert f"hidden size {results['settings']['base_teacher']['hidden_size']}" in report
-    assert "| CNN student | cpu, fp32 | 27,000 |" in report
-    # the MiniLM ratio is the distill mode's stored one, rendered, not retyped
-    assert f"{distill['ratios']['CPU words/s, student / teacher']:.2f}x" in report
-    for key, value in results["ratios"].items():
-        assert f"- {key}: {value:.2f}" in report
-    assert "- student CPU words/s >= 10x the base-size teacher's: met" in report
-    assert "- a test run" in report
-    assert "For reference" not in distill_scale.report_markdown(
-        results, None, run_benchmark.mode_header, run_benchmark.ratios_and_targets
-    )
-
-
 def test_the_mode_is_keyed_and_both_variants_have_the_same_settings():
     modes = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
     assert set(modes["distill_scale"]) == set(modes["distill_scale_quick"])

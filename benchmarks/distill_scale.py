@@ -49,6 +49,7 @@ from wasabi import msg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
+from process_tree import measure_tree  # noqa: E402
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 
@@ -133,30 +134,6 @@ def distill_data_vars(teacher: Path, unlabelled: Path, student_run: str, workers
 def documented_command(variables: Dict[str, str]) -> str:
     """The command line a user types for the same run."""
     return "spacy project run distill-data . " + " ".join(f"--vars.{k} {shlex.quote(v)}" for k, v in variables.items())
-
-
-def run_measured(
-    args: List[str],
-    cwd: Path,
-    log: Path,
-    interval: float,
-    kill_file: Optional[Path] = None,
-    kill_lines: int = 0,
-) -> Dict[str, Any]:
-    """Run a command under benchmarks/process_tree.py, which samples the RSS
-    of its whole process tree every `interval` seconds and takes the
-    kernel's peak of its largest process; with `kill_file`, SIGKILL its
-    process group once that file has `kill_lines` lines."""
-    output = log.with_suffix(".json")
-    launcher = [sys.executable, str(Path(__file__).resolve().parent / "process_tree.py"), "--output-json", str(output)]
-    launcher += ["--log", str(log), "--cwd", str(cwd), "--interval", str(interval)]
-    if kill_file is not None:
-        launcher += ["--kill-file", str(kill_file), "--kill-lines", str(kill_lines)]
-    run_checked([*launcher, "--", *args])
-    measured = json.loads(output.read_text())
-    if measured["returncode"] != 0 and not measured["killed"]:
-        msg.fail(f"{' '.join(args)} failed", log.read_text()[-3000:], exits=1)
-    return measured
 
 
 def partial_rows(annotations: Path) -> int:
@@ -284,7 +261,7 @@ def run_distill_scale(
         args = [sys.executable, "-m", "spacy", "project", "run", "distill-data", str(project)]
         args += [f"--vars.{key}={value}" for key, value in variables.items()]
         msg.info(f"distill-data, {name}: {documented_command(variables)}")
-        measured = run_measured(args, project, work / "logs" / f"{name}.log", interval, kill_file, kill_lines)
+        measured = measure_tree(args, project, work / "logs" / f"{name}.log", interval, None, kill_file, kill_lines)
         runs[name] = {"command": documented_command(variables), **measured}
         return measured
 

@@ -13,7 +13,12 @@ and counted too.
 - peak_tree_rss_mb: the largest sum of the RSS of the command and all its
   descendants, sampled every --interval seconds;
 - largest_process_peak_rss_mb: the kernel's peak RSS of the largest single
-  process of the tree (this process's ru_maxrss of its reaped children).
+  process of the tree (this process's ru_maxrss of its reaped children);
+- processes: each process of the tree, its sampled peak RSS and the command
+  lines it showed (Ray renames its workers), the command's own first.
+
+`measure_tree` runs a command under it from a benchmark (the distill_scale
+and serving modes).
 """
 
 import ctypes
@@ -22,19 +27,22 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import psutil
 import typer
+from wasabi import msg
 
 # prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def tree_rss(root: psutil.Process) -> int:
-    """RSS of a process and all its descendants, summed (0 once it is gone)."""
+def sample_tree(root: psutil.Process, peaks: Dict[int, Dict[str, Any]]) -> int:
+    """RSS of a process and all its descendants, summed (0 once it is gone);
+    each one's peak and command lines are kept in `peaks`, by pid."""
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -42,9 +50,14 @@ def tree_rss(root: psutil.Process) -> int:
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
+            rss, name = process.memory_info().rss, " ".join(process.cmdline())[:120]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += rss
+        seen = peaks.setdefault(process.pid, {"pid": process.pid, "names": [], "peak_rss_mb": 0.0})
+        if name and name not in seen["names"]:
+            seen["names"].append(name)
+        seen["peak_rss_mb"] = max(seen["peak_rss_mb"], rss / 2**20)
     return total
 
 
@@ -71,8 +84,9 @@ def main(
         process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         root = psutil.Process(process.pid)
         peak, samples, killed = 0, 0, False
+        peaks: Dict[int, Dict[str, Any]] = {}
         while process.poll() is None:
-            peak = max(peak, tree_rss(root))
+            peak = max(peak, sample_tree(root, peaks))
             samples += 1
             if kill_file is not None and not killed and line_count(kill_file) >= kill_lines:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -93,9 +107,38 @@ def main(
         "rss_samples": samples,
         "returncode": process.returncode,
         "killed": killed,
+        "processes": list(peaks.values()),
     }
     output_json.parent.mkdir(parents=True, exist_ok=True)
     output_json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def measure_tree(
+    args: List[str],
+    cwd: Path,
+    log: Path,
+    interval: float,
+    env: Optional[Mapping[str, str]] = None,
+    kill_file: Optional[Path] = None,
+    kill_lines: int = 0,
+) -> Dict[str, Any]:
+    """Run a command (in `env`, or this environment) under this module,
+    which samples the RSS of its whole process tree every `interval`
+    seconds; with `kill_file`, SIGKILL its process group once that file has
+    `kill_lines` lines. A command that fails unkilled stops the benchmark
+    with its log."""
+    output = log.with_suffix(".json")
+    launcher = [sys.executable, str(Path(__file__).resolve()), "--output-json", str(output), "--log", str(log)]
+    launcher += ["--cwd", str(cwd), "--interval", str(interval)]
+    if kill_file is not None:
+        launcher += ["--kill-file", str(kill_file), "--kill-lines", str(kill_lines)]
+    launched = subprocess.run([*launcher, "--", *args], env=env, capture_output=True, text=True)
+    if launched.returncode != 0:
+        msg.fail(f"{' '.join(launcher)} failed", launched.stderr[-3000:], exits=1)
+    measured = json.loads(output.read_text())
+    if measured["returncode"] != 0 and not measured["killed"]:
+        msg.fail(f"{' '.join(args)} failed", log.read_text()[-3000:], exits=1)
+    return measured
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import psutil
+from process_tree import measure_tree
 from processes import PROJECT_DIR, run_checked, venv_without_project
 from spacy.tokens import DocBin
 from wasabi import msg
@@ -155,40 +153,6 @@ def installed_first_prediction(wheel: Path, work: Path) -> Dict[str, Any]:
     return {"package": name, **json.loads(result.stdout.splitlines()[-1]), "cache_files": cache_files(cache)}
 
 
-class TreePeaks:
-    """Peak RSS of every process of a tree, sampled until its root exits,
-    and the peak of their sum."""
-
-    def __init__(self, root: int, interval: float = 0.2) -> None:
-        self.root, self.interval = psutil.Process(root), interval
-        self.peaks: Dict[int, Dict[str, Any]] = {}
-        self.total_peak = 0
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-        self.thread.start()
-
-    def sample(self) -> None:
-        while True:
-            try:
-                if self.root.status() == psutil.STATUS_ZOMBIE:
-                    return
-                members = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            total = 0
-            for process in members:
-                try:
-                    rss, name = process.memory_info().rss, " ".join(process.cmdline())[:120]
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                total += rss
-                seen = self.peaks.setdefault(process.pid, {"names": [], "peak_rss_mb": 0.0})
-                if name and name not in seen["names"]:
-                    seen["names"].append(name)
-                seen["peak_rss_mb"] = max(seen["peak_rss_mb"], rss / 2**20)
-            self.total_peak = max(self.total_peak, total)
-            time.sleep(self.interval)
-
-
 def is_worker(names: List[str]) -> bool:
     """A local engine's spawned worker or a Ray actor that ran a task."""
     return any("spawn_main" in name or (name.startswith("ray::") and name != "ray::IDLE") for name in names)
@@ -200,31 +164,23 @@ def annotate_peak_rss(pipeline: Path, inputs: Path, work: Path, engine: str, wor
     each worker's peak RSS, the peak of the whole process tree, and what the
     cache holds afterwards."""
     name = f"annotate-{engine}-{workers}"
-    cache, output, log = work / f"cache-{name}", work / name, work / f"{name}.log"
+    cache, output = work / f"cache-{name}", work / name
     shutil.rmtree(output, ignore_errors=True)
     args = [sys.executable, "scripts/annotate.py", str(pipeline), str(inputs), str(output), "--engine", engine]
-    started = time.perf_counter()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*args, "--workers", str(workers)], cwd=PROJECT_DIR, env=empty_cache_env(cache), stdout=out, stderr=out
-        )
-        peaks = TreePeaks(process.pid)
-        returncode = process.wait()
-    seconds = time.perf_counter() - started
-    peaks.thread.join()
-    if returncode != 0:
-        msg.fail(f"annotate ({engine}, {workers} workers) failed", log.read_text()[-3000:], exits=1)
-    worker_peaks = sorted((p["peak_rss_mb"] for p in peaks.peaks.values() if is_worker(p["names"])), reverse=True)[
-        :workers
-    ]
+    measured = measure_tree(
+        [*args, "--workers", str(workers)], PROJECT_DIR, work / f"{name}.log", 0.2, empty_cache_env(cache)
+    )
+    processes = measured["processes"]
+    worker_peaks = sorted((p["peak_rss_mb"] for p in processes if is_worker(p["names"])), reverse=True)[:workers]
     return {
         "engine": engine,
         "workers": workers,
-        "seconds": seconds,
+        "seconds": measured["seconds"],
         "worker_peak_rss_mb": worker_peaks,
-        "driver_peak_rss_mb": peaks.peaks[process.pid]["peak_rss_mb"],
-        "tree_peak_rss_mb": peaks.total_peak / 2**20,
-        "processes": len(peaks.peaks),
+        # the command's own process comes first
+        "driver_peak_rss_mb": processes[0]["peak_rss_mb"],
+        "tree_peak_rss_mb": measured["peak_tree_rss_mb"],
+        "processes": len(processes),
         "cache_files": cache_files(cache),
         "runtime_base_mb": runtime_base_mb(engine),
     }

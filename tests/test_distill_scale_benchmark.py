@@ -18,6 +18,7 @@ from conll_ner.data.conll import read_conll_file
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import distill_scale  # noqa: E402
+import process_tree  # noqa: E402
 import run_benchmark  # noqa: E402
 
 TINY_BERT = {
@@ -80,13 +81,17 @@ child.wait()
 def test_the_sampler_sums_the_process_tree_and_a_kill_takes_the_whole_group(tmp_path):
     ready = tmp_path / "ready"
     args = [sys.executable, "-c", TREE, str(ready)]
-    finished = distill_scale.run_measured([*args, "1"], tmp_path, tmp_path / "finished.log", 0.05)
+    finished = process_tree.measure_tree([*args, "1"], tmp_path, tmp_path / "finished.log", 0.05)
     assert finished["returncode"] == 0 and not finished["killed"]
     # the child's 200 MB and the two interpreters, summed; the kernel's peak is the child's alone
     assert finished["peak_tree_rss_mb"] > finished["largest_process_peak_rss_mb"] >= 200
+    # each process's own sampled peak: the command's small, its child's the 200 MB
+    own, *others = finished["processes"]
+    assert own["peak_rss_mb"] < 150 and max(p["peak_rss_mb"] for p in others) >= 200
+    assert any("200 * 2**20" in name for p in others for name in p["names"])
     ready.unlink()
     # killed once the child has written its line, with its parent and the launcher's other descendants
-    killed = distill_scale.run_measured([*args, "600"], tmp_path, tmp_path / "killed.log", 0.05, ready, 1)
+    killed = process_tree.measure_tree([*args, "600"], tmp_path, tmp_path / "killed.log", 0.05, None, ready, 1)
     assert killed["killed"] and killed["returncode"] == -9 and killed["seconds"] < 60
     orphans = subprocess.run(["pgrep", "-f", f"time.sleep.*{ready}"], capture_output=True, text=True)
     assert orphans.stdout == ""  # the grandchild went with the group

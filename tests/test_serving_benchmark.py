@@ -1,9 +1,7 @@
-"""The inference mode's serving part: peak memory of a process tree, and
-annotate's workers measured on a tiny int8 pipeline with empty caches."""
+"""The serving mode: annotate's workers told apart and measured on a tiny
+int8 pipeline with empty caches (benchmarks/process_tree.py samples them)."""
 
-import subprocess
 import sys
-import textwrap
 
 import pytest
 from conftest import PROJECT_DIR
@@ -11,26 +9,6 @@ from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import serving  # noqa: E402
-
-# a child that starts a grandchild holding 200 MB for a while
-TREE = textwrap.dedent(
-    """
-    import subprocess, sys
-    subprocess.run([sys.executable, "-c", "import time; block = bytearray(200 * 2**20); time.sleep(2)"], check=True)
-    """
-)
-
-
-def test_tree_peaks_sees_the_memory_of_a_grandchild():
-    process = subprocess.Popen([sys.executable, "-c", TREE])
-    peaks = serving.TreePeaks(process.pid, interval=0.05)
-    assert process.wait() == 0
-    peaks.thread.join(timeout=10)
-    assert not peaks.thread.is_alive()
-    own = peaks.peaks[process.pid]["peak_rss_mb"]
-    others = [p["peak_rss_mb"] for pid, p in peaks.peaks.items() if pid != process.pid]
-    assert own < 150 and max(others) >= 200
-    assert peaks.total_peak / 2**20 >= 200 + own * 0.5
 
 
 def test_workers_are_told_apart_from_the_driver_and_idle_ray_processes():

@@ -154,7 +154,7 @@ def test_the_speed_pipelines_are_timed_on_the_same_sentences_in_one_process(data
     dev = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
     assert (speed["sentences"], speed["words"], speed["torch_threads"]) == (len(dev), sum(len(s.words) for s in dev), 1)
     for role in ("base_teacher", "student"):
-        assert speed[role]["words_per_second"] > 0 and speed[role]["runtime"]["device"] == "cpu"
+        assert speed[role]["runtime"]["device"] == "cpu" and speed[role]["batch_size"] >= 1
     assert speed["student"]["runtime"]["precision"] == "fp32"  # no transformer
 
 

@@ -80,7 +80,8 @@ def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, de
     )
     assert measured["batch_size"] == 128 and measured["torch_threads"] == 1
     assert set(measured["words_per_second"]) == {"raw_text", "pretokenized", "documents"}
-    assert all(speed > 0 for speed in measured["words_per_second"].values())
+    words = sum(len(sentence.words) for sentence in read_conll_file(dev_files / "dev.conll").sentences)
+    assert measured["n_words"] == {"raw_text": words, "pretokenized": words, "documents": words}
     assert 0 <= measured["dev"]["f1"] <= 1 and 0 < measured["peak_rss_mb"] < 8192
     for stats in measured["encoder_input"].values():
         # windows add [CLS] and [SEP] to the subwords
@@ -195,7 +196,7 @@ def test_measure_hf_runs_the_pipeline_and_the_pretokenized_loop(tmp_path, dev_fi
             "--score",
             output=tmp_path / f"{kind}.json",
         )
-        assert measured["input"] == kind and measured["precision"] == "bf16" and measured["words_per_second"] > 0
+        assert measured["input"] == kind and measured["precision"] == "bf16"
         assert ("dev" in measured) is (kind == "pretokenized")
     assert 0 <= measured["dev"]["f1"] <= 1
 

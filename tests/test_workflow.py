@@ -292,10 +292,12 @@ def test_distill_workflow_trains_a_cnn_student_from_the_transformer_teacher(work
     comparison = json.loads((project / "metrics" / "multi-cnn-distilled" / "distillation.json").read_text())
     assert comparison["silver"]["docs"] == len(sentences) * 3 and comparison["gold"]["copies"] == 1
     assert comparison["annotate"]["documents_done"] == len(sentences) * 3 and comparison["silver"]["errors"] == 0
-    assert comparison["dev"]["teacher"]["words_per_second"] > 0 and comparison["dev"]["student"]["words_per_second"] > 0
+    speeds = {role: comparison["dev"][role]["words_per_second"] for role in ("teacher", "student")}
+    assert comparison["student_speedup"] == pytest.approx(speeds["student"] / speeds["teacher"])
     card = next((project / "packages" / "multi-cnn-distilled").glob("*/README.md")).read_text()
     assert "## Distillation" in card and "training/multi-transformer/model-best" in card
-    assert f"annotated {len(sentences) * 3} documents" in card
+    assert f"into {len(sentences) * 3} silver documents" in card
+    assert f"The student tags {comparison['student_speedup']:.1f}x the teacher's words per second" in card
     assert f"{comparison['dev']['teacher']['dev-es']['ents_f'] * 100:.2f}" in card
     assert list((project / "packages" / "multi-cnn-distilled").glob("*/dist/xx_ner_conll0203_cnn_distilled-0.1.0*.whl"))
 

@@ -435,8 +435,14 @@ def distillation_section(distillation: Dict[str, Any]) -> str:
         "## Distillation",
         "",
         f"This pipeline is a student distilled from the teacher `{distillation['teacher']}` through silver data: "
-        f"the teacher annotated {silver['docs']:,} documents ({silver['words']:,} words, "
-        f"{silver['entities_total']:,} entities) of unlabelled text (`{distillation['unlabelled'] or 'none'}`), and "
+        f"the teacher annotated unlabelled text (`{distillation['unlabelled'] or 'none'}`) into {silver['docs']:,} "
+        f"silver documents ({silver['words']:,} words, {silver['entities_total']:,} entities"
+        + (
+            f"; {silver['cut_texts']:,} texts over max_chars were cut, each piece a document of its own"
+            if silver.get("cut_texts")
+            else ""
+        )
+        + "), and "
         f"the student trained on them and on the gold training data ({gold['docs']:,} documents, "
         f"{gold['words']:,} words, {gold['copies']} cop{'y' if gold['copies'] == 1 else 'ies'} per epoch). "
         "Entities were passed by label name.",

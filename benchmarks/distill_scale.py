@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from process_tree import measure_tree  # noqa: E402
-from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
+from processes import PROJECT_DIR, copy_project, measure_in_subprocess, run_checked  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 
 from conll_ner.data.conll import read_conll_file  # noqa: E402
@@ -64,8 +64,6 @@ from conll_ner.training.distillation import ANNOTATIONS_DIR, SILVER_DIR, SUMMARY
 SOURCES = ("conll2003/eng.train", "conll2002/esp.train", "conll2002/ned.train")
 # what the student and the base-size teacher are initialized on: labels and shapes, no training
 INIT_SENTENCES = 200
-# the project copy the distill-data step runs in (project.yml, its configs and scripts)
-PROJECT_FILES = ("project.yml", "configs", "scripts")
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
@@ -105,17 +103,11 @@ def first_shards(folder: Path, target: Path, count: int) -> Path:
 
 
 def project_copy(work: Path, gold: Path) -> Path:
-    """The project's files with a gold training corpus, for the distill-data
-    step to run in as a user runs it (its outputs land in the copy)."""
+    """A fresh copy of the project with a gold training corpus, for the
+    distill-data step to run in as a user runs it."""
     project = work / "project"
     shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copyfile(source, project / name)
+    copy_project(project)
     (project / "corpus" / "train").mkdir(parents=True)
     shutil.copyfile(gold, project / "corpus" / "train" / "en.spacy")
     return project

@@ -2,6 +2,7 @@
 memory is its own, and no step warms the caches of another."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +13,8 @@ from typing import Any, Dict, List
 from wasabi import msg
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# what a workflow step needs of the project to run as a user runs it
+PROJECT_FILES = ("project.yml", "configs", "scripts")
 
 
 def run_checked(args: List[str]) -> float:
@@ -28,6 +31,19 @@ def measure_in_subprocess(args: List[str], output_json: Path) -> Dict[str, Any]:
     figures to --output-json; return them."""
     run_checked([sys.executable, *args, "--output-json", str(output_json)])
     return json.loads(output_json.read_text())
+
+
+def copy_project(target: Path) -> Path:
+    """The project's workflow files copied into target, for steps to run in
+    as a user runs them while their outputs land in the copy."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target / name)
+    return target
 
 
 def venv_without_project(venv: Path) -> Path:

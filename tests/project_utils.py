@@ -1,6 +1,5 @@
 """Run the project's workflow steps in a throw-away copy of the project."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,18 +8,10 @@ from typing import Dict, List, Optional
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 
-PROJECT_FILES = ["project.yml", "configs", "scripts"]
+sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+from processes import copy_project  # noqa: E402
 
-
-def copy_project(target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = PROJECT_DIR / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target / name)
-    return target
+__all__ = ["copy_project", "run_project", "write_fixture_assets"]
 
 
 def write_fixture_assets(project: Path, repeat: int = 1) -> None:

@@ -2,6 +2,7 @@
 alignment health on an XLM-R tokenizer, targets, and the report rendered
 into BENCHMARKS.md and between docs/multilingual.md's markers."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -32,104 +33,58 @@ def test_alignment_health_counts_tokens_without_pieces_and_cut_windows(tmp_path:
     assert multilingual.alignment_health(str(encoder), tmp_path / "long.spacy", "es")["windows_cut_short"] > 0
 
 
-def system(f1: float, seconds: float = 100.0) -> dict:
-    return {
-        "dev": {"precision": f1, "recall": f1, "f1": f1},
-        "train": {
-            "epochs": 2,
-            "steps": 10,
-            "train_seconds": seconds,
-            "curve": [{"epoch": 0.0, "step": 0, "f1": 0.0}, {"epoch": 1.0, "step": 5, "f1": f1}],
-        },
-    }
+def stored_results() -> dict:
+    return json.loads((PROJECT_DIR / "benchmarks" / "results_multilingual.json").read_text())
 
 
-def results() -> dict:
-    alignment = {
-        "tokens": 10,
-        "tokens_without_piece": 0,
-        "share_tokens_without_piece": 0.0,
-        "windows": 1,
-        "windows_cut_short": 0,
-        "share_windows_cut_short": 0.0,
-        "pieces_per_window_token": 1.3,
-        "examples_without_piece": [],
-    }
-    found = {
-        "command": "run_benchmark.py run --mode multilingual",
-        "date": "2026-01-01T00:00:00+00:00",
-        "machine": {"cpu": "CPU", "cores": 2, "platform": "Linux"},
-        "mode": "multilingual",
-        "settings": {"epochs": 2, "cnn_epochs": 0, "hf_batch_size": 16},
-        "encoder": {"build": {"parameters": 117653760}},
-        "data": {
-            lang: {"train": {"sentences": 5, "words": 50}, "dev": {"sentences": 2, "words": 20}}
-            for lang in ("es", "nl")
-        },
-        "languages": {
-            "es": {
-                "alignment": {"train": alignment, "dev": alignment},
-                "spacy_trf": system(0.8512),
-                "hf_trainer": system(0.8311),
-                "spacy_cnn": system(0.7734),
-                "spacy_multi": system(0.8455),
-            },
-            "nl": {
-                "alignment": {"train": alignment, "dev": alignment},
-                "spacy_trf": system(0.8),
-                "hf_trainer": system(0.795),
-                "spacy_cnn": system(0.70),
-                "spacy_multi": system(0.7),
-            },
-        },
-    }
-    found["targets"] = multilingual.targets(found, found["settings"])
-    return found
+def test_targets_are_the_verdicts_of_the_stored_figures_and_flip_at_their_thresholds():
+    found = stored_results()
+    assert multilingual.targets(found, found["settings"]) == found["targets"]
+    es = found["languages"]["es"]
+    trainer = es["hf_trainer"]["dev"]["f1"]
+    es["spacy_trf"]["dev"]["f1"] = trainer + 0.0101
+    assert multilingual.targets(found, found["settings"])["es: ours dev F1 >= Trainer + 1.0"] is True
+    es["spacy_trf"]["dev"]["f1"] = trainer + 0.0099
+    assert multilingual.targets(found, found["settings"])["es: ours dev F1 >= Trainer + 1.0"] is False
+    es["spacy_multi"]["dev"]["f1"] = es["spacy_trf"]["dev"]["f1"] - 0.011
+    assert multilingual.targets(found, found["settings"])["es: joint pipeline within 1.0 of ours per language"] is False
+    # a system the run skipped has no target
+    del found["languages"]["nl"]["spacy_cnn"]
+    assert "nl: ours dev F1 >= CNN + 5" not in multilingual.targets(found, found["settings"])
 
 
-def test_targets_follow_the_issue():
-    targets = results()["targets"]
-    assert targets == {
-        "es: ours dev F1 >= Trainer + 1.0": True,
-        "es: ours dev F1 >= CNN + 5": True,
-        "es: joint pipeline within 1.0 of ours per language": True,
-        "nl: ours dev F1 >= Trainer + 1.0": False,
-        "nl: ours dev F1 >= CNN + 5": True,
-        "nl: joint pipeline within 1.0 of ours per language": False,
-    }
-
-
-def test_report_is_rendered_into_benchmarks_md_and_the_docs(tmp_path: Path):
-    found = results()
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    run_benchmark.write_benchmarks_md(benchmarks, None, None, "x.png", [(found, "benchmarks/curves.png")])
-    text = benchmarks.read_text()
-    assert text.startswith("# Benchmarks") and "Spanish and Dutch with multilingual-e5-small" in text
-    assert "4-bit-dequantized multilingual-e5-small, not mBERT or XLM-R" in text
-    assert "| es | spaCy transformer+ner (ours) | 5 | 50 | 20 | 85.12 | 85.12 | **85.12** | 2 | 10 | 100 |" in text
-    assert "- nl: ours dev F1 >= Trainer + 1.0: missed" in text
+def test_docs_page_gets_the_report_between_its_markers_only(tmp_path: Path):
+    found = stored_results()
     page = tmp_path / "multilingual.md"
     page.write_text(f"Intro\n\n{multilingual.DOCS_START}\nold\n{multilingual.DOCS_END}\n\nEnd\n")
     multilingual.render_docs(page, [(found, "benchmarks/curves.png")], run_benchmark.mode_header)
     rendered = page.read_text()
-    assert rendered.startswith("Intro") and rendered.endswith("End\n") and "old" not in rendered
-    assert "### Spanish and Dutch" in rendered and "](../benchmarks/curves.png)" in rendered
-    # the docs state the same figures as BENCHMARKS.md
-    assert "**85.12**" in rendered and "**83.11**" in rendered
+    assert rendered.startswith("Intro") and rendered.endswith("End\n") and "\nold\n" not in rendered
+    assert "](../benchmarks/curves.png)" in rendered
+    # the docs state each language's figures as BENCHMARKS.md does
+    benchmarks = (PROJECT_DIR / "BENCHMARKS.md").read_text()
+    for entry in found["languages"].values():
+        ours = f"**{entry['spacy_trf']['dev']['f1'] * 100:.2f}**"
+        assert ours in rendered and ours in benchmarks
 
 
-def test_readme_table_names_the_encoder_and_gives_each_language_its_rows():
+def test_readme_table_gives_each_language_and_system_its_row():
     sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
     import readme_table
 
-    table = readme_table.multilingual_table(results())
-    assert "4-bit weights dequantized, not mBERT or XLM-R" in table
-    # one row per language and system, the joint pipeline counting every language's sentences
-    rows = [line for line in table.splitlines() if line.startswith("| es ") or line.startswith("| nl ")]
-    assert len(rows) == 8
-    assert (
-        "| es | spaCy transformer+ner, configs/transformer.cfg's default recipe | 5 | 85.12 | 100 s (2 epochs) |"
-        in rows
-    )
-    assert "| nl | spaCy transformer+ner, one pipeline for en+es+nl | 10 | 70.00 | 100 s (2 epochs) |" in rows
+    found = stored_results()
+    table = readme_table.multilingual_table(found)
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| es ") or line.startswith("| nl ")]
+    expected = [
+        (lang, key)
+        for lang, entry in found["languages"].items()
+        for key, _ in readme_table.MULTILINGUAL_SYSTEMS
+        if key in entry
+    ]
+    assert len(rows) == len(expected)
+    all_sentences = sum(d["train"]["sentences"] for d in found["data"].values())
+    for row, (lang, key) in zip(rows, expected):
+        assert row[0] == f"| {lang}" and float(row[3]) == round(found["languages"][lang][key]["dev"]["f1"] * 100, 2)
+        sentences = all_sentences if key == "spacy_multi" else found["data"][lang]["train"]["sentences"]
+        assert row[2] == f"{sentences:,}"
     assert readme_table.multilingual_table(None) == ""

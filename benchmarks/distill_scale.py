@@ -306,20 +306,9 @@ def run_distill_scale(
     msg.info("Building the base-size teacher and the student for the speed comparison")
     pipelines = build_speed_pipelines(data_dir, work, settings)
     speed = measure_in_subprocess(
-        [
-            str(Path(__file__).resolve()),
-            "measure-speed",
-            "--teacher",
-            pipelines["base_teacher"],
-            "--student",
-            pipelines["student"],
-            "--dev",
-            str(data_dir / "conll2003" / "eng.testa"),
-            "--sentences",
-            str(settings["speed_dev_sentences"]),
-            "--threads",
-            str(settings["threads"]),
-        ],
+        speed_args(
+            pipelines, data_dir / "conll2003" / "eng.testa", settings["speed_dev_sentences"], settings["threads"]
+        ),
         work / "speed.json",
     )
     speed.update(int8_built=pipelines["int8_built"], student_overrides=pipelines["student_overrides"])
@@ -352,6 +341,25 @@ def run_distill_scale(
 @app.callback()
 def commands() -> None:
     """The mode's measurements that run in processes of their own."""
+
+
+def speed_args(pipelines: Dict[str, Any], dev: Path, sentences: int, threads: int) -> List[str]:
+    """The measure-speed command on the speed pipelines (this script and its
+    arguments, to run in a process of its own)."""
+    return [
+        str(Path(__file__).resolve()),
+        "measure-speed",
+        "--teacher",
+        pipelines["base_teacher"],
+        "--student",
+        pipelines["student"],
+        "--dev",
+        str(dev),
+        "--sentences",
+        str(sentences),
+        "--threads",
+        str(threads),
+    ]
 
 
 @app.command("measure-speed")

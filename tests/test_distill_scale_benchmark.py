@@ -131,21 +131,8 @@ def test_the_speed_pipelines_are_timed_on_the_same_sentences_in_one_process(data
     assert set(student.get_pipe("ner").labels) == set(teacher.get_pipe("ner").labels) == {"PER", "ORG", "LOC", "MISC"}
     output = tmp_path / "speed.json"
     result = subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_DIR / "benchmarks" / "distill_scale.py"),
-            "measure-speed",
-            "--teacher",
-            pipelines["base_teacher"],
-            "--student",
-            pipelines["student"],
-            "--dev",
-            str(data_dir / "conll2003" / "eng.testa"),
-            "--threads",
-            "1",
-            "--output-json",
-            str(output),
-        ],
+        [sys.executable, *distill_scale.speed_args(pipelines, data_dir / "conll2003" / "eng.testa", 0, 1)]
+        + ["--output-json", str(output)],
         capture_output=True,
         text=True,
     )

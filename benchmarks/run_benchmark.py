@@ -31,6 +31,7 @@ from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_comput
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import distill_scale  # noqa: E402
+import gpu_run  # noqa: E402
 import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
@@ -960,11 +961,13 @@ def write_benchmarks_md(
     long: Optional[Dict[str, Any]],
     curve_png: str,
     multi: Sequence[Tuple[Dict[str, Any], str]] = (),
+    gpu: Optional[Dict[str, Any]] = None,
 ) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
     their own keys), long from results_long.json, the multilingual mode from
-    results_multilingual*.json (each with its learning curves' PNG)."""
+    results_multilingual*.json (each with its learning curves' PNG), the GPU
+    run from results_gpu.json."""
     parts = []
     if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
@@ -984,6 +987,8 @@ def write_benchmarks_md(
         parts.append(report_serving_markdown(full["serving"]))
     for results, png in multi:
         parts.append(multilingual.report_markdown(results, png, mode_header))
+    if gpu:
+        parts.append(gpu_run.report_markdown(gpu))
     if parts and not parts[0].startswith("# Benchmarks"):
         parts[0] = "# Benchmarks\n\n" + parts[0]
     write_atomically(path, "\n".join(parts).encode("utf8"))
@@ -1024,6 +1029,7 @@ def render_benchmarks_md(root: Path = PROJECT_DIR) -> None:
         read_json(bench / "results_long.json"),
         "benchmarks/learning_curves.png",
         multi,
+        read_json(bench / "results_gpu.json"),
     )
     if multi:
         multilingual.render_docs(root / "docs" / "multilingual.md", multi, mode_header)

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The GPU path, as a user runs it, in one short run on a lent GPU machine that cannot reach the hub (see
+# ../shared/device/README.md), from the project root there:
+#   bash .devkit/gpu-run.sh bash benchmarks/gpu_run.sh
+# The kit has already run `spacy project run check-gpu .`. This builds two random-weight BERT encoders of
+# real sizes (no hub: speed and memory are real, accuracy is not): mBERT's (12 layers, 768 wide, 119,547
+# pieces) and XLM-R large's parameter count (24 layers, 1024 wide, 250,002 pieces); runs the `all`
+# workflow's steps (data, convert, train, evaluate, package) on Spanish with the mBERT-sized encoder,
+# installs the wheel and predicts with it on the GPU and on the CPU, then trains the large one for a few
+# updates. A sampler reads the GPU's memory and utilization every 200 ms. Each step's output goes to the
+# kit's log; the device tool returns at most 8 files from $OUT, so the run leaves 7 there: gpu-run.log (the
+# kit's), steps.jsonl (each step's start, end, exit status), gpu.csv (the samples), lscpu.txt and the
+# training logs and metrics. `python benchmarks/gpu_run.py <that folder>` turns them into
+# benchmarks/results_gpu.json and BENCHMARKS.md's GPU section.
+set -uo pipefail
+out=${OUT:-/tmp/gpu_run}
+mkdir -p "$out"
+SPACY="python3 -m spacy"
+steps_base=${GPU_RUN_STEPS_BASE:-300}
+steps_large=${GPU_RUN_STEPS_LARGE:-100}
+lscpu > "$out/lscpu.txt" 2>&1
+while :; do
+  echo "$(date +%s.%N),$(nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits)"
+  sleep 0.2
+done > "$out/gpu.csv" &
+sampler=$!
+trap 'kill $sampler 2>/dev/null' EXIT
+
+# step NAME LIMIT COMMAND...: runs the command with a time limit; its start, end and exit status go to
+# steps.jsonl (gpu_run.py matches them against gpu.csv for the step's peak GPU memory)
+step() {
+  local name=$1 limit=$2; shift 2
+  local start; start=$(date +%s.%N)
+  echo "== $name: $*"
+  timeout "$limit" "$@"
+  local rc=$?
+  echo "{\"step\": \"$name\", \"start\": $start, \"end\": $(date +%s.%N), \"rc\": $rc}" >> "$out/steps.jsonl"
+  echo "== $name exit $rc"
+  return $rc
+}
+
+step encoders 120 python3 - <<'PY'
+import time
+from pathlib import Path
+from transformers import BertModel
+from conll_ner.data.conll import read_conll_file
+from conll_ner.training.tiny_bert import build_tiny_bert
+
+texts = []
+for name in ["conll2002/esp.train", "conll2002/ned.train", "conll2003/eng.train"]:
+    texts += [" ".join(s.words) for s in read_conll_file(Path("assets") / name).sentences]
+sizes = {
+    "mbert_size": dict(vocab_size=119547, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "xlmr_large_size": dict(vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+}
+for name, size in sizes.items():
+    t = time.time()
+    build_tiny_bert(Path("/tmp/encoders") / name, texts, vocab_size=30000, dimensions=size)
+    print(name, BertModel.from_pretrained(f"/tmp/encoders/{name}").num_parameters(), "parameters", round(time.time() - t, 1), "s")
+PY
+step data 60 $SPACY project run data .
+step convert 200 $SPACY project run convert .
+step train_base 200 $SPACY project run train . --vars.lang es --vars.transformer /tmp/encoders/mbert_size --vars.run es-mbert_size --vars.max_steps "$steps_base"
+cp training/es-mbert_size/train_log.jsonl "$out/train_log_base.jsonl"
+step evaluate 90 $SPACY project run evaluate . --vars.lang es --vars.run es-mbert_size
+cp metrics/es-mbert_size/metrics.json "$out/metrics_base.json"
+step package 150 $SPACY project run package . --vars.lang es --vars.run es-mbert_size
+step install 60 bash -c 'python3 -m pip install -q --no-deps --no-index packages/es-mbert_size/*/dist/*.whl'
+cat > /tmp/predict.py <<'PY'
+"""Load the installed package on one device (argv[1]: gpu or cpu) and predict one text."""
+import json, sys, time, importlib.metadata as m
+import spacy
+device = sys.argv[1]
+name = next(d.metadata["Name"] for d in m.distributions() if (d.metadata["Name"] or "").startswith("es_ner"))
+if device == "gpu":
+    spacy.require_gpu(0)
+t = time.time()
+nlp = spacy.load(name.replace("-", "_"))
+loaded = time.time() - t
+t = time.time()
+doc = nlp("El presidente de la Generalitat, Jordi Pujol, llegó ayer a Barcelona desde Madrid.")
+first = time.time() - t
+docs = list(nlp.pipe([s.text for s in doc.sents] * 200, batch_size=64))
+print(json.dumps({"device": device, "package": name, "load_s": round(loaded, 2), "first_prediction_s": round(first, 2),
+                  "ents": [(e.text, e.label_) for e in doc.ents], "docs": len(docs)}))
+PY
+step predict_gpu 90 python3 /tmp/predict.py gpu
+step predict_cpu 90 python3 /tmp/predict.py cpu
+step train_large 150 $SPACY project run train . --vars.lang es --vars.transformer /tmp/encoders/xlmr_large_size --vars.run es-xlmr_large_size --vars.max_steps "$steps_large"
+cp training/es-xlmr_large_size/train_log.jsonl "$out/train_log_large.jsonl"
+exit 0

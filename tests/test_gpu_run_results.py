@@ -1,0 +1,107 @@
+"""The GPU run's figures (benchmarks/gpu_run.py): derived from the raw files the run left, never typed in;
+and the run script (benchmarks/gpu_run.sh) names the steps the parser reads and leaves few enough files for
+the device tool to return them all."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import PROJECT_DIR
+
+sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+import gpu_run  # noqa: E402
+
+SCRIPT = PROJECT_DIR / "benchmarks" / "gpu_run.sh"
+
+
+def stored_results() -> dict:
+    return json.loads(gpu_run.RESULTS_PATH.read_text())
+
+
+def test_stored_results_are_what_the_committed_raw_files_give():
+    stored = stored_results()
+    assert gpu_run.collect(PROJECT_DIR / stored["raw_files"], stored["remarks"]) == stored
+
+
+def test_training_rates_run_from_step_0_to_the_last_evaluation(tmp_path: Path):
+    log = tmp_path / "train_log.jsonl"
+    records = [(0, 500, 10), (100, 20500, 30), (200, 40500, 50)]
+    log.write_text(
+        "".join(
+            json.dumps({"step": s, "words": w, "seconds": t, "scores": {"ents_f": 12.345}}) + "\n"
+            for s, w, t in records
+        )
+    )
+    figures = gpu_run.training_figures(log)
+    assert figures["updates"] == 200 and figures["evaluations"] == 3 and figures["step0_seconds"] == 10
+    assert figures["updates_per_second"] == 5.0 and figures["words_per_second"] == 1000
+    assert figures["last_dev_f1"] == 12.35
+
+
+def test_gpu_usage_is_the_peak_and_mean_within_each_steps_window(tmp_path: Path):
+    (tmp_path / "steps.jsonl").write_text(
+        json.dumps({"step": "train_base", "start": 100.0, "end": 102.0, "rc": 0})
+        + "\n"
+        + json.dumps({"step": "evaluate", "start": 103.0, "end": 104.0, "rc": 0})
+        + "\n"
+    )
+    # a sample outside every step, and one nvidia-smi line that came back empty
+    (tmp_path / "gpu.csv").write_text(
+        "99.5,90000,100\n100.0,1000,10\n101.0,5000,90\n102.0,3000,50\n102.5,\n103.5,2000,20\n"
+    )
+    usage = gpu_run.gpu_usage_by_step(tmp_path)
+    assert usage == {
+        "train_base": {"peak_memory_mib": 5000, "mean_utilization_percent": 50},
+        "evaluate": {"peak_memory_mib": 2000, "mean_utilization_percent": 20},
+    }
+    (tmp_path / "gpu.csv").unlink()
+    assert gpu_run.gpu_usage_by_step(tmp_path) == {}
+
+
+def test_a_step_is_ok_failed_cut_or_never_started():
+    commands = {"data": "c", "convert": "c", "train_base": "c", "package": "c"}
+    exits = {"data": 0, "convert": 124, "train_base": 1}
+    assert gpu_run.step_status("data", commands, exits) == "ok"
+    assert gpu_run.step_status("convert", commands, exits) == "stopped by its time limit"
+    assert gpu_run.step_status("train_base", commands, exits) == "failed (exit 1)"
+    assert gpu_run.step_status("package", commands, exits) == "ended by the run's time limit"
+    assert gpu_run.step_status("install", commands, exits) == "not reached"
+
+
+def test_the_report_names_the_gpu_every_check_and_step_and_each_runs_rates():
+    stored = stored_results()
+    report = gpu_run.report_markdown(stored)
+    assert stored["machine"]["gpu"] in report and stored["machine"]["driver"] in report
+    for check in stored["checks"]:
+        assert f"| {check['check']} | {check['status']} |" in report
+    for step in stored["steps"]:
+        assert re.search(rf"^\| {step['step']} \|.*\| {re.escape(step['status'])} \|$", report, re.M)
+    for run in stored["training"].values():
+        assert f"| {run['updates_per_second']} | {run['words_per_second']:,} |" in report
+    assert gpu_run.report_markdown(stored) in (PROJECT_DIR / "BENCHMARKS.md").read_text()
+
+
+def test_the_script_runs_the_steps_the_parser_reads_and_leaves_at_most_8_files():
+    text = SCRIPT.read_text()
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+    assert re.findall(r"^step (\w+) \d+ ", text, re.M) == gpu_run.STEPS + [gpu_run.STEPS_LARGE]
+    # what it writes into $OUT, plus the kit's gpu-run.log
+    outputs = set(re.findall(r'"\$out/([\w.]+)"', text)) | {"gpu-run.log"}
+    assert {"steps.jsonl", "gpu.csv", "lscpu.txt", "metrics_base.json", "train_log_base.jsonl"} <= outputs
+    assert len(outputs) <= 8
+
+
+def test_encoders_get_the_given_dimensions_and_more_embedding_rows_than_pieces(tmp_path: Path):
+    from transformers import AutoTokenizer, BertModel
+
+    from conll_ner.training.tiny_bert import build_tiny_bert
+
+    texts = ["Jordi Pujol llegó a Barcelona .", "EU rejects German call to boycott British lamb ."] * 20
+    dimensions = dict(vocab_size=500, hidden_size=24, num_hidden_layers=3, num_attention_heads=2, intermediate_size=30)
+    path = build_tiny_bert(tmp_path / "bert", texts, vocab_size=120, dimensions=dimensions)
+    model = BertModel.from_pretrained(path)
+    assert model.config.hidden_size == 24 and model.config.num_hidden_layers == 3
+    assert model.get_input_embeddings().num_embeddings == 500
+    assert len(AutoTokenizer.from_pretrained(path)) < 500

@@ -29,8 +29,18 @@ from report_blocks import remarks  # noqa: E402
 RESULTS_PATH = PROJECT_DIR / "benchmarks" / "results_gpu.json"
 RUN_COMMAND = "bash .devkit/gpu-run.sh bash benchmarks/gpu_run.sh"
 # the steps of benchmarks/gpu_run.sh, in its order
-STEPS = ["encoders", "data", "convert", "train_base", "evaluate", "package", "install", "predict_gpu", "predict_cpu"]
-STEPS_LARGE = "train_large"
+STEPS = [
+    "encoders",
+    "data",
+    "convert",
+    "train_base",
+    "evaluate",
+    "train_large",
+    "package",
+    "install",
+    "predict_gpu",
+    "predict_cpu",
+]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -146,7 +156,7 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
     metrics = json.loads((raw / "metrics_base.json").read_text(encoding="utf8"))
     params = parameter_counts(kit["outputs"].get("encoders", []))
     training = {}
-    for key, step, encoder in (("base", "train_base", "mbert_size"), ("large", STEPS_LARGE, "xlmr_large_size")):
+    for key, step, encoder in (("base", "train_base", "mbert_size"), ("large", "train_large", "xlmr_large_size")):
         if (raw / f"train_log_{key}.jsonl").is_file():
             training[key] = {
                 "encoder": encoder,
@@ -177,7 +187,7 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
                 "command": kit["commands"].get(name, ""),
                 "status": step_status(name, kit["commands"], kit["exits"]),
             }
-            for name in STEPS + [STEPS_LARGE]
+            for name in STEPS
         ],
         "training": training,
         "evaluation": {split: scores["runtime"] for split, scores in metrics.items()},

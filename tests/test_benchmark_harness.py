@@ -47,3 +47,42 @@ def test_results_json_keeps_the_full_and_keyed_modes_results_apart(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     run_benchmark.write_benchmarks_md(path, {"distill": distill}, None, "curves.png")
     assert path.read_text().startswith("# Benchmarks\n\n## Distillation (`distill` mode)")
+
+
+def test_long_mode_skips_the_bf16_trainer_where_the_cpu_would_emulate_it(monkeypatch, tmp_path):
+    """Without native bfloat16 spaCy trains in fp32 and torch would emulate the Trainer's bf16 run for
+    hours: the mode records why it did not run it, instead of running it."""
+    trained = []
+
+    def fake_trainer(*args, bf16, **kwargs):
+        trained.append(bf16)
+        return {
+            "precision": 0.9,
+            "recall": 0.9,
+            "f1": 0.9,
+            "epochs_done": 4,
+            "steps": 10,
+            "train_seconds": 100.0,
+            "curve": [],
+        }
+
+    train = {"model": str(tmp_path / "model-last"), "train_seconds": 90.0, "epochs": 4, "steps": 10, "curve": []}
+    monkeypatch.setattr(run_benchmark, "prepare_corpus", lambda *a: {"dev": tmp_path / "dev.spacy"})
+    monkeypatch.setattr(run_benchmark, "train_spacy", lambda *a: dict(train))
+    monkeypatch.setattr(run_benchmark, "dev_scores", lambda *a: {"precision": 0.92, "recall": 0.92, "f1": 0.92})
+    monkeypatch.setattr(run_benchmark.hf_baseline, "default_model_dir", lambda: "minilm")
+    monkeypatch.setattr(run_benchmark.hf_baseline, "train_and_evaluate", fake_trainer)
+    settings = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())["long"]
+    for native, runs in ((False, [False]), (True, [False, True])):
+        trained.clear()
+        monkeypatch.setattr(run_benchmark, "cpu_computes_bfloat16", lambda native=native: native)
+        results = run_benchmark.run_long(tmp_path, tmp_path, settings)
+        assert trained == runs
+        assert ("hf_trainer_bf16" in results) is native and ("skipped" in results) is not native
+        assert any("bf16" in target for target in results["targets"]) is native
+    monkeypatch.setattr(run_benchmark, "cpu_computes_bfloat16", lambda: False)
+    results = run_benchmark.run_long(tmp_path, tmp_path, settings)
+    results.update({"command": "c", "date": "d", "mode": "long", "settings": settings})
+    results["machine"] = {"cpu": "cpu", "cores": 2, "platform": "p"}
+    report = run_benchmark.report_long_markdown(results, "curves.png")
+    assert "| HF Trainer recipe, bf16 autocast | not run: this CPU has no native bfloat16" in report

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_baseline  # noqa: E402
 from corpora import first_sentences, write_docbin  # noqa: E402
 from process_tree import measure_tree  # noqa: E402
-from processes import PROJECT_DIR, copy_project, measure_in_subprocess, run_checked  # noqa: E402
+from processes import PROJECT_DIR, copy_project, measure_in_subprocess, project_run_args, run_checked  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 
 from conll_ner.data.conll import read_conll_file  # noqa: E402
@@ -250,8 +250,7 @@ def run_distill_scale(
         name: str, student_run: str, inputs: Path, kill_file: Optional[Path] = None, kill_lines: int = 0
     ) -> Dict[str, Any]:
         variables = distill_data_vars(teacher, inputs, student_run, settings["workers"])
-        args = [sys.executable, "-m", "spacy", "project", "run", "distill-data", str(project)]
-        args += [f"--vars.{key}={value}" for key, value in variables.items()]
+        args = project_run_args(project, "distill-data", variables)
         msg.info(f"distill-data, {name}: {documented_command(variables)}")
         measured = measure_tree(args, project, work / "logs" / f"{name}.log", interval, None, kill_file, kill_lines)
         runs[name] = {"command": documented_command(variables), **measured}

@@ -46,6 +46,15 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def project_run_args(project: Path, command: str, variables: Dict[str, str]) -> List[str]:
+    """`spacy project run COMMAND PROJECT --vars.K=V ...` for a subprocess: the
+    project folder given, so the vars parse with weasel 1.0 and click 8.5
+    (which refuse them without it)."""
+    return [sys.executable, "-m", "spacy", "project", "run", command, str(project)] + [
+        f"--vars.{key}={value}" for key, value in variables.items()
+    ]
+
+
 def venv_without_project(venv: Path) -> Path:
     """A fresh virtual environment that reuses the installed dependencies
     (linked in, as there is no network for installing them) but not this

@@ -3,13 +3,13 @@
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-from processes import copy_project  # noqa: E402
+from processes import copy_project, project_run_args  # noqa: E402
 
 __all__ = ["copy_project", "run_project", "write_fixture_assets"]
 
@@ -34,7 +34,5 @@ def write_fixture_assets(project: Path, repeat: int = 1) -> None:
 
 
 def run_project(project: Path, command: str, variables: Optional[Dict[str, str]] = None, timeout: int = 900):
-    args: List[str] = [sys.executable, "-m", "spacy", "project", "run", command, str(project)]
-    for key, value in (variables or {}).items():
-        args.append(f"--vars.{key}={value}")
+    args = project_run_args(project, command, variables or {})
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=project)

@@ -79,6 +79,18 @@ def test_cli_writes_docbin_and_stats(write_file, tmp_path):
     assert sorted(p.name for p in output.parent.iterdir()) == ["nl.spacy", "nl.stats.json"]
 
 
+@pytest.mark.parametrize("lang", ["en", "es", "nl", "xx"])
+def test_cli_writes_what_a_blank_pipelines_vocabulary_gives(write_file, tmp_path, lang):
+    """The script builds the vocabulary without spacy.blank (which imports every pipeline factory); the
+    DocBin must be byte for byte the one spacy.blank's vocabulary gives (norms and all)."""
+    source = write_file("esp.train", SPANISH, encoding="latin-1")
+    output = tmp_path / f"{lang}.spacy"
+    assert convert(source, output, "--lang", lang, "--n-sents", "2").exit_code == 0
+    conll = read_conll_file(source)
+    expected, _ = conll_to_docbin(conll.sentences, spacy.blank(lang).vocab, n_sents=2, documents=conll.documents)
+    assert output.read_bytes() == expected.to_bytes()
+
+
 @pytest.mark.parametrize(
     "content,expected",
     [

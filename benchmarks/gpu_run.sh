@@ -59,11 +59,7 @@ for name, size in sizes.items():
     print(name, BertModel.from_pretrained(f"/tmp/encoders/{name}").num_parameters(), "parameters", round(time.time() - t, 1), "s")
 PY
 step data 60 $SPACY project run data .
-# the convert step's commands for Spanish only (all nine files take over 2 minutes there, most of it
-# Python start-up; the step is measured on the CPU)
-step convert 120 bash -c 'for split in train:train testa:dev testb:test; do
-  python3 scripts/convert.py corpus/conll/conll2002/esp.${split%%:*} corpus/${split##*:}/es.spacy --lang es --n-sents 10 || exit 1
-done'
+step convert 120 $SPACY project run convert .
 step train_base 200 $SPACY project run train . --vars.lang es --vars.transformer /tmp/encoders/mbert_size --vars.run es-mbert_size --vars.max_steps "$steps_base"
 cp training/es-mbert_size/train_log.jsonl "$out/train_log_base.jsonl"
 step evaluate 90 $SPACY project run evaluate . --vars.lang es --vars.run es-mbert_size

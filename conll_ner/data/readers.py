@@ -14,6 +14,7 @@ from spacy.errors import Errors
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
+from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
 
@@ -29,8 +30,9 @@ def create_gold_tokens_corpus(
     corpus = Corpus(path, limit=limit)
 
     def read(nlp: Language) -> Iterator[Example]:
-        for example in corpus(nlp):
-            reference = example.reference
+        # the Corpus's own reading (its files, order, limit and the skipping of empty Docs), without the
+        # examples it would make by tokenizing each text again, which this reader replaces
+        for reference in corpus.read_docbin(nlp.vocab, walk_corpus(corpus.path, ".spacy")):
             words = [token.text for token in reference]
             spaces = [bool(token.whitespace_) for token in reference]
             yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)

@@ -47,9 +47,9 @@ def copy_project(target: Path) -> Path:
 
 
 def project_run_args(project: Path, command: str, variables: Dict[str, str]) -> List[str]:
-    """`spacy project run COMMAND PROJECT --vars.K=V ...` for a subprocess: the
-    project folder given, so the vars parse with weasel 1.0 and click 8.5
-    (which refuse them without it)."""
+    """The arguments that run a project command through spaCy's CLI in a
+    subprocess: the project folder comes before the vars, which weasel 1.0
+    with click 8.5 refuses to parse without it."""
     return [sys.executable, "-m", "spacy", "project", "run", command, str(project)] + [
         f"--vars.{key}={value}" for key, value in variables.items()
     ]

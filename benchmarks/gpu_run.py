@@ -5,7 +5,8 @@ The run cannot write our results file itself: the GPU machine has no checkout to
 most 8 files, so its raw files are committed under benchmarks/gpu/<date>-<gpu>/ and this script derives the
 figures from them: the kit's log (GPU, driver, torch, the check-gpu lines, each step's exit status), the
 training logs (updates, words, seconds at each evaluation), the evaluation's metrics (device and precision),
-lscpu, and, where they came back, steps.jsonl and gpu.csv (peak GPU memory and utilization per step).
+lscpu, and, where they came back, steps.jsonl and gpu.csv (peak GPU memory and utilization per step);
+the profile of training updates stays in the kit's log, where it is read.
 
     python benchmarks/gpu_run.py benchmarks/gpu/2026-11-27-h200
 """
@@ -35,6 +36,7 @@ STEPS = [
     "convert",
     "train_base",
     "evaluate",
+    "profile_updates",
     "train_large",
     "package",
     "install",
@@ -143,7 +145,7 @@ def kit_versions(path: Path) -> Dict[str, str]:
 
 def step_status(name: str, commands: Dict[str, str], exits: Dict[str, int]) -> str:
     if name not in commands:
-        return "not reached"
+        return "not run"
     if name not in exits:
         return "ended by the run's time limit"
     return {0: "ok", 124: "stopped by its time limit"}.get(exits[name], f"failed (exit {exits[name]})")
@@ -167,7 +169,7 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
     return {
         "command": RUN_COMMAND,
         "date": raw.name[:10],
-        "raw_files": str(raw.relative_to(PROJECT_DIR)),
+        "raw_files": str(raw.relative_to(PROJECT_DIR) if raw.is_relative_to(PROJECT_DIR) else raw),
         "machine": {
             "gpu": kit["gpu"],
             "gpu_memory_mib": kit["gpu_memory_mib"],
@@ -192,6 +194,10 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
         "training": training,
         "evaluation": {split: scores["runtime"] for split, scores in metrics.items()},
         "gpu_usage": gpu_usage_by_step(raw),
+        # the profile_updates step's timing line; its profile stays in the raw log
+        "update_timing": next(
+            (line for line in kit["outputs"].get("profile_updates", []) if "s per update without" in line), None
+        ),
         "remarks": remarks,
     }
 
@@ -239,6 +245,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
         + ".",
         "",
     ]
+    if results["update_timing"]:
+        lines += [f"Training updates of the base pipeline, timed apart from the run: {results['update_timing']}.", ""]
     if results["gpu_usage"]:
         lines += [
             "| Step | Peak GPU memory (MiB) | Mean GPU utilization |",

@@ -16,8 +16,8 @@ set -uo pipefail
 out=${OUT:-/tmp/gpu_run}
 mkdir -p "$out"
 SPACY="python3 -m spacy"
-steps_base=${GPU_RUN_STEPS_BASE:-150}
-steps_large=${GPU_RUN_STEPS_LARGE:-60}
+steps_base=${GPU_RUN_STEPS_BASE:-120}
+steps_large=${GPU_RUN_STEPS_LARGE:-40}
 lscpu > "$out/lscpu.txt" 2>&1
 while :; do
   echo "$(date +%s.%N),$(nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits)"
@@ -64,6 +64,42 @@ step train_base 200 $SPACY project run train . --vars.lang es --vars.transformer
 cp training/es-mbert_size/train_log.jsonl "$out/train_log_base.jsonl"
 step evaluate 90 $SPACY project run evaluate . --vars.lang es --vars.run es-mbert_size
 cp metrics/es-mbert_size/metrics.json "$out/metrics_base.json"
+# where a training update's time goes on the GPU: the base run's pipeline on its training batches, 5
+# updates to warm up, 10 timed, 20 under cProfile (which inflates fine-grained Python), the top functions
+# printed to the log
+step profile_updates 120 python3 - <<'PY'
+import cProfile, pstats, time
+import spacy
+from spacy.training import Corpus
+from spacy.util import load_config, registry
+from thinc.api import get_current_ops
+
+spacy.require_gpu(0)
+nlp = spacy.load("training/es-mbert_size/model-last")
+config = load_config("training/es-mbert_size/model-last/config.cfg", interpolate=True)
+batcher = registry.resolve({"b": config["training"]["batcher"]})["b"]
+examples = list(Corpus("corpus/train/es.spacy")(nlp))[:400]
+batches = [batch for batch in batcher(examples)][:35]
+optimizer = nlp.resume_training()
+def update(batch):
+    nlp.update(batch, sgd=optimizer, drop=0.1)
+    get_current_ops().xp.cuda.Stream.null.synchronize()
+for batch in batches[:5]:
+    update(batch)
+start = time.perf_counter()
+for batch in batches[5:15]:
+    update(batch)
+words = sum(len(eg.reference) for batch in batches[5:15] for eg in batch)
+print(f"10 updates, {words} words: {(time.perf_counter() - start) / 10:.3f} s per update without the profiler")
+profile = cProfile.Profile()
+profile.enable()
+for batch in batches[15:]:
+    update(batch)
+profile.disable()
+stats = pstats.Stats(profile)
+stats.sort_stats("tottime").print_stats(25)
+stats.sort_stats("cumulative").print_stats(30)
+PY
 step train_large 150 $SPACY project run train . --vars.lang es --vars.transformer /tmp/encoders/xlmr_large_size --vars.run es-xlmr_large_size --vars.max_steps "$steps_large"
 cp training/es-xlmr_large_size/train_log.jsonl "$out/train_log_large.jsonl"
 step package 150 $SPACY project run package . --vars.lang es --vars.run es-mbert_size

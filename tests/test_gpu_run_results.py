@@ -67,7 +67,7 @@ def test_a_step_is_ok_failed_cut_or_never_started():
     assert gpu_run.step_status("convert", commands, exits) == "stopped by its time limit"
     assert gpu_run.step_status("train_base", commands, exits) == "failed (exit 1)"
     assert gpu_run.step_status("package", commands, exits) == "ended by the run's time limit"
-    assert gpu_run.step_status("install", commands, exits) == "not reached"
+    assert gpu_run.step_status("install", commands, exits) == "not run"
 
 
 def test_the_report_names_the_gpu_every_check_and_step_and_each_runs_rates():
@@ -105,3 +105,31 @@ def test_encoders_get_the_given_dimensions_and_more_embedding_rows_than_pieces(t
     assert model.config.hidden_size == 24 and model.config.num_hidden_layers == 3
     assert model.get_input_embeddings().num_embeddings == 500
     assert len(AutoTokenizer.from_pretrained(path)) < 500
+
+
+def test_a_run_is_read_from_the_kits_log_its_steps_their_outputs_and_the_update_timing(tmp_path: Path):
+    raw = tmp_path / "2027-01-02-h100"
+    raw.mkdir()
+    (raw / "gpu-run.log").write_text(
+        "NVIDIA H100, 580.1, 81559 MiB\n"
+        "torch 2.11.0+cu130 cuda 13.0 True\n"
+        "\x1b[1mok      torch sees the GPU: NVIDIA H100\x1b[0m\n"
+        "failed  cupy compiles and runs a kernel: no NVRTC\n"
+        "== encoders: python3 -\nmbert_size 177853440 parameters 4.7 s\n== encoders exit 0\n"
+        "== profile_updates: python3 -\n10 updates, 4775 words: 0.125 s per update without the profiler\n"
+        "== profile_updates exit 0\n"
+        "== package: python3 -m spacy project run package .\n"
+    )
+    (raw / "lscpu.txt").write_text("CPU(s): 16\nModel name: Xeon\nFlags: avx2 amx_int8 amx_bf16\n")
+    (raw / "kit-versions.txt").write_text("spacy==3.8.18 thinc==8.3.14 wasabi==1.1.3\n")
+    (raw / "metrics_base.json").write_text(json.dumps({"dev-es": {"runtime": {"device": "gpu", "precision": "fp16"}}}))
+    results = gpu_run.collect(raw, [])
+    assert results["date"] == "2027-01-02" and results["machine"]["gpu"] == "NVIDIA H100"
+    assert results["machine"]["int8_dot_products"] and results["machine"]["native_bfloat16"]
+    assert results["versions"] == {"torch": "2.11.0+cu130", "cuda": "13.0", "spacy": "3.8.18", "thinc": "8.3.14"}
+    assert [c["status"] for c in results["checks"]] == ["ok", "failed"]
+    status = {step["step"]: step["status"] for step in results["steps"]}
+    assert status["encoders"] == "ok" and status["package"] == "ended by the run's time limit"
+    assert status["train_base"] == "not run" and results["training"] == {}
+    assert results["update_timing"] == "10 updates, 4775 words: 0.125 s per update without the profiler"
+    assert results["update_timing"] in gpu_run.report_markdown(results)

@@ -155,7 +155,8 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
     kit = read_kit_log(raw / "gpu-run.log")
     check_line = next((c["check"] for c in kit["checks"] if c["check"].startswith("cupy")), "")
     cupy = re.search(r"cupy ([\d.]+)", check_line)
-    metrics = json.loads((raw / "metrics_base.json").read_text(encoding="utf8"))
+    metrics_path = raw / "metrics_base.json"
+    metrics = json.loads(metrics_path.read_text(encoding="utf8")) if metrics_path.is_file() else {}
     params = parameter_counts(kit["outputs"].get("encoders", []))
     training = {}
     for key, step, encoder in (("base", "train_base", "mbert_size"), ("large", "train_large", "xlmr_large_size")):
@@ -180,7 +181,7 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
             "torch": kit["torch"],
             "cuda": kit["cuda"],
             **({"cupy": cupy.group(1)} if cupy else {}),
-            **kit_versions(raw / "kit-versions.txt"),
+            **(kit_versions(raw / "kit-versions.txt") if (raw / "kit-versions.txt").is_file() else {}),
         },
         "checks": kit["checks"],
         "steps": [
@@ -229,22 +230,27 @@ def report_markdown(results: Dict[str, Any]) -> str:
             for s in results["steps"]
         ),
         "",
-        "| Training run | Parameters | Updates | Evaluations | Step 0 done at (s) | Updates/s | Words/s | Dev F1 (random weights) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-        *(
-            f"| {t['encoder']} | {t['parameters'] or 0:,} | {t['updates']} | {t['evaluations']} | "
-            f"{t['step0_seconds']} | {t['updates_per_second']} | {t['words_per_second']:,} | {t['last_dev_f1']} |"
-            for t in results["training"].values()
-        ),
-        "",
-        "Updates/s and words/s run from the evaluation at step 0 to the last, so they include the dev "
-        "evaluations and leave out loading, initializing and step 0 (spaCy's clock starts with the training loop).",
-        "",
-        "Evaluation: "
-        + ", ".join(f"{split} on {r['device']} in {r['precision']}" for split, r in results["evaluation"].items())
-        + ".",
-        "",
     ]
+    if results["training"]:
+        lines += [
+            "| Training run | Parameters | Updates | Evaluations | Step 0 done at (s) | Updates/s | Words/s | Dev F1 (random weights) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {t['encoder']} | {t['parameters'] or 0:,} | {t['updates']} | {t['evaluations']} | "
+                f"{t['step0_seconds']} | {t['updates_per_second']} | {t['words_per_second']:,} | {t['last_dev_f1']} |"
+                for t in results["training"].values()
+            ),
+            "",
+            "Updates/s and words/s run from the evaluation at step 0 to the last, so they include the dev "
+            "evaluations and leave out loading, initializing and step 0 (spaCy's clock starts with the training loop).",
+            "",
+        ]
+    if results["evaluation"]:
+        splits = results["evaluation"].items()
+        lines += [
+            "Evaluation: " + ", ".join(f"{split} on {r['device']} in {r['precision']}" for split, r in splits) + ".",
+            "",
+        ]
     if results["update_timing"]:
         lines += [f"Training updates of the base pipeline, timed apart from the run: {results['update_timing']}.", ""]
     if results["gpu_usage"]:

@@ -8,8 +8,8 @@
 # workflow's steps (data, convert, train, evaluate) on Spanish with the mBERT-sized encoder, trains the
 # large one for a few updates, then packages the first, installs its wheel and predicts with it on the GPU
 # and on the CPU: the GPU's figures first, as the run may meet its time limit in the package step. A sampler reads the GPU's memory and utilization every 200 ms. Each step's output goes to the
-# kit's log; the device tool returns at most 8 files from $OUT, so the run leaves 7 there: gpu-run.log (the
-# kit's), steps.jsonl (each step's start, end, exit status), gpu.csv (the samples), lscpu.txt and the
+# kit's log; the device tool returns at most 8 files from $OUT, so the run leaves 8 there: gpu-run.log (the
+# kit's), kit-versions.txt, steps.jsonl (each step's start, end, exit status), gpu.csv (the samples), lscpu.txt and the
 # training logs and metrics. `python benchmarks/gpu_run.py <that folder>` turns them into
 # benchmarks/results_gpu.json and BENCHMARKS.md's GPU section.
 set -uo pipefail
@@ -19,6 +19,7 @@ SPACY="python3 -m spacy"
 steps_base=${GPU_RUN_STEPS_BASE:-120}
 steps_large=${GPU_RUN_STEPS_LARGE:-40}
 lscpu > "$out/lscpu.txt" 2>&1
+cp .devkit/versions.txt "$out/kit-versions.txt"  # the spaCy stack's versions the kit brought
 while :; do
   echo "$(date +%s.%N),$(nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits)"
   sleep 0.2

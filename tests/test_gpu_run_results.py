@@ -132,4 +132,9 @@ def test_a_run_is_read_from_the_kits_log_its_steps_their_outputs_and_the_update_
     assert status["encoders"] == "ok" and status["package"] == "ended by the run's time limit"
     assert status["train_base"] == "not run" and results["training"] == {}
     assert results["update_timing"] == "10 updates, 4775 words: 0.125 s per update without the profiler"
-    assert results["update_timing"] in gpu_run.report_markdown(results)
+    report = gpu_run.report_markdown(results)
+    assert results["update_timing"] in report and "| Training run |" not in report
+    assert "Evaluation: dev-es on gpu in fp16." in report
+    # a run whose evaluate step did not write its metrics
+    (raw / "metrics_base.json").unlink()
+    assert "Evaluation:" not in gpu_run.report_markdown(gpu_run.collect(raw, []))

@@ -178,35 +178,51 @@ def entity_offsets(text: str, entities: Dict[str, str]) -> List[Tuple[int, int, 
     return [(text.index(span), text.index(span) + len(span), label) for span, label in entities.items()]
 
 
-def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
-    import spacy
+# A constant learning rate for the check's few updates: the config's schedule warms up from 0, so in
+# its first updates nothing would change and a broken update would go unnoticed (the first GPU run
+# reported "ner loss 23.5 -> 23.5")
+CHECK_LEARN_RATE = 1e-3
+
+
+def train_tiny_pipeline(config_path: Path, encoder: Path, updates: int, mixed_precision: bool):
+    """A transformer+ner pipeline of the config, with the tiny BERT at `encoder` and a constant learning
+    rate, trained for `updates` updates on TRAIN on the current device; returns it, its ner losses
+    and its predictions on TRAIN. Apart from the GPU, so that the tests run it on the CPU."""
     from spacy.training import Example
     from spacy.util import load_config, load_model_from_config
-    from thinc.api import set_gpu_allocator
 
     from .checkpoints import check_checkpoint, check_no_trusted_remote_code
+
+    overrides = {
+        "components.transformer.model.name": str(encoder),
+        "components.transformer.model.mixed_precision": mixed_precision,
+    }
+    config = load_config(config_path, overrides=overrides, interpolate=True)
+    config["training"]["optimizer"]["learn_rate"] = CHECK_LEARN_RATE
+    # what the train step refuses, the check refuses too
+    check_no_trusted_remote_code(config, str(config_path))
+    check_checkpoint(str(encoder))
+    nlp = load_model_from_config(config)
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": entity_offsets(text, entities)}) for text, entities in TRAIN
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    losses = [nlp.update(examples, sgd=optimizer)["ner"] for _ in range(updates)]
+    return nlp, losses, list(nlp.pipe(text for text, _ in TRAIN))
+
+
+def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
+    import spacy
+    from spacy.util import load_config
+    from thinc.api import set_gpu_allocator
+
     from .tiny_bert import build_tiny_bert
 
     with tempfile.TemporaryDirectory() as tmp:
         encoder = build_tiny_bert(Path(tmp) / "tiny-bert", [" ".join(text for text, _ in TRAIN)] * 3)
-        overrides = {
-            "components.transformer.model.name": str(encoder),
-            "components.transformer.model.mixed_precision": True,
-        }
-        config = load_config(config_path, overrides=overrides, interpolate=True)
-        # what the train step refuses, the check refuses too
-        check_no_trusted_remote_code(config, str(config_path))
-        check_checkpoint(str(encoder))
         spacy.require_gpu(gpu_id)
-        set_gpu_allocator(config["system"]["gpu_allocator"])
-        nlp = load_model_from_config(config)
-        examples = [
-            Example.from_dict(nlp.make_doc(text), {"entities": entity_offsets(text, entities)})
-            for text, entities in TRAIN
-        ]
-        optimizer = nlp.initialize(lambda: examples)
-        losses = [nlp.update(examples, sgd=optimizer)["ner"] for _ in range(updates)]
-        docs = list(nlp.pipe(text for text, _ in TRAIN))
+        set_gpu_allocator(load_config(config_path)["system"]["gpu_allocator"])
+        nlp, losses, docs = train_tiny_pipeline(config_path, encoder, updates, mixed_precision=True)
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
     device = next(shim._model.parameters()).device
     if device.type != "cuda":
@@ -215,6 +231,8 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
         raise RuntimeError("mixed precision or grad scaling is off")
     if not all(math.isfinite(loss) for loss in losses):
         raise RuntimeError(f"non-finite ner losses {losses}")
+    if not losses[-1] < losses[0]:
+        raise RuntimeError(f"the ner loss did not fall in {updates} updates at a constant rate: {losses}")
     found = sum(len(doc.ents) for doc in docs)
     return (
         f"tiny BERT on {device}, mixed precision with grad scaling: {updates} updates "

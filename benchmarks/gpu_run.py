@@ -52,9 +52,13 @@ def read_kit_log(path: Path) -> Dict[str, Any]:
     lines = [ANSI.sub("", line) for line in path.read_text(encoding="utf8").splitlines()]
     gpu, driver, memory = (part.strip() for part in lines[0].split(","))
     torch_line = lines[1].split()
+    # the kit runs check-gpu between its "== check-gpu" and "check-gpu exit" lines
+    check_lines = lines[
+        lines.index("== check-gpu") : next(i for i, x in enumerate(lines) if x.startswith("check-gpu exit"))
+    ]
     checks = [
         {"status": line.split(None, 1)[0], "check": line.split(None, 1)[1]}
-        for line in lines
+        for line in check_lines
         if re.match(r"^(ok|failed|skipped)\s", line)
     ]
     commands, exits, outputs, current = {}, {}, {}, None

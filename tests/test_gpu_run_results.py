@@ -113,10 +113,12 @@ def test_a_run_is_read_from_the_kits_log_its_steps_their_outputs_and_the_update_
     (raw / "gpu-run.log").write_text(
         "NVIDIA H100, 580.1, 81559 MiB\n"
         "torch 2.11.0+cu130 cuda 13.0 True\n"
+        "== check-gpu\n"
         "\x1b[1mok      torch sees the GPU: NVIDIA H100\x1b[0m\n"
         "failed  cupy compiles and runs a kernel: no NVRTC\n"
+        "check-gpu exit 1 in 30s\n"
         "== encoders: python3 -\nmbert_size 177853440 parameters 4.7 s\n== encoders exit 0\n"
-        "== profile_updates: python3 -\n10 updates, 4775 words: 0.125 s per update without the profiler\n"
+        "== profile_updates: python3 -\nok  a line of a step's output, not a check\n10 updates, 4775 words: 0.125 s per update without the profiler\n"
         "== profile_updates exit 0\n"
         "== package: python3 -m spacy project run package .\n"
     )

@@ -199,10 +199,8 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
         "training": training,
         "evaluation": {split: scores["runtime"] for split, scores in metrics.items()},
         "gpu_usage": gpu_usage_by_step(raw),
-        # the profile_updates step's timing line; its profile stays in the raw log
-        "update_timing": next(
-            (line for line in kit["outputs"].get("profile_updates", []) if "s per update without" in line), None
-        ),
+        # the profile_updates step's timing lines (one per batch size); its profile stays in the raw log
+        "update_timing": [line for line in kit["outputs"].get("profile_updates", []) if "s per update without" in line],
         "remarks": remarks,
     }
 
@@ -256,7 +254,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
             "",
         ]
     if results["update_timing"]:
-        lines += [f"Training updates of the base pipeline, timed apart from the run: {results['update_timing']}.", ""]
+        lines += ["Training updates of the base pipeline, timed apart from the run:", ""]
+        lines += [f"- {line}" for line in results["update_timing"]] + [""]
     if results["gpu_usage"]:
         lines += [
             "| Step | Peak GPU memory (MiB) | Mean GPU utilization |",

@@ -66,9 +66,9 @@ cp training/es-mbert_size/train_log.jsonl "$out/train_log_base.jsonl"
 step evaluate 90 $SPACY project run evaluate . --vars.lang es --vars.run es-mbert_size
 cp metrics/es-mbert_size/metrics.json "$out/metrics_base.json"
 # where a training update's time goes on the GPU: the base run's pipeline on its training batches, 5
-# updates to warm up, 10 timed, 20 under cProfile (which inflates fine-grained Python), the top functions
-# printed to the log
-step profile_updates 120 python3 - <<'PY'
+# updates to warm up, 10 timed at the config's batch size and 10 at each of two larger ones, 15 under
+# cProfile (which inflates fine-grained Python), the top functions printed to the log
+step profile_updates 150 python3 - <<'PY'
 import cProfile, pstats, time
 import spacy
 from spacy.training import Corpus
@@ -78,23 +78,37 @@ from thinc.api import get_current_ops
 spacy.require_gpu(0)
 nlp = spacy.load("training/es-mbert_size/model-last")
 config = load_config("training/es-mbert_size/model-last/config.cfg", interpolate=True)
-batcher = registry.resolve({"b": config["training"]["batcher"]})["b"]
-examples = list(Corpus("corpus/train/es.spacy")(nlp))[:400]
-batches = [batch for batch in batcher(examples)][:35]
+examples = list(Corpus("corpus/train/es.spacy")(nlp))[:600]
 optimizer = nlp.resume_training()
+
+
+def batches_of(size):
+    """The config's batcher (spacy.batch_by_padded.v1) with `size` padded words per update."""
+    batcher = registry.resolve({"b": {**config["training"]["batcher"], "size": size}})["b"]
+    return list(batcher(examples))
+
+
 def update(batch):
     nlp.update(batch, sgd=optimizer, drop=0.1)
     get_current_ops().xp.cuda.Stream.null.synchronize()
+
+
+batches = batches_of(config["training"]["batcher"]["size"])
 for batch in batches[:5]:
     update(batch)
-start = time.perf_counter()
-for batch in batches[5:15]:
-    update(batch)
-words = sum(len(eg.reference) for batch in batches[5:15] for eg in batch)
-print(f"10 updates, {words} words: {(time.perf_counter() - start) / 10:.3f} s per update without the profiler")
+# the config's batch size, then larger ones: does the GPU's words/s grow with the batch?
+for size in (config["training"]["batcher"]["size"], 1200, 3000):
+    timed = batches_of(size)[5:15]
+    start = time.perf_counter()
+    for batch in timed:
+        update(batch)
+    seconds = time.perf_counter() - start
+    words = sum(len(eg.reference) for batch in timed for eg in batch)
+    print(f"batch size {size}: {len(timed)} updates, {words} words: {seconds / len(timed):.3f} s per update "
+          f"without the profiler, {words / seconds:.0f} words/s")
 profile = cProfile.Profile()
 profile.enable()
-for batch in batches[15:]:
+for batch in batches[15:30]:
     update(batch)
 profile.disable()
 stats = pstats.Stats(profile)

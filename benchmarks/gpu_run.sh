@@ -16,8 +16,8 @@ set -uo pipefail
 out=${OUT:-/tmp/gpu_run}
 mkdir -p "$out"
 SPACY="python3 -m spacy"
-steps_base=${GPU_RUN_STEPS_BASE:-120}
-steps_large=${GPU_RUN_STEPS_LARGE:-40}
+steps_base=${GPU_RUN_STEPS_BASE:-100}
+steps_large=${GPU_RUN_STEPS_LARGE:-30}
 lscpu > "$out/lscpu.txt" 2>&1
 cp .devkit/versions.txt "$out/kit-versions.txt"  # the spaCy stack's versions the kit brought
 while :; do

@@ -133,7 +133,7 @@ loaded = time.time() - t
 t = time.time()
 doc = nlp("El presidente de la Generalitat, Jordi Pujol, llegó ayer a Barcelona desde Madrid.")
 first = time.time() - t
-docs = list(nlp.pipe([s.text for s in doc.sents] * 200, batch_size=64))
+docs = list(nlp.pipe([doc.text] * 200, batch_size=64))
 print(json.dumps({"device": device, "package": name, "load_s": round(loaded, 2), "first_prediction_s": round(first, 2),
                   "ents": [(e.text, e.label_) for e in doc.ents], "docs": len(docs)}))
 PY

@@ -5,13 +5,15 @@
 # The kit has already run `spacy project run check-gpu .`. This builds two random-weight BERT encoders of
 # real sizes (no hub: speed and memory are real, accuracy is not): mBERT's (12 layers, 768 wide, 119,547
 # pieces) and XLM-R large's parameter count (24 layers, 1024 wide, 250,002 pieces); runs the `all`
-# workflow's steps (data, convert, train, evaluate) on Spanish with the mBERT-sized encoder, trains the
-# large one for a few updates, then packages the first, installs its wheel and predicts with it on the GPU
-# and on the CPU: the GPU's figures first, as the run may meet its time limit in the package step. A sampler reads the GPU's memory and utilization every 200 ms. Each step's output goes to the
-# kit's log; the device tool returns at most 8 files from $OUT, so the run leaves 8 there: gpu-run.log (the
-# kit's), kit-versions.txt, steps.jsonl (each step's start, end, exit status), gpu.csv (the samples), lscpu.txt and the
-# training logs and metrics. `python benchmarks/gpu_run.py <that folder>` turns them into
-# benchmarks/results_gpu.json and BENCHMARKS.md's GPU section.
+# workflow's steps (data, convert, train, evaluate) on Spanish with the mBERT-sized encoder; times and
+# profiles training updates; trains the large one for a few updates; then packages the first, installs its
+# wheel and predicts with it on the GPU and on the CPU. The GPU's figures come first, as the run may meet
+# its time limit in the package step. A sampler reads the GPU's memory and utilization every 200 ms.
+# Each step's output goes to the kit's log. The device tool returns at most 8 files from $OUT, and the run
+# leaves 8 there: gpu-run.log (the kit's), kit-versions.txt, steps.jsonl (each step's start, end and exit
+# status), gpu.csv (the samples), lscpu.txt, the two training logs and the metrics.
+# `python benchmarks/gpu_run.py <that folder>` turns them into benchmarks/results_gpu.json and
+# BENCHMARKS.md's GPU section.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_run}
 mkdir -p "$out"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from conftest import PROJECT_DIR
 from project_utils import copy_project
 
 from conll_ner.training.gpu_check import (
@@ -112,7 +113,7 @@ def test_the_pipeline_checks_training_learns_at_its_constant_rate_on_the_cpu(tmp
     from conll_ner.training.tiny_bert import build_tiny_bert
 
     encoder = build_tiny_bert(tmp_path / "bert", [" ".join(text for text, _ in TRAIN)] * 3)
-    config = copy_project(tmp_path / "project") / "configs" / "transformer.cfg"
+    config = PROJECT_DIR / "configs" / "transformer.cfg"
     nlp, losses, docs = train_tiny_pipeline(config, encoder, updates=3, mixed_precision=False)
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert nlp.config["training"]["optimizer"]["learn_rate"] == CHECK_LEARN_RATE

@@ -21,12 +21,11 @@ smaller ones), so it is never a pipeline to ship.
 """
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence
 
+from conll_ner.files import atomic_folder
 from conll_ner.training.e5_checkpoint import sentencepiece_model
 
 COPIED = ("tokenizer_config.json", "special_tokens_map.json", "build_info.json")
@@ -83,9 +82,7 @@ def trim_vocabulary(checkpoint: Path, texts: Iterable[str], output: Path) -> Dic
     parameters_before = int(sum(value.numel() for value in state.values()))
     (name,) = [key for key in state if key.endswith("word_embeddings.weight")]
     state[name] = state[name][torch.tensor(kept)].contiguous()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
-    try:
+    with atomic_folder(output) as staging:
         (staging / "tokenizer.json").write_text(json.dumps(trimmed_json, ensure_ascii=False), encoding="utf8")
         after = piece_ids(staging / "tokenizer.json", texts)
         changed = sum(1 for old, new in zip(before, after) if [new_id[i] for i in old] != new)
@@ -108,10 +105,4 @@ def trim_vocabulary(checkpoint: Path, texts: Iterable[str], output: Path) -> Dic
             "texts_with_other_pieces": changed,
         }
         (staging / "trim_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info

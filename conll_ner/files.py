@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,29 @@ def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
+    """A new folder beside `path` to fill, swapped in for `path` when the
+    block ends and removed if it raises: a failed build leaves the old
+    folder as it was, and the old one is only moved aside, never deleted,
+    until the new one is in its place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-staging-", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            old = path.with_name(f".{path.name}-old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(staging, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def remove_leftover_temporaries(path: Union[str, Path]) -> None:

@@ -23,7 +23,6 @@ and its wheel, with the settings it was built with.
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import torch
 from spacy.language import Language
 from spacy.util import load_config
 
+from conll_ner.files import atomic_folder
 from conll_ner.pipeline.cpu_transformer import (
     EXTRA_OUTPUTS,
     ONNX_INSTALL_HINT,
@@ -204,22 +204,10 @@ def load_for_int8(pipeline: Path) -> Language:
 
 def write_int8_pipeline(pipeline: Path, output: Path) -> List[Dict[str, Any]]:
     """`pipeline` with its int8 encoder, written to `output` (which may be
-    `pipeline` itself): into a temporary folder beside it first, then
-    swapped in, so a failed build leaves the old folder as it was."""
+    `pipeline` itself) through `atomic_folder`: a failed build leaves the
+    old folder as it was."""
     nlp = load_for_int8(pipeline)
     settings = add_int8_encoder(nlp)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-int8-"))
-    try:
+    with atomic_folder(output) as staging:
         nlp.to_disk(staging)
-        if output.exists():
-            old = output.with_name(f".{output.name}-old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output, old)
-            os.replace(staging, output)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return settings

@@ -30,15 +30,15 @@ with <unk>, <s>, </s> first; <pad> and <mask> exist only on the fairseq side).
 import base64
 import hashlib
 import json
-import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
+
+from conll_ner.files import atomic_folder
 
 MAGIC = b"E5S1"
 QK = 32
@@ -308,10 +308,7 @@ def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[
     mismatches = check_piece_tables(e5, tokenizer_json)
     if mismatches:
         raise ValueError(f"{mismatches} pieces differ between {e5_path} and {tokenizer_path}: not the same vocabulary")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
-    try:
+    with atomic_folder(output) as staging:
         config = bert_config(e5.header, pad_token_id=e5.special_ids["pad"])
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         state = {name: torch.from_numpy(numpy.ascontiguousarray(value)) for name, value in bert_state_dict(e5).items()}
@@ -334,12 +331,6 @@ def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[
             "parameters": int(sum(value.numel() for value in state.values())),
         }
         (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info
 
 

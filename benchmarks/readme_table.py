@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from report_blocks import cpu_features
+
 START = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json START (do not remove) -->"
 END = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json END (do not remove) -->"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -86,9 +88,15 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
         )
     if not rows:
         return "No benchmark has been run yet: see [docs/benchmarks.md](docs/benchmarks.md)."
+    features = [
+        f"`{name}`: {cpu_features(run['machine'])}"
+        for name, run in (("long", long), ("inference", inference), ("full", full))
+        if run and cpu_features(run["machine"])
+    ]
     lines = [
         f"CoNLL-2003 English dev set, trained and run on {cores} CPU cores; from "
-        "[BENCHMARKS.md](BENCHMARKS.md), the latest run of each mode named:",
+        "[BENCHMARKS.md](BENCHMARKS.md), the latest run of each mode named. Times and speeds depend on what the "
+        f"run's CPU computes natively ({'; '.join(features)}):",
         "",
         "| Pipeline | Dev F1 | Training | CPU words/s, raw sentences | Mode |",
         "|---|---:|---:|---:|---|",
@@ -112,7 +120,8 @@ def multilingual_table(results: Optional[Dict[str, Any]]) -> str:
     if not results:
         return ""
     lines = [
-        f"CoNLL-2002 Spanish and Dutch, dev slices, trained on {results['machine']['cores']} CPU cores with "
+        f"CoNLL-2002 Spanish and Dutch, dev slices, trained on {results['machine']['cores']} CPU cores "
+        f"({cpu_features(results['machine'])}) with "
         "**multilingual-e5-small, 4-bit weights dequantized, not mBERT or XLM-R**, the same epochs for both "
         "transformer recipes ([docs/multilingual.md](docs/multilingual.md); `multilingual` mode):",
         "",

@@ -12,3 +12,22 @@ def remarks(results: Dict[str, Any]) -> List[str]:
         if results.get("remarks")
         else []
     )
+
+
+# what the CPU computes natively: training and inference speeds depend on it
+# as much as on the number of cores
+CPU_FEATURES = (("native_bfloat16", "native bfloat16"), ("int8_dot_products", "int8 dot products (VNNI or AMX)"))
+
+
+def cpu_features(machine: Dict[str, Any]) -> str:
+    """The CPU's features, as far as the run recorded them (older runs
+    recorded bfloat16 only)."""
+    return ", ".join(f"{name}: {'yes' if machine[key] else 'no'}" for key, name in CPU_FEATURES if key in machine)
+
+
+def machine_line(machine: Dict[str, Any]) -> str:
+    """A report's Machine line."""
+    features = cpu_features(machine)
+    return f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}" + (
+        f", {features}  " if features else "  "
+    )

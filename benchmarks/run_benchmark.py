@@ -47,7 +47,7 @@ from cpu_inference import (  # noqa: E402
     write_sentences_conll,
 )
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
-from report_blocks import remarks  # noqa: E402
+from report_blocks import machine_line, remarks  # noqa: E402
 
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -249,7 +249,7 @@ def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
         "",
         f"Command: `{results['command']}`  ",
         f"Date: {results['date']}  ",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}  ",
+        machine_line(machine),
         f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
         "",
     ]
@@ -294,8 +294,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "",
         f"Command: `{results['command']}`  ",
         f"Date: {results['date']}  ",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, {results['machine']['platform']}, "
-        f"native bfloat16: {'yes' if bfloat16 else 'no'}  ",
+        machine_line(results["machine"]),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "  ",
         f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
         "",

@@ -86,3 +86,5 @@ def test_long_mode_skips_the_bf16_trainer_where_the_cpu_would_emulate_it(monkeyp
     results["machine"] = {"cpu": "cpu", "cores": 2, "platform": "p"}
     report = run_benchmark.report_long_markdown(results, "curves.png")
     assert "| HF Trainer recipe, bf16 autocast | not run: this CPU has no native bfloat16" in report
+    for target in run_benchmark.BF16_TARGETS:  # reported as not measured, not dropped
+        assert f"- {target}: not measured" in report

@@ -102,7 +102,7 @@ def trim_probe(
             encoder,
             0,
             updates,
-            overrides=["--training.patience", "0"],
+            overrides=["--training.logger.patience", "0"],
             lang=lang,
         )
         log = [json.loads(line) for line in (Path(train["model"]).parent / "train_log.jsonl").read_text().splitlines()]

@@ -16,7 +16,7 @@ from conll_ner.runs import spacy_lang, training_path
 from conll_ner.training.budget import plan_training
 from conll_ner.training.checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
 from conll_ner.training.encoders import pipeline_transformer
-from conll_ner.training.guard import TrainingHealthError
+from conll_ner.training.guard import EarlyStop, TrainingHealthError
 from conll_ner.training.schedules import learn_rate_for_encoder
 
 
@@ -124,6 +124,8 @@ def main(
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     except TrainingHealthError as err:
         msg.fail(str(err), exits=1)
+    except EarlyStop as err:
+        msg.good(f"{err}: the best pipeline is in {output_path / 'model-best'}")
 
 
 if __name__ == "__main__":

@@ -39,9 +39,16 @@ def test_updates_follow_corpus_size_epochs_and_words_per_update(tmp_path):
     assert plan.overrides() == {
         "training.max_steps": 40,
         "training.eval_frequency": 10,
-        "training.patience": 20,
+        "training.patience": 0,  # spaCy's own count from step 0 is off: the guard holds patience
+        "training.logger.patience": 20,
         "training.optimizer.learn_rate.total_steps": 40,
     }
+
+    # a config logging through another logger keeps spaCy's own patience
+    other = cnn_config(train, **BY_TWO)
+    other["training"]["logger"] = {"@loggers": "spacy.ConsoleLogger.v1"}
+    assert plan_training(other, epochs=8).overrides()["training.patience"] == 20
+    assert "training.logger.patience" not in plan_training(other, epochs=8).overrides()
 
     bigger = tmp_path / "bigger.spacy"
     write_corpus(bigger, n_docs=20)
@@ -108,11 +115,9 @@ def test_train_step_prints_the_plan_and_runs_it(tmp_path):
         result.stdout.split()
     )
     saved = load_config(output / "model-last" / "config.cfg")
-    assert (saved["training"]["max_steps"], saved["training"]["eval_frequency"], saved["training"]["patience"]) == (
-        8,
-        2,
-        4,
-    )
+    training = saved["training"]
+    assert (training["max_steps"], training["eval_frequency"], training["logger"]["patience"]) == (8, 2, 4)
+    assert training["patience"] == 0
     assert saved["training"]["optimizer"]["learn_rate"]["total_steps"] == 8  # the schedule ends with the run
 
     # --epochs 0 (the project's default var) keeps the config's 10 epochs

@@ -82,7 +82,8 @@ def test_workflow_all_end_to_end(workflow_runs, encoder, lang):
     # max_steps 8 caps the 4-epoch plan; 4 evaluations, the last on the last update
     saved = spacy.util.load_config(project / "training" / run / "model-last" / "config.cfg")["training"]
     every = saved["eval_frequency"]
-    assert saved["max_steps"] == 4 * every <= 8 and saved["patience"] == saved["max_steps"] // 2
+    assert saved["max_steps"] == 4 * every <= 8 and saved["logger"]["patience"] == saved["max_steps"] // 2
+    assert saved["patience"] == 0  # the guard's patience, counted after step 0, replaces spaCy's
     # evaluations on the plan's grid, until the last update or until patience ends the run
     steps = [json.loads(line)["step"] for line in log_lines]
     assert len(steps) >= 3 and steps == list(range(0, steps[-1] + 1, every)) and steps[-1] <= saved["max_steps"]

@@ -23,6 +23,10 @@ import spacy
 from spacy.util import registry
 from thinc.api import Config
 
+# the patience setting of conll_ner.TrainingHealthGuard.v1, which counts from
+# the first evaluation after step 0
+GUARD_PATIENCE = "training.logger.patience"
+
 
 @dataclass
 class TrainingPlan:
@@ -38,6 +42,7 @@ class TrainingPlan:
     patience: int
     capped_at: int  # the max_steps cap that shortened the run, or 0
     schedule_length_key: str  # the learning-rate schedule's length setting, or ""
+    patience_key: str = "training.patience"  # GUARD_PATIENCE where the config's logger is the guard
 
     def overrides(self) -> Dict[str, Any]:
         """Config overrides that make spaCy run this plan, its learning-rate
@@ -45,8 +50,12 @@ class TrainingPlan:
         overrides: Dict[str, Any] = {
             "training.max_steps": self.updates,
             "training.eval_frequency": self.eval_frequency,
-            "training.patience": self.patience,
         }
+        if self.patience_key == GUARD_PATIENCE:
+            # patience counts from the first evaluation after step 0
+            # (conll_ner/training/guard.py), not from spaCy's step-0 evaluation
+            overrides["training.patience"] = 0
+        overrides[self.patience_key] = self.patience
         if self.schedule_length_key:
             overrides[self.schedule_length_key] = self.updates
         return overrides
@@ -131,4 +140,11 @@ def plan_training(config: Config, epochs: float = 0, max_steps: int = 0) -> Trai
         patience=math.ceil(updates * patience_share),
         capped_at=capped_at,
         schedule_length_key="training.optimizer.learn_rate.total_steps" if "total_steps" in schedule else "",
+        patience_key=GUARD_PATIENCE if logs_through_guard(config) else "training.patience",
     )
+
+
+def logs_through_guard(config: Config) -> bool:
+    """The config's training logger is conll_ner.TrainingHealthGuard.v1,
+    which holds the patience."""
+    return (config["training"].get("logger") or {}).get("@loggers") == "conll_ner.TrainingHealthGuard.v1"

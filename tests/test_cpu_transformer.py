@@ -100,6 +100,7 @@ def test_the_config_builds_the_cpu_shim_with_its_settings(tiny_pipeline):
     shim = transformer_shim(nlp)
     assert type(shim) is CPUTransformerShim
     assert (shim.int8, shim.bfloat16, shim.token_budget) == (True, True, 1024)
+    assert shim.freeze_word_embeddings_above == model["freeze_word_embeddings_above"] == 100_000
     assert nlp.config["nlp"]["after_pipeline_creation"] == {"@callbacks": "conll_ner.numpy_matmul_on_cpu.v2"}
     off = load(tiny_pipeline, cpu_int8=False, cpu_bfloat16=False, cpu_token_budget=0)
     assert (transformer_shim(off).int8, transformer_shim(off).bfloat16, transformer_shim(off).token_budget) == (
@@ -188,6 +189,46 @@ def test_training_steps_in_bfloat16_unless_switched_off(tiny_pipeline, monkeypat
     torch.testing.assert_close(outputs, exact_outputs, atol=0.1, rtol=0)
     assert gradient.abs().sum() > 0
     assert float((gradient - exact_gradient).norm() / exact_gradient.norm()) < 0.05
+
+
+# frozen word embeddings for large vocabularies
+
+
+def update_once(nlp):
+    from thinc.api import Adam
+
+    text = fixture_texts()[0]
+    doc = nlp.make_doc(text)
+    example = Example.from_dict(doc, {"entities": [(0, len(doc[0].text), "PER")]})
+    nlp.update([example], sgd=Adam(0.01), losses={})
+
+
+@pytest.mark.parametrize("margin, frozen", [(-1, True), (0, False)])
+def test_word_embeddings_of_vocabularies_above_the_threshold_are_frozen(tiny_pipeline, margin, frozen, tmp_path):
+    rows = transformer_shim(spacy.load(tiny_pipeline))._model.get_input_embeddings().weight.shape[0]
+    nlp = load(tiny_pipeline, freeze_word_embeddings_above=rows + margin)
+    model = transformer_shim(nlp)._model
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    update_once(nlp)
+    update_once(nlp)
+    after = dict(model.named_parameters())
+    word_embeddings = "embeddings.word_embeddings.weight"
+    assert torch.equal(after[word_embeddings], before[word_embeddings]) is frozen
+    assert (after[word_embeddings].grad is None) is frozen
+    # every other weight trains either way
+    changed = [name for name in before if name != word_embeddings and not torch.equal(after[name], before[name])]
+    assert "encoder.layer.0.attention.self.query.weight" in changed and "embeddings.LayerNorm.weight" in changed
+    # the whole vocabulary is saved with the pipeline, as it was trained
+    nlp.to_disk(tmp_path / "trained")
+    reloaded = transformer_shim(spacy.load(tmp_path / "trained"))._model.get_input_embeddings().weight
+    assert reloaded.shape[0] == rows and torch.equal(reloaded, after[word_embeddings].detach())
+
+
+def test_the_default_threshold_freezes_multilingual_vocabularies_only(tiny_pipeline):
+    threshold = spacy.load(tiny_pipeline).config["components"]["transformer"]["model"]["freeze_word_embeddings_above"]
+    # mBERT 119,547 and XLM-R 250,002 pieces; MiniLM 30,522 and BERT-large 28,996
+    assert all(rows > threshold for rows in (119_547, 250_002))
+    assert all(rows <= threshold for rows in (30_522, 28_996))
 
 
 # int8: built once, carried by the pipeline

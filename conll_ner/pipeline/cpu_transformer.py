@@ -36,6 +36,14 @@ Why each part:
   tokens get the same values.
 - mixed precision: the configs ask for it, for GPUs; on the CPU thinc's grad
   scaler raises, so the shim is built without it there.
+- frozen word embeddings (on every device): an encoder whose vocabulary has
+  more than `freeze_word_embeddings_above` pieces trains with its word
+  embeddings as they are. Their gradient is dense (all 250,002 rows of
+  XLM-R's vocabulary, 96M of multilingual-e5-small's 118M parameters) and
+  thinc's Adam then updates every row, while a batch reads a few hundred: on
+  the CPU that cost more than the rest of the update. Frozen, an update costs
+  what it costs on a copy trimmed to the data's pieces, and the shipped
+  vocabulary stays whole (docs/recipes.md has the measurements and the F1).
 
 torch and spacy-transformers are imported where available: packaged CNN
 pipelines carry this module too and need neither.
@@ -175,11 +183,13 @@ class CPUTransformerShim(HFShim):
         int8: bool,
         bfloat16: bool,
         token_budget: int,
+        freeze_word_embeddings_above: int,
     ) -> None:
         super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config)
         self.int8 = int8
         self.bfloat16 = bfloat16
         self.token_budget = token_budget
+        self.freeze_word_embeddings_above = freeze_word_embeddings_above
         self.int8_graph: Optional[bytes] = None
         self.int8_settings: Dict[str, Any] = {}
 
@@ -228,6 +238,7 @@ class CPUTransformerShim(HFShim):
         # the weights change at this update: the int8 graph no longer has them,
         # and the dev scores while training come from torch
         self.set_int8_graph(None)
+        self.freeze_large_vocabulary()
         if self.device.type != "cpu" or not (self.bfloat16 and cpu_computes_bfloat16()):
             return super().begin_update(inputs)
         # autocast covers the forward pass, as on CUDA; the backward pass
@@ -235,6 +246,16 @@ class CPUTransformerShim(HFShim):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             outputs, backprop = super().begin_update(inputs)
         return _outputs_as_float32(outputs), backprop
+
+    def freeze_large_vocabulary(self) -> None:
+        """Word embeddings of more than `freeze_word_embeddings_above` rows
+        get no gradient, so neither backward nor the optimizer touches them
+        (thinc's shim updates only parameters with a gradient). Done before
+        each update, as the model is replaced when a pipeline is loaded."""
+        embeddings = self._model.get_input_embeddings()
+        weight = getattr(embeddings, "weight", None)
+        if weight is not None and weight.requires_grad and weight.shape[0] > self.freeze_word_embeddings_above:
+            weight.requires_grad_(False)
 
     def _int8_takes(self, inputs: ArgsKwargs) -> bool:
         """The graph takes ids and a mask; token types only as all zeros."""
@@ -317,6 +338,7 @@ def create_transformer_model(
     cpu_int8: bool = True,
     cpu_bfloat16: bool = True,
     cpu_token_budget: int = 1024,
+    freeze_word_embeddings_above: int = 100_000,
 ) -> "Model":
     """`spacy-transformers.TransformerModel.v3` with the CPU runtime.
     cpu_int8: predict through the pipeline's int8 encoder where it has one
@@ -325,6 +347,8 @@ def create_transformer_model(
     bfloat16 autocast where the CPU computes it natively (false: fp32).
     cpu_token_budget: torch predictions in groups of windows of similar
     length of at most this many padded tokens (0: one call per batch).
+    freeze_word_embeddings_above: train with frozen word embeddings when the
+    vocabulary has more rows than this (on any device; 0: always frozen).
     Refuses a transformer_config that asks for outputs the int8 graph lacks,
     unless cpu_int8 is false."""
     tokenizer_config, transformer_config = dict(tokenizer_config or {}), dict(transformer_config or {})
@@ -353,6 +377,7 @@ def create_transformer_model(
         int8=cpu_int8,
         bfloat16=cpu_bfloat16,
         token_budget=cpu_token_budget,
+        freeze_word_embeddings_above=freeze_word_embeddings_above,
     )
     wrapper = model.layers[0]
     # the wrapper spacy-transformers builds (HFWrapper), with this shim

@@ -1,6 +1,13 @@
-"""Blocks of text that every benchmark report renders the same way."""
+"""Blocks of text that every benchmark report renders the same way, and
+the machine and versions that every results file records."""
 
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Dict, List
+
+from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_computes_int8
 
 
 def remarks(results: Dict[str, Any]) -> List[str]:
@@ -31,3 +38,36 @@ def machine_line(machine: Dict[str, Any]) -> str:
     return f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}" + (
         f", {features}  " if features else "  "
     )
+
+
+def machine() -> Dict[str, Any]:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "native_bfloat16": cpu_computes_bfloat16(),
+        "int8_dot_products": cpu_computes_int8(),
+    }
+
+
+def versions() -> Dict[str, str]:
+    found = {}
+    for name in ("spacy", "spacy-transformers", "transformers", "torch", "datasets", "seqeval", "accelerate"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

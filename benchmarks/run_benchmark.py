@@ -7,13 +7,10 @@ memory is its own and no measurement warms the caches of another.
 """
 
 import json
-import os
-import platform
 import shlex
 import sys
 import time
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -27,7 +24,7 @@ from conll_ner.data.conll import iter_documents, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 from conll_ner.inference.annotate import annotate
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_computes_int8
+from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import distill_scale  # noqa: E402
@@ -35,7 +32,9 @@ import gpu_run  # noqa: E402
 import hf_baseline  # noqa: E402
 import multilingual  # noqa: E402
 import readme_table  # noqa: E402
+import recipe_probes  # noqa: E402
 import serving  # noqa: E402
+import update_cost  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin, write_texts_jsonl  # noqa: E402
 from cpu_inference import (  # noqa: E402
     FP32_CONFIG,
@@ -47,7 +46,7 @@ from cpu_inference import (  # noqa: E402
     write_sentences_conll,
 )
 from processes import PROJECT_DIR, measure_in_subprocess, run_checked  # noqa: E402
-from report_blocks import machine_line, remarks  # noqa: E402
+from report_blocks import machine, machine_line, remarks, versions  # noqa: E402
 
 MODES = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -182,39 +181,6 @@ def hf_inference(model: str, work: Path, settings: Dict[str, Any]) -> Dict[str, 
 def write_dev_conll(data_dir: Path, work: Path, limit: int) -> None:
     sentences = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
     write_sentences_conll(sentences[:limit] if limit else sentences, work / "dev.conll")
-
-
-def machine() -> Dict[str, Any]:
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else ""
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "native_bfloat16": cpu_computes_bfloat16(),
-        "int8_dot_products": cpu_computes_int8(),
-    }
-
-
-def versions() -> Dict[str, str]:
-    found = {}
-    for name in ("spacy", "spacy-transformers", "transformers", "torch", "datasets", "seqeval", "accelerate"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def ratio(a: float, b: float) -> float:
@@ -986,12 +952,13 @@ def write_benchmarks_md(
     curve_png: str,
     multi: Sequence[Tuple[Dict[str, Any], str]] = (),
     gpu: Optional[Dict[str, Any]] = None,
+    probes: Optional[Dict[str, Any]] = None,
 ) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full, distill and annotate from results.json (distill and annotate under
     their own keys), long from results_long.json, the multilingual mode from
     results_multilingual*.json (each with its learning curves' PNG), the GPU
-    run from results_gpu.json."""
+    run from results_gpu.json, the recipe probes from results_recipe_probes.json."""
     parts = []
     if full and "spacy_trf" in full:
         parts.append(report_markdown(full))
@@ -1009,8 +976,12 @@ def write_benchmarks_md(
         parts.append(report_inference_markdown(full["inference"]))
     if full and "serving" in full:
         parts.append(report_serving_markdown(full["serving"]))
+    if full and "update_cost" in full:
+        parts.append(update_cost.report_markdown(full["update_cost"], mode_header))
     for results, png in multi:
         parts.append(multilingual.report_markdown(results, png, mode_header))
+    if probes:
+        parts.append(recipe_probes.report_markdown(probes))
     if gpu:
         parts.append(gpu_run.report_markdown(gpu))
     if parts and not parts[0].startswith("# Benchmarks"):
@@ -1020,7 +991,7 @@ def write_benchmarks_md(
 
 # modes whose results results.json keeps under a key of their own (a mode's
 # kind is the first whose name starts it: distill_scale before distill)
-KEYED_MODES = ("distill_scale", "distill", "annotate", "inference", "serving")
+KEYED_MODES = ("distill_scale", "distill", "annotate", "inference", "serving", "update_cost")
 
 
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
@@ -1054,6 +1025,7 @@ def render_benchmarks_md(root: Path = PROJECT_DIR) -> None:
         "benchmarks/learning_curves.png",
         multi,
         read_json(bench / "results_gpu.json"),
+        read_json(bench / "results_recipe_probes.json"),
     )
     if multi:
         multilingual.render_docs(root / "docs" / "multilingual.md", multi, mode_header)
@@ -1074,7 +1046,7 @@ def run_command(
     mode: str = typer.Option(
         "full",
         "--mode",
-        help="full, long, distill, distill_scale, annotate, inference, serving, multilingual or their quick checks (see benchmarks/modes.json)",
+        help="full, long, distill, distill_scale, annotate, inference, serving, multilingual, update_cost or their quick checks (see benchmarks/modes.json)",
     ),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
@@ -1133,6 +1105,8 @@ def run_command(
         results = {**header, **run_inference(data_dir, work, settings)}
     elif kind == "serving":
         results = {**header, **serving.run_serving(data_dir, work, settings)}
+    elif kind == "update_cost":
+        results = {**header, **update_cost.run_update_cost(data_dir, work, settings)}
     else:
         results = {**header, **run_full(data_dir, work, settings)}
     results["total_seconds"] = time.perf_counter() - started

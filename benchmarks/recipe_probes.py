@@ -1,0 +1,176 @@
+"""Controlled training runs on a full CoNLL training file: the default
+recipe and variants of it (frozen or trained word embeddings, the peak
+rate, ...) at the same number of updates, each with its dev curve, so that
+the defaults for an encoder follow a measurement.
+
+Each probe is the train step as the workflow runs it (`scripts/train.py`
+with the config, lang, transformer and epochs), plus the config overrides
+that make the variant. `run` trains a probe and records it; `record` records
+a run made by hand with the command given. Both write
+benchmarks/results_recipe_probes.json (one entry per probe name, with its
+command, machine, date and curve), which BENCHMARKS.md renders.
+
+    python benchmarks/recipe_probes.py run es-frozen --lang es --transformer assets/encoders/multilingual-e5-small-q4 --epochs 1
+"""
+
+import json
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import typer
+from processes import PROJECT_DIR
+from report_blocks import machine, machine_line, remarks, versions
+from spacy.util import load_config
+from wasabi import msg
+
+from conll_ner.files import write_atomically
+
+RESULTS = PROJECT_DIR / "benchmarks" / "results_recipe_probes.json"
+WORK = PROJECT_DIR / "benchmarks" / "work" / "recipe_probes"
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+def probe_settings(model_dir: Path) -> Dict[str, Any]:
+    """What a probe trained with, from its saved config."""
+    config = load_config(model_dir / "config.cfg")
+    transformer = config["components"].get("transformer", {}).get("model", {})
+    training = config["training"]
+    return {
+        "lang": config["nlp"]["lang"],
+        "transformer": transformer.get("name"),
+        "freeze_word_embeddings_above": transformer.get("freeze_word_embeddings_above"),
+        "peak_learning_rate": training["optimizer"]["learn_rate"].get("initial_rate"),
+        "warmup_fraction": training["optimizer"]["learn_rate"].get("warmup_fraction"),
+        "max_steps": training["max_steps"],
+        "eval_frequency": training["eval_frequency"],
+        "dropout": training["dropout"],
+        "vocabulary_rows": vocabulary_rows(transformer.get("name")),
+    }
+
+
+def vocabulary_rows(checkpoint: Optional[str]) -> Optional[int]:
+    """The encoder's vocabulary size, where its checkpoint is at hand."""
+    if not checkpoint:
+        return None
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(checkpoint).vocab_size
+    except (OSError, ValueError):
+        return None
+
+
+def word_embeddings(settings: Dict[str, Any]) -> str:
+    threshold, rows = settings["freeze_word_embeddings_above"], settings["vocabulary_rows"]
+    if threshold is None:
+        return "trained (no threshold)"
+    if rows is None:
+        return f"frozen above {threshold:,} rows"
+    return f"{'frozen' if rows > threshold else 'trained'} ({rows:,} rows)"
+
+
+def read_probe(name: str, training_dir: Path, command: str, remark: str = "") -> Dict[str, Any]:
+    """A probe's entry: its settings, the dev curve of its train log, and
+    what was run where."""
+    log = [json.loads(line) for line in (training_dir / "train_log.jsonl").read_text().splitlines() if line]
+    if not log:
+        raise ValueError(f"{training_dir / 'train_log.jsonl'} has no evaluation")
+    curve = [{"step": e["step"], "seconds": e["seconds"], "dev_f1": e["scores"]["ents_f"] / 100} for e in log]
+    return {
+        "name": name,
+        "command": command,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": probe_settings(training_dir / "model-last"),
+        "curve": curve,
+        "best_dev_f1": max(point["dev_f1"] for point in curve),
+        "updates": log[-1]["step"],
+        "seconds": log[-1]["seconds"],
+        "remarks": [remark] if remark else [],
+    }
+
+
+def store(entry: Dict[str, Any], path: Path = RESULTS) -> None:
+    """Add or replace the probe of this name in the results file."""
+    results = json.loads(path.read_text()) if path.is_file() else {"probes": {}}
+    results["probes"][entry["name"]] = entry
+    write_atomically(path, (json.dumps(results, indent=2) + "\n").encode("utf8"))
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The probe's name (its folder in benchmarks/work/recipe_probes)"),
+    lang: str = typer.Option("es", "--lang"),
+    transformer: str = typer.Option(..., "--transformer", help="Hugging Face name or local directory"),
+    epochs: float = typer.Option(1.0, "--epochs", help="The budget of every probe to compare, in epochs"),
+    config: Path = typer.Option(PROJECT_DIR / "configs" / "transformer.cfg", "--config"),
+    remark: str = typer.Option("", "--remark", help="What the figures do not show (a shared machine, say)"),
+) -> None:
+    """Train a probe with the train step (further --section.key value
+    arguments override the config) and record it."""
+    output = WORK / name
+    args = [sys.executable, "scripts/train.py", str(config), str(output), "--lang", lang]
+    args += ["--transformer", transformer, "--gpu-id", "-1", "--epochs", str(epochs), *ctx.args]
+    subprocess.run(args, cwd=PROJECT_DIR, check=True)
+    store(read_probe(name, output, shlex.join(["python", *args[1:]]), remark))
+    msg.good(f"Probe {name} recorded in {RESULTS}")
+
+
+@app.command("record")
+def record_command(
+    name: str = typer.Argument(..., help="The probe's name"),
+    training_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The run's training folder"),
+    command: str = typer.Option(..., "--command", help="The command that trained it, as run"),
+    remark: str = typer.Option("", "--remark", help="What the figures do not show (a shared machine, say)"),
+) -> None:
+    """Record a finished run of the train step as a probe."""
+    store(read_probe(name, training_dir, command, remark))
+    msg.good(f"Probe {name} recorded in {RESULTS}")
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def report_markdown(results: Dict[str, Any]) -> str:
+    """The probes side by side: settings, the dev curve and the best dev F1,
+    then each probe's command, machine and date."""
+    probes = list(results["probes"].values())
+    lines = [
+        "## Recipe probes on full training files (`benchmarks/recipe_probes.py`)",
+        "",
+        "Each probe is the train step (`scripts/train.py`) with the same budget and the overrides named; dev F1 "
+        "on the whole dev file at each evaluation (the first is spaCy's evaluation after one update).",
+        "",
+        "| Probe | Lang | Encoder | Word embeddings | Peak rate | Updates | Dev F1 by evaluation | Best | Seconds |",
+        "|---|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    for probe in probes:
+        settings = probe["settings"]
+        curve = ", ".join(f"{percent(p['dev_f1'])} ({p['step']})" for p in probe["curve"])
+        lines.append(
+            f"| {probe['name']} | {settings['lang']} | `{Path(str(settings['transformer'])).name}` | "
+            f"{word_embeddings(settings)} | {settings['peak_learning_rate']:g} | {probe['updates']:,} | "
+            f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} |"
+        )
+    lines.append("")
+    for probe in probes:
+        lines += [
+            f"`{probe['name']}`: `{probe['command']}`  ",
+            f"Date: {probe['date']}  ",
+            machine_line(probe["machine"]),
+            "",
+        ]
+        lines += remarks(probe)[1:] + ([""] if probe.get("remarks") else [])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":
+    app()

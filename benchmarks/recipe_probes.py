@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import typer
-from processes import PROJECT_DIR
-from report_blocks import machine, machine_line, remarks, versions
 from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.files import write_atomically
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import PROJECT_DIR  # noqa: E402
+from report_blocks import machine, machine_line, remarks, versions  # noqa: E402
 
 RESULTS = PROJECT_DIR / "benchmarks" / "results_recipe_probes.json"
 WORK = PROJECT_DIR / "benchmarks" / "work" / "recipe_probes"

@@ -39,11 +39,17 @@ def free_port() -> int:
 
 
 def get_json(url: str, timeout: float = 10) -> Tuple[int, Any]:
+    """(status, answer) of a GET: its JSON, or its text where it is not JSON
+    (a proxy's own error page)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
+            status, body = response.status, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+        status, body = err.code, err.read()
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode("utf8", "replace")
 
 
 @contextmanager

@@ -8,11 +8,14 @@ server started with refuses to start."""
 
 import signal
 import sys
-from functools import partial
+import time
+
+from fastapi import FastAPI
 
 from .app import create_app
 from .settings import ServeError, ServeSettings
 
+APP_NAME, DEPLOYMENT_NAME = "conll_ner", "conll_ner_entities"
 INSTALL_HINT = "pip install -r requirements-serve.txt (or pip install 'ray[serve]>=2.40')"
 
 
@@ -30,13 +33,17 @@ def ray_application(settings: ServeSettings):
     requests at once (Ray Serve's default, 5, would keep its batches small)."""
     _, serve = import_serve()
 
+    def build_app() -> FastAPI:
+        # a plain function: Ray Serve takes a partial for an ASGI app, not for its builder
+        return create_app(settings)
+
     @serve.deployment(
-        name="conll_ner_entities",
+        name=DEPLOYMENT_NAME,
         num_replicas=settings.workers,
         max_ongoing_requests=2 * settings.max_batch_texts,
         ray_actor_options={"num_cpus": settings.threads or 1, "num_gpus": settings.gpus},
     )
-    @serve.ingress(partial(create_app, settings))
+    @serve.ingress(build_app)
     class EntitiesServer:
         """A replica: the FastAPI application, built on the replica."""
 
@@ -48,12 +55,17 @@ def serve_on_ray(settings: ServeSettings) -> None:
     `ray_address` ("auto": the one this machine belongs to) or a local Ray
     instance; Ray Serve's proxy listens on host and port."""
     ray, serve = import_serve()
-    ray.init(address=settings.ray_address or None)
+    # a local instance without the dashboard, which Serve does not need
+    ray.init(**({"address": settings.ray_address} if settings.ray_address else {"include_dashboard": False}))
     # SIGTERM as Ctrl-C: Serve drains the replicas' requests and the local instance stops
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
-        serve.run(ray_application(settings), name="conll_ner", route_prefix="/", blocking=True)
+        serve.run(ray_application(settings), name=APP_NAME, route_prefix="/")
+        replicas = serve.status().applications[APP_NAME].deployments[DEPLOYMENT_NAME].replica_states
+        print(f"Ray Serve: {replicas.get('RUNNING', 0)} replicas of {DEPLOYMENT_NAME} running", flush=True)
+        while True:
+            time.sleep(3600)
     finally:
         serve.shutdown()
         ray.shutdown()

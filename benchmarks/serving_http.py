@@ -72,10 +72,13 @@ def running_server(args: Sequence[str], log: Path, timeout: float = 300) -> Iter
             if process.poll() is not None:
                 raise RuntimeError(f"the server stopped ({process.returncode}): {log.read_text()[-3000:]}")
             try:
-                if get_json(url + "health", timeout=5)[0] == 200:
-                    break
+                status, answer = get_json(url + "health", timeout=5)
             except OSError:
-                pass
+                status, answer = None, None
+            if status == 200:
+                break
+            if isinstance(answer, dict) and answer.get("status") == "failed":
+                raise RuntimeError(f"the server could not load its pipeline: {answer['error']}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server was not ready after {timeout:.0f} s: {log.read_text()[-3000:]}")
             time.sleep(0.5)

@@ -230,3 +230,10 @@ def test_sigterm_lets_the_request_in_flight_finish(pipeline, tmp_path):
         assert "Finished server process" in (tmp_path / "server.log").read_text()
     assert answers and answers[0][0] == 200
     assert entities(answers[0][1]["results"]) == [[(7, 19, "PER", "Ada Lovelace")]]
+
+
+def test_a_pipeline_that_cannot_load_is_reported_by_health(pipeline, tmp_path):
+    """Without --code its component is unknown: /health says why, at once."""
+    with pytest.raises(RuntimeError, match="could not load its pipeline: .*serving_test_faults"):
+        with running_server([str(pipeline)], tmp_path / "server.log", timeout=180):
+            pass

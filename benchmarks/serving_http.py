@@ -21,9 +21,9 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from processes import PROJECT_DIR
+from processes import PROJECT_DIR, project_run_args
 
 from conll_ner.serving.metrics import percentile
 
@@ -53,14 +53,21 @@ def get_json(url: str, timeout: float = 10) -> Tuple[int, Any]:
 
 
 @contextmanager
-def running_server(args: Sequence[str], log: Path, timeout: float = 300) -> Iterator[Tuple[str, subprocess.Popen]]:
+def running_server(
+    args: Sequence[str], log: Path, timeout: float = 300, project_command: Optional[Dict[str, str]] = None
+) -> Iterator[Tuple[str, subprocess.Popen]]:
     """scripts/serve.py with `args` on a free loopback port, in a session of
-    its own, once GET /health says it is ready: (base URL, process). On the
-    way out it gets SIGTERM, and its whole session SIGKILL if it has not
-    stopped after a minute."""
+    its own, once GET /health says it is ready: (base URL, process). With
+    `project_command` (vars), `spacy project run serve` starts it instead.
+    On the way out the server gets SIGTERM (through the project command,
+    the whole session, as weasel passes no signal on), and its whole session
+    SIGKILL if it has not stopped after a minute."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "scripts/serve.py", *args, "--host", "127.0.0.1", "--port", str(port)]
+    if project_command is None:
+        command = [sys.executable, "scripts/serve.py", *args, "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = project_run_args(PROJECT_DIR, "serve", {**project_command, "host": "127.0.0.1", "port": str(port)})
     url = f"http://127.0.0.1:{port}/"
     with open(log, "wb") as output:
         process = subprocess.Popen(
@@ -85,12 +92,32 @@ def running_server(args: Sequence[str], log: Path, timeout: float = 300) -> Iter
         yield url, process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            if project_command is None:
+                process.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(60)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                pass
+        # what is left of its session (the server under weasel, Ray's agents)
+        # gets a few seconds more, then SIGKILL
+        deadline = time.monotonic() + 10
+        while session_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def session_alive(session: int) -> bool:
+    try:
+        os.killpg(session, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes) -> int:

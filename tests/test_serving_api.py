@@ -4,8 +4,8 @@ metrics, every kind of bad request (each answered, and the server serving
 on), an exception in the pipeline, and SIGTERM with a request in flight.
 
 The pipeline is an entity ruler named `ner` with a component that raises on
-"boom" and sleeps on "sleepy" (tests/serving_components.py, imported by the
-server with --code): deterministic, so every answer is known."""
+"boom" and sleeps on "sleepy" (tests/served_pipelines.py; the server imports
+the component with --code): deterministic, so every answer is known."""
 
 import http.client
 import json
@@ -18,28 +18,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import spacy
 from conftest import PROJECT_DIR
 
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 pytest.importorskip("uvicorn", reason="serving needs requirements-serve.txt")
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-sys.path.insert(0, str(PROJECT_DIR / "tests"))
-import serving_components  # noqa: E402, F401 (registers the component the pipeline is saved with)
+from served_pipelines import CODE, entities, post, post_texts, save_pipeline  # noqa: E402
 from serving_http import get_json, running_server  # noqa: E402
-
-CODE = str(PROJECT_DIR / "tests" / "serving_components.py")
-PATTERNS = [{"label": "PER", "pattern": "Ada Lovelace"}, {"label": "LOC", "pattern": "London"}]
-
-
-def save_pipeline(path):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("entity_ruler", name="ner").add_patterns(PATTERNS)
-    nlp.add_pipe("serving_test_faults")
-    nlp.meta.update({"name": "served_ruler", "version": "2.1.0"})
-    nlp.to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -52,26 +38,6 @@ def server(pipeline, tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "server.log"
     with running_server([str(pipeline), "--code", CODE], log, timeout=180) as (url, process):
         yield url, process
-
-
-def post(url, body, headers=None, timeout=60):
-    """(status, JSON answer) of a POST with a raw body."""
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
-def post_texts(url, texts):
-    return post(url + "ents", json.dumps({"texts": texts}).encode("utf8"))
-
-
-def entities(answer):
-    return [[(e["start_char"], e["end_char"], e["label"], e["text"]) for e in result["entities"]] for result in answer]
 
 
 def test_ents_gives_each_texts_entities_in_order_with_the_pipeline(server):
@@ -237,3 +203,16 @@ def test_a_pipeline_that_cannot_load_is_reported_by_health(pipeline, tmp_path):
     with pytest.raises(RuntimeError, match="could not load its pipeline: .*serving_test_faults"):
         with running_server([str(pipeline)], tmp_path / "server.log", timeout=180):
             pass
+
+
+def test_the_serve_command_of_the_project(tmp_path):
+    """`spacy project run serve . --vars.model ...` as the README shows it,
+    stopped with SIGTERM."""
+    model = save_pipeline(tmp_path / "ruler", faults=False)
+    with running_server([], tmp_path / "server.log", project_command={"model": str(model)}) as (url, process):
+        status, answer = post_texts(url, ["Ada Lovelace"])
+        assert status == 200
+        assert answer["pipeline"]["name"] == "en_served_ruler"
+        assert entities(answer["results"]) == [[(0, 12, "PER", "Ada Lovelace")]]
+    assert process.poll() is not None
+    assert "Finished server process" in (tmp_path / "server.log").read_text()

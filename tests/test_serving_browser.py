@@ -17,8 +17,8 @@ if CHROMIUM is None:
     pytest.skip("chromium is absent: apt-get install chromium (.ci/run does)", allow_module_level=True)
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+from served_pipelines import post_texts  # noqa: E402
 from serving_http import running_server  # noqa: E402
-from test_serving_api import post_texts  # noqa: E402
 
 TEXT = "Peter Blackburn visited Brussels ."
 

@@ -1,5 +1,5 @@
 """The serving_http mode's harness on a small scale: its clients against a
-real server (the entity ruler of test_annotate.py), bounded in
+real server (the entity ruler of served_pipelines.py), bounded in
 requests and in time, the words of the answered requests, its targets and
 its report."""
 
@@ -15,7 +15,7 @@ sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import serving_http  # noqa: E402
 from report_blocks import remarks  # noqa: E402
 from run_benchmark import mode_header, ratios_and_targets  # noqa: E402
-from test_annotate import PATTERNS, save_ruler  # noqa: E402
+from served_pipelines import save_pipeline  # noqa: E402
 
 TEXTS = ["Ada Lovelace lived in London .", "London", "Nothing to see here at all ."]
 
@@ -25,7 +25,7 @@ def measured(tmp_path_factory):
     root = tmp_path_factory.mktemp("http_benchmark")
     settings = {"clients": 4, "max_requests": 40, "max_seconds": 30, "batch_size": 8, "max_batch_texts": 8}
     settings["max_wait_ms"] = 5
-    return serving_http.measure_http(save_ruler(root / "ruler", PATTERNS), TEXTS, root, settings), settings
+    return serving_http.measure_http(save_pipeline(root / "ruler", faults=False), TEXTS, root, settings), settings
 
 
 def test_the_clients_stop_at_the_request_bound_and_count_the_answered_words(measured):
@@ -37,13 +37,15 @@ def test_the_clients_stop_at_the_request_bound_and_count_the_answered_words(meas
         assert 40 <= variant["requests"] < 44 and variant["errors"] == 0, name
         assert variant["words"] >= 40 * min(words)
         assert variant["latency_p50_ms"] <= variant["latency_p99_ms"]
-        assert variant["pipeline"]["name"] == "en_ruler"
+        assert variant["pipeline"]["name"] == "en_served_ruler"
     assert results["served"]["no_batching"]["mean_batch_texts"] == 1
     assert results["served"]["micro_batching"]["largest_batch_texts"] <= 8
 
 
 def test_the_time_bound_stops_a_load(tmp_path):
-    with serving_http.running_server([str(save_ruler(tmp_path / "ruler", PATTERNS))], tmp_path / "server.log") as (
+    with serving_http.running_server(
+        [str(save_pipeline(tmp_path / "ruler", faults=False))], tmp_path / "server.log"
+    ) as (
         url,
         _,
     ):

@@ -13,8 +13,8 @@ from conftest import PROJECT_DIR
 from conll_ner.serving.settings import ServeError
 
 sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
+from served_pipelines import CODE, entities, post, post_texts, save_pipeline  # noqa: E402
 from serving_http import get_json, running_server  # noqa: E402
-from test_serving_api import CODE, entities, post, post_texts, save_pipeline  # noqa: E402
 
 
 def test_the_ray_engine_says_how_to_install_ray_serve(monkeypatch):

@@ -159,9 +159,6 @@ async def load(url: str, texts: Sequence[str], clients: int, max_requests: int, 
         finally:
             writer.close()
 
-    await asyncio.gather(*(client(clients * WARM_UP_REQUESTS_PER_CLIENT, float("inf")) for _ in range(clients)))
-    for measured in (sent, latencies, errors):
-        measured.clear()
     started = time.perf_counter()
     await asyncio.gather(*(client(max_requests, started + max_seconds) for _ in range(clients)))
     seconds = time.perf_counter() - started
@@ -228,16 +225,19 @@ def measure_http(pipeline: Path, texts: Sequence[str], work: Path, settings: Dic
         args = [str(pipeline), "--batch-size", str(settings["batch_size"]), "--max-batch-texts", str(max_batch_texts)]
         args += ["--max-wait-ms", str(settings["max_wait_ms"])]
         with running_server(args, work / f"server-{name}.log") as (url, _):
-            measured = asyncio.run(
-                load(url, texts, settings["clients"], settings["max_requests"], settings["max_seconds"])
-            )
-            metrics = get_json(url + "metrics")[1]
+            clients = settings["clients"]
+            asyncio.run(load(url, texts, clients, clients * WARM_UP_REQUESTS_PER_CLIENT, float("inf")))
+            before = get_json(url + "metrics")[1]
+            measured = asyncio.run(load(url, texts, clients, settings["max_requests"], settings["max_seconds"]))
+            after = get_json(url + "metrics")[1]
             health = get_json(url + "health")[1]
         served[name] = {
             "max_batch_texts": max_batch_texts,
             **load_summary(measured, words),
-            "mean_batch_texts": metrics["mean_batch_texts"],
-            "largest_batch_texts": metrics["largest_batch_texts"],
+            # the measured load's batches, not the warm-up's
+            "mean_batch_texts": (after["batched_texts"] - before["batched_texts"])
+            / max(1, after["batches"] - before["batches"]),
+            "largest_batch_texts": after["largest_batch_texts"],
             "pipeline": health["pipeline"],
         }
     return {"offline": offline, "served": served}

@@ -48,6 +48,7 @@ class Metrics:
             "requests": dict(sorted(self.requests.items())),
             "texts": self.texts,
             "batches": self.batches,
+            "batched_texts": self.batch_texts,
             "mean_batch_texts": self.batch_texts / self.batches if self.batches else 0.0,
             "mean_batch_requests": self.batch_requests / self.batches if self.batches else 0.0,
             "largest_batch_texts": self.largest_batch_texts,

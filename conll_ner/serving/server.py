@@ -14,7 +14,8 @@ INSTALL_HINT = "pip install -r requirements-serve.txt"
 def serve(settings: ServeSettings) -> None:
     """Serve until stopped (SIGTERM or Ctrl-C: requests in flight finish)."""
     settings = settings.with_identity(model_identity(settings.model))
-    if settings.workers > 1 and not settings.threads:
+    if settings.workers > 1 and not settings.threads and not settings.ray_address:
+        # this machine's cores, shared among the workers (on a cluster: --threads)
         settings = replace(settings, threads=max(1, (os.cpu_count() or 1) // settings.workers))
     if settings.engine == "ray":
         from .ray_serve import serve_on_ray

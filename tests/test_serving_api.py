@@ -161,7 +161,10 @@ def test_metrics_count_requests_texts_batches_and_latencies(server):
     before = get_json(url + "metrics")[1]
     assert post_texts(url, ["London", "Ada Lovelace", "x"])[0] == 200
     assert post(url + "ents", b"nonsense")[0] == 400
+    assert get_json(url + "no-such-page")[0] == 404
     after = get_json(url + "metrics")[1]
+    assert after["requests"]["GET (other) 404"] == before["requests"].get("GET (other) 404", 0) + 1
+    assert not any("no-such-page" in route for route in after["requests"])
     assert after["requests"]["POST /ents 200"] == before["requests"].get("POST /ents 200", 0) + 1
     assert after["requests"]["POST /ents 400"] == before["requests"].get("POST /ents 400", 0) + 1
     assert after["texts"] == before["texts"] + 3

@@ -93,7 +93,9 @@ class RequestCounter:
             await self.app(scope, receive, send_and_note)
         finally:
             texts = scope.get("state", {}).get("texts", 0)
-            route = f"{scope['method']} {scope['path']}"
+            # the application's own paths only: a client's made-up paths must not grow the counters
+            path = scope["path"] if scope["path"] in {route.path for route in scope["app"].routes} else "(other)"
+            route = f"{scope['method']} {path}"
             self.metrics.record_request(route, status[0], time.perf_counter() - started, texts)
 
 

@@ -191,7 +191,10 @@ def test_sigterm_lets_the_request_in_flight_finish(pipeline, tmp_path):
     with running_server([str(pipeline), "--code", CODE], tmp_path / "server.log", timeout=180) as (url, process):
         client = threading.Thread(target=lambda: answers.append(post_texts(url, ["sleepy Ada Lovelace"])))
         client.start()
-        time.sleep(1)  # the request is in the pipeline, which sleeps 3 s on it
+        # once its batch has started, the request is in the pipeline, which sleeps 3 s on it
+        deadline = time.monotonic() + 60
+        while get_json(url + "metrics")[1]["batches"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         client.join(60)
         # uvicorn stops gracefully, then raises the signal again, as its own exit status

@@ -34,6 +34,7 @@ import multilingual  # noqa: E402
 import readme_table  # noqa: E402
 import recipe_probes  # noqa: E402
 import serving  # noqa: E402
+import serving_http  # noqa: E402
 import update_cost  # noqa: E402
 from corpora import first_sentences, split_documents, write_docbin, write_texts_jsonl  # noqa: E402
 from cpu_inference import (  # noqa: E402
@@ -976,6 +977,8 @@ def write_benchmarks_md(
         parts.append(report_inference_markdown(full["inference"]))
     if full and "serving" in full:
         parts.append(report_serving_markdown(full["serving"]))
+    if full and "serving_http" in full:
+        parts.append(serving_http.report_markdown(full["serving_http"], mode_header, ratios_and_targets, remarks))
     if full and "update_cost" in full:
         parts.append(update_cost.report_markdown(full["update_cost"], mode_header))
     for results, png in multi:
@@ -990,8 +993,9 @@ def write_benchmarks_md(
 
 
 # modes whose results results.json keeps under a key of their own (a mode's
-# kind is the first whose name starts it: distill_scale before distill)
-KEYED_MODES = ("distill_scale", "distill", "annotate", "inference", "serving", "update_cost")
+# kind is the first whose name starts it: distill_scale before distill,
+# serving_http before serving)
+KEYED_MODES = ("distill_scale", "distill", "annotate", "inference", "serving_http", "serving", "update_cost")
 
 
 def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
@@ -1046,7 +1050,7 @@ def run_command(
     mode: str = typer.Option(
         "full",
         "--mode",
-        help="full, long, distill, distill_scale, annotate, inference, serving, multilingual, update_cost or their quick checks (see benchmarks/modes.json)",
+        help="full, long, distill, distill_scale, annotate, inference, serving, serving_http, multilingual, update_cost or their quick checks (see benchmarks/modes.json)",
     ),
     work: Path = typer.Option(PROJECT_DIR / "benchmarks" / "work", "--work-dir", help="Models and intermediate files"),
 ) -> None:
@@ -1103,6 +1107,8 @@ def run_command(
         results = {**header, **run_annotate(data_dir, work, settings)}
     elif kind == "inference":
         results = {**header, **run_inference(data_dir, work, settings)}
+    elif kind == "serving_http":
+        results = {**header, **serving_http.run_serving_http(data_dir, work, settings)}
     elif kind == "serving":
         results = {**header, **serving.run_serving(data_dir, work, settings)}
     elif kind == "update_cost":

@@ -14,7 +14,10 @@ Each command is checked by its kind, without running anything:
   option fails (click parses every option before it answers --help);
 - `python -m M`: M is importable; `python -c CODE`: CODE compiles;
 - `pip install`: `-r FILE` names an existing file, the rest are known
-  options, requirements or wheel paths.
+  options, requirements or wheel paths;
+- `curl` (the serve step's API): the URL is the server's default address
+  and a route of its application with that method (POST with a body), and
+  a JSON body is one the API takes.
 
 Any other kind of command is a problem, so nothing slips through unchecked.
 The spaCy and script invocations run in one child process started in a copy
@@ -325,6 +328,8 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
             problems += [
                 f"{command.where}: {reason}: {command.text}" for reason in pip_problems(tokens[2:], project_dir)
             ]
+        elif tokens[:1] == ["curl"]:
+            problems += [f"{command.where}: {reason}: {command.text}" for reason in curl_problems(tokens[1:])]
         else:
             report(command, "not a kind of command this check knows")
     if invocations:
@@ -336,6 +341,55 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
             if code != 0:
                 tail = " | ".join(line.strip() for line in output.strip().splitlines()[-4:])
                 problems.append(f"{command.where}: exit {code} ({' '.join(argv)}): {tail}: {command.text}")
+    return problems
+
+
+# curl options a documented call may use, and those that take a value
+CURL_OPTIONS = {"-s", "--silent", "-i", "--include", "-f", "--fail"}
+CURL_OPTIONS_WITH_VALUE = {"-H", "--header", "-d", "--data", "--data-binary", "-X", "--request", "-o", "--output"}
+
+
+def curl_problems(arguments: List[str]) -> List[str]:
+    """A call of the serve step's API: its default address, a route of the
+    application with the call's method, and a JSON body the API takes."""
+    from urllib.parse import urlsplit
+
+    from conll_ner.serving.api import EntsRequest
+    from conll_ner.serving.app import create_app
+    from conll_ner.serving.settings import ServeSettings
+
+    problems, urls, body, method, i = [], [], None, None, 0
+    while i < len(arguments):
+        argument = arguments[i]
+        if argument in CURL_OPTIONS_WITH_VALUE and i + 1 < len(arguments):
+            value = arguments[i + 1]
+            if argument in ("-d", "--data", "--data-binary"):
+                body = value
+            elif argument in ("-X", "--request"):
+                method = value
+            i += 2
+            continue
+        if argument.startswith("-"):
+            if argument not in CURL_OPTIONS:
+                problems.append(f"curl option {argument} is not one this check knows")
+        else:
+            urls.append(argument)
+        i += 1
+    if len(urls) != 1:
+        return problems + [f"curl of {len(urls)} URLs, not one"]
+    defaults = ServeSettings(model="")
+    url = urlsplit(urls[0])
+    if (url.scheme, url.hostname, url.port) != ("http", defaults.host, defaults.port):
+        problems.append(f"{urls[0]} is not the server's default address, http://{defaults.host}:{defaults.port}/")
+    method = method or ("POST" if body is not None else "GET")
+    routes = {(route.path, verb) for route in create_app(defaults).routes for verb in getattr(route, "methods", ())}
+    if (url.path or "/", method) not in routes:
+        problems.append(f"the server has no {method} {url.path or '/'}")
+    if body is not None:
+        try:
+            EntsRequest.model_validate(json.loads(body))
+        except ValueError as err:
+            problems.append(f"the API does not take this body ({err})")
     return problems
 
 

@@ -66,18 +66,24 @@ def test_the_check_fails_on_broken_lines(checked_copy):
         shell_commands("planted:6", "python -c 'import spacy; print('", problems),
         shell_commands("planted:7", "make all", problems),
         message_commands("To train on the CPU, run: spacy project run all --vars.gpu_id -1", "planted:8"),
+        shell_commands("planted:9", 'curl -s http://127.0.0.1:8000/entities -d \'{"texts": ["x"]}\'', problems),
+        shell_commands("planted:10", 'curl -s http://127.0.0.1:8000/ents -d \'{"text": "x"}\'', problems),
+        shell_commands("planted:11", "curl -s http://127.0.0.1:9000/health", problems),
     ]
     commands = [command for found in bad for command in found]
-    assert not problems and len(commands) == 8
+    assert not problems and len(commands) == 11
     reported = check_commands(commands, checked_copy)
-    for number in range(1, 9):
+    for number in range(1, 12):
         assert any(line.startswith(f"planted:{number}:") for line in reported), (number, reported)
     assert any("dir '--vars.gpu_id' does not exist" in line for line in reported if line.startswith("planted:1:"))
     # and the good forms of the same lines pass
     good = shell_commands(
-        "good", "spacy project run all . --vars.gpu_id -1 && pip install -r requirements.txt", problems
+        "good",
+        "spacy project run all . --vars.gpu_id -1 && pip install -r requirements.txt && "
+        'curl -s http://127.0.0.1:8000/ents -d \'{"texts": ["x"]}\'',
+        problems,
     )
-    assert len(good) == 2 and check_commands(good, checked_copy) == []
+    assert len(good) == 3 and check_commands(good, checked_copy) == []
 
 
 def test_shell_lines_are_read_as_a_shell_reads_them():

@@ -18,20 +18,13 @@ from conftest import PROJECT_DIR
 from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.training import Example
-from spacy.util import load_config, load_model_from_config
-from tiny_models import build_tiny_bert, build_tiny_xlmr, fixture_texts
+from spacy.util import load_model_from_config
+from tiny_models import TRAIN, build_tiny_bert, build_tiny_xlmr, fixture_texts, shipped_pipeline, train
 
 from conll_ner.packaging.int8 import add_int8_encoder, int8_tools_missing
 from conll_ner.pipeline import cpu_transformer
 from conll_ner.pipeline.cpu_transformer import prediction_runtime
 
-TRAIN = [
-    ("Peter Blackburn visited Brussels .", [(0, 15, "PER"), (24, 32, "LOC")]),
-    ("The European Commission said on Thursday .", [(4, 23, "ORG")]),
-    ("EU rejects German call .", [(0, 2, "ORG"), (11, 17, "MISC")]),
-    ("", []),
-    ("   ", []),
-]
 # over one transformer window (128 pieces) and over one CNN batch of words
 LONG = " ".join(["Peter Blackburn visited Brussels and the European Commission ."] * 25)
 TEXTS = [
@@ -68,22 +61,6 @@ def student_overrides() -> Dict[str, object]:
 
 def entities(docs) -> Entities:
     return [[(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents] for doc in docs]
-
-
-def train(nlp: Language, updates: int = 30) -> Language:
-    """A few updates on batches that hold an empty and a whitespace-only Doc,
-    until the pipeline predicts entities (else equal entities prove nothing)."""
-    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(updates):
-        losses = nlp.update(examples, sgd=optimizer, losses={})
-        assert all(loss == loss for loss in losses.values()), losses  # no NaN from the empty Docs
-    return nlp
-
-
-def shipped_pipeline(config: str, overrides: Dict[str, object]) -> Language:
-    cfg = load_config(PROJECT_DIR / "configs" / f"{config}.cfg", overrides=overrides, interpolate=True)
-    return load_model_from_config(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,14 @@ and a SentencePiece-style Unigram XLM-R."""
 
 import json
 from pathlib import Path
-from typing import Iterable, List
+from typing import Dict, Iterable, List
 
 import spacy
+from spacy.language import Language
 from spacy.tokens import DocBin
+from spacy.training import Example
 from spacy.training.initialize import init_nlp
-from spacy.util import load_config
+from spacy.util import load_config, load_model_from_config
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
@@ -100,4 +102,46 @@ def build_tiny_transformer_pipeline(root: Path, encoder: str = "bert") -> Path:
         },
     )
     init_nlp(cfg).to_disk(root / "pipeline")
+    return root / "pipeline"
+
+
+# a few sentences with entities, and an empty and a whitespace-only text
+TRAIN = [
+    ("Peter Blackburn visited Brussels .", [(0, 15, "PER"), (24, 32, "LOC")]),
+    ("The European Commission said on Thursday .", [(4, 23, "ORG")]),
+    ("EU rejects German call .", [(0, 2, "ORG"), (11, 17, "MISC")]),
+    ("", []),
+    ("   ", []),
+]
+
+
+def shipped_pipeline(config: str, overrides: Dict[str, object]) -> Language:
+    """configs/<config>.cfg as it ships, with these overrides, untrained."""
+    from conftest import PROJECT_DIR
+
+    cfg = load_config(PROJECT_DIR / "configs" / f"{config}.cfg", overrides=overrides, interpolate=True)
+    return load_model_from_config(cfg)
+
+
+def train(nlp: Language, updates: int = 30) -> Language:
+    """A few updates on batches that hold an empty and a whitespace-only Doc,
+    until the pipeline predicts entities (else equal entities prove nothing)."""
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(updates):
+        losses = nlp.update(examples, sgd=optimizer, losses={})
+        assert all(loss == loss for loss in losses.values()), losses  # no NaN from the empty Docs
+    return nlp
+
+
+def trained_tiny_transformer(root: Path) -> Path:
+    """configs/transformer.cfg with a tiny BERT, trained until it predicts
+    entities, saved to root/pipeline: a transformer pipeline as users meet
+    them, in seconds."""
+    nlp = shipped_pipeline(
+        "transformer", {"components.transformer.model.name": str(build_tiny_bert(root / "bert", fixture_texts()))}
+    )
+    train(nlp, updates=60)
+    nlp.meta.update({"name": "tiny_trained", "version": "0.0.1"})
+    nlp.to_disk(root / "pipeline")
     return root / "pipeline"

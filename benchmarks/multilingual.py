@@ -174,6 +174,19 @@ def save_partial(work: Path, results: Dict[str, Any]) -> None:
     write_atomically(work / "partial.json", (json.dumps(results, indent=2) + "\n").encode("utf8"))
 
 
+def built_encoder(settings: Dict[str, Any]) -> str:
+    """The mode's encoder folder (multilingual-e5-small by default), or a
+    clear stop when it has not been built."""
+    encoder = str(Path(settings.get("encoder", ENCODER_DIR)))
+    if not (Path(encoder) / "config.json").is_file():
+        msg.fail(
+            f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
+            "(pip install -r requirements-multilingual.txt first)",
+            exits=1,
+        )
+    return encoder
+
+
 def run_multilingual(
     data_dir: Path,
     work: Path,
@@ -184,13 +197,7 @@ def run_multilingual(
     """Every system on every language, one after the other; the results so
     far are saved to the work dir after each, so an interrupted run still
     shows what it measured."""
-    encoder = str(Path(settings.get("encoder", ENCODER_DIR)))
-    if not (Path(encoder) / "config.json").is_file():
-        msg.fail(
-            f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
-            "(pip install -r requirements-multilingual.txt first)",
-            exits=1,
-        )
+    encoder = built_encoder(settings)
     languages = list(settings["languages"])
     corpus_languages = languages + (["en"] if settings.get("multi") and "en" not in languages else [])
     data = prepare_corpus(data_dir, work, settings, corpus_languages)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 import hf_baseline
-from multilingual import ENCODER_DIR, conll_path, prepare_corpus, trimmed_encoder
+from multilingual import built_encoder, conll_path, prepare_corpus, trimmed_encoder
 from processes import PROJECT_DIR
 from report_blocks import remarks
 from spacy.language import Language
@@ -203,13 +203,7 @@ def trainer_speed(encoder: str, data_dir: Path, work: Path, settings: Dict[str, 
 
 
 def run_update_cost(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
-    encoder = str(Path(settings.get("encoder", ENCODER_DIR)))
-    if not (Path(encoder) / "config.json").is_file():
-        msg.fail(
-            f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
-            "(pip install -r requirements-multilingual.txt first)",
-            exits=1,
-        )
+    encoder = built_encoder(settings)
     lang = settings["lang"]
     data = prepare_corpus(data_dir, work, settings, [lang])
     msg.info("Keeping only the encoder's pieces that the mode's sentences use")

@@ -405,7 +405,8 @@ def legacy_pipeline(tiny_pipeline, tmp_path_factory):
     config = load_config(path / "config.cfg")
     model = config["components"]["transformer"]["model"]
     model["@architectures"] = "spacy-transformers.TransformerModel.v3"
-    for key in [key for key in model if key.startswith("cpu_")]:
+    # the settings of conll_ner.TransformerModel.v1, which legacy configs never had
+    for key in [key for key in model if key.startswith("cpu_") or key == "freeze_word_embeddings_above"]:
         del model[key]
     config["nlp"]["after_pipeline_creation"] = {"@callbacks": "conll_ner.transformer_on_cpu.v1", "int8": True}
     config.to_disk(path / "config.cfg")

@@ -66,3 +66,17 @@ def venv_without_project(venv: Path) -> Path:
         if "conll_ner" not in entry.name and "conll-ner" not in entry.name:
             (site_packages / entry.name).symlink_to(entry)
     return venv
+
+
+def long_quick_pipeline(settings: Dict[str, Any], use: str) -> Path:
+    """The pipeline a serving mode works on (`settings["pipeline"]` below
+    benchmarks/work, which the long_quick mode trains), or a clear stop
+    saying how to make it; `use` says what the mode does with it."""
+    model = PROJECT_DIR / "benchmarks" / "work" / settings["pipeline"]
+    if not (model / "meta.json").is_file():
+        msg.fail(
+            f"{model} is missing: {use} the pipeline that the long_quick mode trains "
+            "(spacy project run benchmark . --vars.benchmark_mode long_quick)",
+            exits=1,
+        )
+    return model

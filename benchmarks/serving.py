@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from process_tree import measure_tree
-from processes import PROJECT_DIR, run_checked, venv_without_project
+from processes import PROJECT_DIR, long_quick_pipeline, run_checked, venv_without_project
 from spacy.tokens import DocBin
 from wasabi import msg
 
@@ -258,13 +258,7 @@ def run_serving(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
     through the package step, installed and loaded; annotate's workers."""
     from cpu_inference import write_dev_files
 
-    model = PROJECT_DIR / "benchmarks" / "work" / settings["pipeline"]
-    if not (model / "meta.json").is_file():
-        msg.fail(
-            f"{model} is missing: the serving mode packages the pipeline that the long_quick mode trains "
-            "(spacy project run benchmark . --vars.benchmark_mode long_quick)",
-            exits=1,
-        )
+    model = long_quick_pipeline(settings, "the serving mode packages")
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     served = measure_serving(model, model.parent / "train_log.jsonl", paths["documents"], work, settings["workers"])
     return {"pipeline": str(model), "dev_set": dev_set, **served, "targets": serving_targets(served)}

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from processes import PROJECT_DIR, project_run_args
+from processes import PROJECT_DIR, long_quick_pipeline, project_run_args
 
 from conll_ner.serving.metrics import percentile
 
@@ -256,15 +256,8 @@ def run_serving_http(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Di
     """The mode: the pipeline in `pipeline` (below benchmarks/work), the
     first `dev_sentences` sentences of eng.testa as raw text."""
     from corpora import first_sentences
-    from wasabi import msg
 
-    model = PROJECT_DIR / "benchmarks" / "work" / settings["pipeline"]
-    if not (model / "meta.json").is_file():
-        msg.fail(
-            f"{model} is missing: the serving_http mode serves the pipeline that the long_quick mode trains "
-            "(spacy project run benchmark . --vars.benchmark_mode long_quick)",
-            exits=1,
-        )
+    model = long_quick_pipeline(settings, "the serving_http mode serves")
     sentences = first_sentences(data_dir / "conll2003" / "eng.testa", settings["dev_sentences"])
     texts = [" ".join(sentence.words) for sentence in sentences]
     measured = measure_http(model, texts, work, settings)

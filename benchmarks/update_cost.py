@@ -23,6 +23,7 @@ falls on all of them. Times are wall-clock seconds per update, medians.
 
 import cProfile
 import pstats
+import random
 import statistics
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ PROFILE_FUNCTIONS = {
 def build_pipeline(encoder: str, lang: str, corpus: Path, overrides: Dict[str, Any]) -> Tuple[Language, Any, Any]:
     """configs/transformer.cfg as the train step builds it for `lang` (the
     peak rate for the encoder's size is set by the train step; the update
-    costs the same at any rate), with `overrides`; its optimizer and batcher."""
+    costs the same at any rate), with `overrides`; its optimizer and its
+    resolved [training] section (the batcher among it)."""
     config = load_config(
         PROJECT_DIR / "configs" / "transformer.cfg",
         overrides={
@@ -86,8 +88,6 @@ def build_pipeline(encoder: str, lang: str, corpus: Path, overrides: Dict[str, A
 
 def training_batches(nlp: Language, training: Dict[str, Any], count: int) -> List[List[Any]]:
     """The first `count` batches of the config's batcher over the shuffled training corpus."""
-    import random
-
     corpus = registry.resolve({"corpus": nlp.config.interpolate()["corpora"]["train"]})["corpus"]
     examples = list(corpus(nlp))
     random.Random(0).shuffle(examples)
@@ -221,8 +221,7 @@ def run_update_cost(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dic
         pipelines[name] = (nlp, optimizer)
     updates = measure_updates(pipelines, batches, settings)
     for name, (nlp, _) in pipelines.items():
-        embeddings = transformer_shims(nlp)[0]._model.get_input_embeddings().weight
-        updates[name]["word_embeddings_frozen"] = not embeddings.requires_grad
+        updates[name]["word_embeddings_frozen"] = not transformer_shims(nlp)[0].word_embeddings().requires_grad
     msg.info(f"Profiling {settings['profile_updates']} more updates of the default")
     profile = profile_default(*pipelines["default_full"], batches[count:])
     del pipelines

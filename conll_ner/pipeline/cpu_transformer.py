@@ -247,13 +247,16 @@ class CPUTransformerShim(HFShim):
             outputs, backprop = super().begin_update(inputs)
         return _outputs_as_float32(outputs), backprop
 
+    def word_embeddings(self) -> Optional["torch.Tensor"]:
+        """The encoder's word-embedding matrix (Hugging Face's input embeddings)."""
+        return getattr(self._model.get_input_embeddings(), "weight", None)
+
     def freeze_large_vocabulary(self) -> None:
         """Word embeddings of more than `freeze_word_embeddings_above` rows
         get no gradient, so neither backward nor the optimizer touches them
         (thinc's shim updates only parameters with a gradient). Done before
         each update, as the model is replaced when a pipeline is loaded."""
-        embeddings = self._model.get_input_embeddings()
-        weight = getattr(embeddings, "weight", None)
+        weight = self.word_embeddings()
         if weight is not None and weight.requires_grad and weight.shape[0] > self.freeze_word_embeddings_above:
             weight.requires_grad_(False)
 

@@ -1,10 +1,9 @@
 """Faster CPU matrix products: through numpy (multi-threaded BLAS) instead of
 blis.
 
-thinc's CPU ops multiply matrices with blis on one thread. On the 2-core
-benchmark machine the CNN pipeline spent ~80% of its inference time in that
-gemm (cProfile), and numpy's BLAS made the whole pipeline 3.7x faster
-(2,900 -> 10,800 words/s). numpy's gemm computes the same products.
+thinc's CPU ops multiply matrices with blis on one thread, where the CNN
+pipeline spent most of its inference time; numpy's BLAS uses every core and
+computes the same products (measured: docs/decisions.md).
 
 v2, the configs' [nlp] after_pipeline_creation, gives the layers of this
 pipeline's components numpy's ops and changes nothing else in the process.

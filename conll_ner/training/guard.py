@@ -1,7 +1,7 @@
 """Stop a training run that has visibly failed, and say why.
 
-Published CoNLL runs have failed silently: an XLM-R run sat at F1 0.56 for 30
-epochs with a bad schedule, a distillation run ended at F1 0.02. This logger
+Published CoNLL runs have failed silently: an XLM-R run sat near F1 zero for
+30 epochs with a bad schedule, and a distillation run ended near zero. This logger
 wraps spaCy's console logger and raises as soon as the dev F1 is still 0
 after `max_zero_evals` evaluations, or a loss is NaN or infinite, naming the
 likely causes, instead of burning GPU hours.

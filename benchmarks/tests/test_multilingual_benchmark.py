@@ -1,4 +1,4 @@
-"""The multilingual benchmark modes' own parts (benchmarks/multilingual.py):
+"""The multilingual benchmark modes' own parts (benchmarks/modes/multilingual.py):
 alignment health on an XLM-R tokenizer, targets, and the report rendered
 into BENCHMARKS.md and between docs/multilingual.md's markers."""
 

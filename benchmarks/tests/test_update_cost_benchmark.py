@@ -1,4 +1,4 @@
-"""The update_cost benchmark mode's own parts (benchmarks/update_cost.py):
+"""The update_cost benchmark mode's own parts (benchmarks/modes/update_cost.py):
 the interleaved update timings and the profile's parts on a tiny XLM-R
 pipeline, and the targets as verdicts of the stored figures."""
 

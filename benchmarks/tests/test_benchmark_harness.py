@@ -4,9 +4,9 @@ import sys
 
 import run_benchmark
 import spacy
-from conftest import BENCH_DIR, RESULTS_DIR
 from fixtures import ENGLISH_TRAIN
 from modes import long
+from processes import BENCH_DIR, RESULTS_DIR
 from report import write_benchmarks_md
 
 

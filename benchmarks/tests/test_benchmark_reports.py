@@ -6,8 +6,8 @@ import json
 import shutil
 
 import run_benchmark
-from conftest import PROJECT_DIR, RESULTS_DIR
 from modes import long
+from processes import PROJECT_DIR, RESULTS_DIR
 from report import render_pages
 
 

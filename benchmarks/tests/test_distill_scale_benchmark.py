@@ -13,9 +13,9 @@ import registry
 import run_benchmark
 import spacy
 import srsly
-from conftest import BENCH_DIR, PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
 from modes import distill_scale
+from processes import BENCH_DIR, PROJECT_DIR
 from spacy.tokens import Doc, DocBin
 
 from conll_ner.data.conll import read_conll_file

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import gpu_run
-from conftest import BENCH_DIR, PROJECT_DIR
+from processes import BENCH_DIR, PROJECT_DIR
 
 SCRIPT = BENCH_DIR / "gpu_run.sh"
 

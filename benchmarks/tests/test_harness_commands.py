@@ -4,7 +4,7 @@ comments) works as written, checked as the product's documented commands
 are (tests/command_check.py)."""
 
 from command_check import check_commands, copy_for_checks, suggested_commands
-from conftest import PROJECT_DIR
+from processes import PROJECT_DIR
 
 
 def test_every_command_the_harness_suggests_works_as_written(tmp_path):

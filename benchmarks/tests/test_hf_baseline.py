@@ -11,7 +11,7 @@ import importlib.util
 import sys
 
 import pytest
-from conftest import BENCH_DIR
+from processes import BENCH_DIR
 
 pytest.importorskip("transformers")
 from tiny_models import build_tiny_bert

@@ -9,10 +9,10 @@ import cpu_inference
 import hf_baseline
 import pytest
 import spacy
-from conftest import BENCH_DIR, PROJECT_DIR
 from corpora import N_SENTS
 from fixtures import ENGLISH_TRAIN
 from modes import inference
+from processes import BENCH_DIR, PROJECT_DIR
 from spacy.tokens import Doc
 from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, fixture_texts
 from transformers import AutoModelForTokenClassification, AutoTokenizer

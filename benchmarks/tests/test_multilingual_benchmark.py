@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import spacy
-from conftest import PROJECT_DIR, RESULTS_DIR
 from modes import multilingual
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.tokens import DocBin
 from tiny_models import build_tiny_xlmr, fixture_texts
 

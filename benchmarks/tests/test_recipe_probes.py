@@ -4,7 +4,7 @@ saved config, stored by name, and rendered with its settings and curve."""
 import json
 
 import recipe_probes
-from conftest import PROJECT_DIR, RESULTS_DIR
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.util import load_config
 from tiny_models import build_tiny_xlmr, fixture_texts
 

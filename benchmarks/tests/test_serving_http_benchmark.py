@@ -6,7 +6,7 @@ its report."""
 import asyncio
 
 import pytest
-from conftest import PROJECT_DIR
+from processes import PROJECT_DIR
 
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 

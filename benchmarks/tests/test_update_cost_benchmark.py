@@ -6,8 +6,8 @@ import json
 
 import pytest
 import spacy
-from conftest import PROJECT_DIR, RESULTS_DIR
 from modes import update_cost
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.training import Example
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 

@@ -1,42 +1,32 @@
-"""CPU inference of the transformer pipeline against the Hugging Face
-token-classification pipeline in the same precision (the `inference` mode of
-run_benchmark.py).
-
-Every variant runs in a process of its own, so that its peak memory is its
-own, and times the median of three passes (median_seconds); with several
-rounds the variants take turns, round after round, and the report gives each
-one's median over the rounds, so that a disturbed stretch of the run slows one
-round of every variant rather than all rounds of one.
+"""CPU inference measurements, one per process (the measuring commands of
+the `inference` and `full` modes): our pipeline in a CPU variant, the
+Hugging Face token-classification pipeline, the hand-written ONNX Runtime
+loop, where the time goes, entities by batch size, the first prediction and
+the int8 build. Each command writes its figures to --output-json, so that
+its peak memory is its own and no measurement warms the caches of another.
 """
 
-import importlib.util
 import resource
-import statistics
-import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import hf_baseline
+import ort_loop
 import spacy
 import typer
+from processes import measure_in_subprocess
 from seqeval.metrics import f1_score
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config, minibatch
-from wasabi import msg
 
 from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
 from conll_ner.files import write_atomically
 from conll_ner.packaging.int8 import write_int8_pipeline
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, length_groups, prediction_runtime, transformer_shims
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hf_baseline  # noqa: E402
-import ort_loop  # noqa: E402
-from corpora import first_sentences, write_docbin  # noqa: E402
-from processes import PROJECT_DIR, measure_in_subprocess  # noqa: E402
+from conll_ner.pipeline.cpu_transformer import length_groups, prediction_runtime, transformer_shims
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -447,23 +437,6 @@ def measure_ort_command(
     )
 
 
-def hf_variants(batch_size: int) -> List[Dict[str, Any]]:
-    """The pipeline in fp32 (as model cards ship it) and under bfloat16
-    autocast (what an informed user turns on), at its default batch (one
-    text per forward pass) and at ours, on both inputs."""
-    return [
-        {"precision": precision, "batch_size": size, "input": kind}
-        for kind in SENTENCE_INPUTS
-        for precision in HF_PRECISIONS
-        for size in (0, batch_size)
-    ]
-
-
-def hf_name(variant: Dict[str, Any]) -> str:
-    batch = f"batch {variant['batch_size']}" if variant["batch_size"] else "default batch (1)"
-    return f"{variant['precision']}, {batch}"
-
-
 def run_in_process(args: List[str], output_json: Path) -> Dict[str, Any]:
     """One of this module's measuring commands in a process of its own."""
     return measure_in_subprocess([str(Path(__file__).resolve()), *args], output_json)
@@ -474,170 +447,6 @@ def write_sentences_conll(sentences: List[Sentence], path: Path) -> None:
     same words for every inference run, whichever side reads them."""
     text = "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
     write_atomically(path, (text + "\n").encode("utf8"))
-
-
-def write_dev_files(data_dir: Path, work: Path, limit: int) -> Tuple[Dict[str, Path], Dict[str, int]]:
-    """The first `limit` dev sentences (0: all) as a CoNLL file and as the
-    DocBin of 10-sentence documents that `spacy project run convert` writes."""
-    sentences = first_sentences(data_dir / "conll2003" / "eng.testa", limit)
-    paths = {"sentences": work / "dev.conll", "documents": work / "dev.spacy"}
-    stats = write_docbin(sentences, "en", paths["documents"], "eng.testa")
-    counts = {
-        "sentences": len(sentences),
-        "words": sum(len(s.words) for s in sentences),
-        "documents": stats.docs_written,
-    }
-    write_sentences_conll(sentences, paths["sentences"])
-    return paths, counts
-
-
-def ort_summary(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The loop's words/s per input at its best batch size (the median over
-    the rounds of each batch size's speed)."""
-    speeds = {
-        kind: {size: statistics.median(r["words_per_second_by_batch"][kind][size] for r in rounds) for size in sizes}
-        for kind, sizes in rounds[0]["words_per_second_by_batch"].items()
-    }
-    best = {kind: max(by_size, key=by_size.get) for kind, by_size in speeds.items()}
-    return {
-        "rounds": rounds,
-        "batch_size": best,
-        "words_per_second": {kind: speeds[kind][size] for kind, size in best.items()},
-        "dev": rounds[0]["dev"],
-        "documents_truncated": rounds[0]["documents_truncated"],
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
-    }
-
-
-def run_inference(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
-    if importlib.util.find_spec("onnxruntime") is None:
-        msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
-    if not cpu_computes_int8():
-        msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as pipelines do on such CPUs")
-    models = {name: PROJECT_DIR / "benchmarks" / "work" / path for name, path in settings["pipelines"].items()}
-    if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
-        msg.fail(
-            f"{models['spacy']} or {models['hf']} is missing: the inference mode times the pipelines "
-            "that the long mode trained (spacy project run benchmark . --vars.benchmark_mode long)",
-            exits=1,
-        )
-    paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
-    batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
-    variants = our_variants(span_window(models["spacy"]))
-    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
-
-    def measure(*args: str) -> Dict[str, Any]:
-        return run_in_process(list(args), work / "measured.json")
-
-    int8_build = measure("build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8"))
-    models["spacy"] = work / "spacy-int8"
-    first_prediction = measure("first-prediction", "--model", str(models["spacy"]), "--variant", "int8")
-    threads = ["--threads", str(settings["threads"])]
-    sentences = ["--sentences", str(paths["sentences"])]
-    dev_set_args = [*sentences, "--documents", str(paths["documents"]), *threads]
-    ours: Dict[str, List[Dict[str, Any]]] = {name: [] for name in variants}
-    hf: Dict[str, List[Dict[str, Any]]] = {}
-    ort: List[Dict[str, Any]] = []
-    for round_number in range(settings["rounds"]):
-        score = ["--score"] if round_number == 0 else []
-        for name in variants:
-            msg.info(f"Round {round_number + 1}: ours, {name}")
-            ours[name].append(
-                measure("measure-ours", "--model", str(models["spacy"]), "--variant", name, *dev_set_args, *score)
-            )
-        for variant in hf_variants(batch_size):
-            key = f"{variant['input']}: {hf_name(variant)}"
-            msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
-            hf.setdefault(key, []).append(
-                measure(
-                    "measure-hf",
-                    "--model-dir",
-                    str(models["hf"]),
-                    "--precision",
-                    variant["precision"],
-                    "--batch-size",
-                    str(variant["batch_size"]),
-                    "--input",
-                    variant["input"],
-                    *sentences,
-                    *threads,
-                    *score,
-                )
-            )
-        msg.info(f"Round {round_number + 1}: the hand-written ONNX Runtime loop")
-        ort.append(measure("measure-ort", "--model-dir", str(models["hf"]), *dev_set_args))
-    default = default_variant(variants)
-    msg.info(f"Where the time of ours ({default}) goes: cProfile")
-    profile = measure("profile-ours", "--model", str(models["spacy"]), "--variant", default, *dev_set_args)
-    msg.info(f"Entities of ours ({default}) at batch sizes {CONSISTENCY_BATCH_SIZES}")
-    consistency = measure(
-        "batch-consistency", "--model", str(models["spacy"]), "--variant", default, *sentences, *threads
-    )
-    our_rows = [
-        {
-            "variant": name,
-            "rounds": rounds,
-            "dev": rounds[0]["dev"],
-            "encoder_input": rounds[0]["encoder_input"],
-            "first_batch_seconds": rounds[0]["first_batch_seconds"],
-            "words_per_second": {
-                kind: statistics.median(r["words_per_second"][kind] for r in rounds) for kind in OUR_INPUTS
-            },
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
-        }
-        for name, rounds in ours.items()
-    ]
-    hf_rows = [
-        {
-            "variant": key,
-            "input": rounds[0]["input"],
-            "precision": rounds[0]["precision"],
-            "batch_size": rounds[0]["batch_size"],
-            "rounds": rounds,
-            "dev": rounds[0].get("dev"),
-            "words_per_second": statistics.median(r["words_per_second"] for r in rounds),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
-        }
-        for key, rounds in hf.items()
-    ]
-    by_name = {row["variant"]: row for row in our_rows}
-    fp32_f1 = by_name["fp32"]["dev"]["f1"]
-    ratios, targets = {}, {}
-    for kind in SENTENCE_INPUTS:
-        fastest = max((row for row in hf_rows if row["input"] == kind), key=lambda row: row["words_per_second"])
-        value = by_name[default]["words_per_second"][kind] / fastest["words_per_second"]
-        ratios[f"words/s {kind}, ours ({default}) / fastest Hugging Face ({hf_name(fastest)})"] = value
-        targets[f"ours >= 1.5x the fastest Hugging Face variant ({kind})"] = value >= 1.5
-    for row in our_rows:
-        ratios[f"dev F1 {row['variant']} - fp32 (points)"] = (row["dev"]["f1"] - fp32_f1) * 100
-    targets["default's dev F1 within 0.3 of fp32"] = by_name[default]["dev"]["f1"] >= fp32_f1 - 0.003
-    ort_row = ort_summary(ort)
-    for kind in ("raw_text", "documents"):
-        value = by_name[default]["words_per_second"][kind] / ort_row["words_per_second"][kind]
-        ratios[f"words/s {kind}, ours ({default}) / the ONNX Runtime loop (batch {ort_row['batch_size'][kind]})"] = (
-            value
-        )
-        targets[f"ours >= 1.2x the ONNX Runtime loop ({kind})"] = value >= 1.2
-    return {
-        "pipelines": {name: str(path) for name, path in models.items()},
-        "dev_set": dev_set,
-        "batch_size": batch_size,
-        "default": default,
-        "transformer_model": dict(
-            load_config(PROJECT_DIR / "configs" / "transformer.cfg", interpolate=False)["components"]["transformer"][
-                "model"
-            ]
-        ),
-        "int8_build": int8_build,
-        "first_prediction": first_prediction,
-        "ours": our_rows,
-        "hugging_face": hf_rows,
-        "onnx_runtime_loop": ort_row,
-        "profile": profile,
-        "batch_consistency": consistency,
-        "ratios": ratios,
-        "targets": targets,
-    }
 
 
 if __name__ == "__main__":

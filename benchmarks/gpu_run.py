@@ -1,33 +1,26 @@
 """The figures of a GPU run (benchmarks/gpu_run.sh on a lent GPU machine), read from the folder of files it
-left, into benchmarks/results_gpu.json and BENCHMARKS.md's GPU section.
+left, for benchmarks/results/results_gpu.json and BENCHMARKS.md's GPU section.
 
 The run cannot write our results file itself: the GPU machine has no checkout to commit to and returns at
-most 8 files, so its raw files are committed under benchmarks/gpu/<date>-<gpu>/ and this script derives the
+most 8 files, so its raw files are committed under benchmarks/results/gpu/<date>-<gpu>/ and this module derives the
 figures from them: the kit's log (GPU, driver, torch, the check-gpu lines, each step's exit status), the
 training logs (updates, words, seconds at each evaluation), the evaluation's metrics (device and precision),
 lscpu, and, where they came back, steps.jsonl and gpu.csv (peak GPU memory and utilization per step);
 the profile of training updates stays in the kit's log, where it is read.
 
-    python benchmarks/gpu_run.py benchmarks/gpu/2026-11-27-h200
+    python benchmarks/run_benchmark.py gpu-results benchmarks/results/gpu/2026-11-27-h200
 """
 
 import csv
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-import typer
-from wasabi import msg
+from common import remarks
+from processes import PROJECT_DIR, RESULTS_DIR
 
-from conll_ner.files import write_atomically
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import PROJECT_DIR  # noqa: E402
-from report_blocks import remarks  # noqa: E402
-
-RESULTS_PATH = PROJECT_DIR / "benchmarks" / "results_gpu.json"
+RESULTS_PATH = RESULTS_DIR / "results_gpu.json"
 RUN_COMMAND = "bash .devkit/gpu-run.sh bash benchmarks/gpu_run.sh"
 # the steps of benchmarks/gpu_run.sh, in its order
 STEPS = [
@@ -267,20 +260,3 @@ def report_markdown(results: Dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines + remarks(results)) + "\n"
-
-
-def main(
-    raw: Path = typer.Argument(..., exists=True, file_okay=False, help="The run's files: benchmarks/gpu/<date>-<gpu>"),
-    remark: List[str] = typer.Option([], "--remark", help="What the figures do not say by themselves (repeatable)"),
-) -> None:
-    """Derive results_gpu.json from a GPU run's files and re-render BENCHMARKS.md."""
-    from run_benchmark import render_benchmarks_md
-
-    results = collect(raw.resolve(), remark)
-    write_atomically(RESULTS_PATH, (json.dumps(results, indent=2) + "\n").encode("utf8"))
-    render_benchmarks_md()
-    msg.good(f"Wrote {RESULTS_PATH.relative_to(PROJECT_DIR)} and rendered BENCHMARKS.md")
-
-
-if __name__ == "__main__":
-    typer.run(main)

@@ -12,8 +12,8 @@
 # Each step's output goes to the kit's log. The device tool returns at most 8 files from $OUT, and the run
 # leaves 8 there: gpu-run.log (the kit's), kit-versions.txt, steps.jsonl (each step's start, end and exit
 # status), gpu.csv (the samples), lscpu.txt, the two training logs and the metrics.
-# `python benchmarks/gpu_run.py <that folder>` turns them into benchmarks/results_gpu.json and
-# BENCHMARKS.md's GPU section.
+# `python benchmarks/run_benchmark.py gpu-results <that folder>` turns them into
+# benchmarks/results/results_gpu.json and BENCHMARKS.md's GPU section.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_run}
 mkdir -p "$out"

@@ -1,26 +1,31 @@
 """The README's results table, rendered from the same results files as
-BENCHMARKS.md (benchmarks/results.json and results_long.json), so that the
-README never retypes a measured figure (results_multilingual.json gives the
-per-language table of Spanish and Dutch): run_benchmark.py re-renders it after
-every run that updates BENCHMARKS.md, `spacy project run document` at any
-time, and tests/test_documented_commands.py checks that it is current."""
+BENCHMARKS.md (benchmarks/results/results.json and results_long.json), so
+that the README never retypes a measured figure (results_multilingual.json
+gives the per-language table of Spanish and Dutch). The harness writes it
+between its markers in the README after every run that updates
+BENCHMARKS.md, and `spacy project run render benchmarks` at any time; the
+product's own `document` step renders the README's other parts and leaves
+this one as it is. benchmarks/tests/test_reports.py checks that it is
+current."""
 
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from report_blocks import cpu_features
+from common import cpu_features
+from processes import RESULTS_DIR
 
-START = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json START (do not remove) -->"
-END = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results*.json END (do not remove) -->"
-BENCH_DIR = Path(__file__).resolve().parent
+from conll_ner.markdown import replace_between
+
+START = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results/results*.json START (do not remove) -->"
+END = "<!-- RESULTS: AUTO-GENERATED FROM benchmarks/results/results*.json END (do not remove) -->"
 
 
-def read_results(bench_dir: Path = BENCH_DIR) -> Dict[str, Optional[Dict[str, Any]]]:
+def read_results(results_dir: Path = RESULTS_DIR) -> Dict[str, Optional[Dict[str, Any]]]:
     paths = {
-        "full": bench_dir / "results.json",
-        "long": bench_dir / "results_long.json",
-        "multilingual": bench_dir / "results_multilingual.json",
+        "full": results_dir / "results.json",
+        "long": results_dir / "results_long.json",
+        "multilingual": results_dir / "results_multilingual.json",
     }
     return {key: json.loads(path.read_text()) if path.is_file() else None for key, path in paths.items()}
 
@@ -145,23 +150,14 @@ def multilingual_table(results: Optional[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def replace_between(text: str, start: str, end: str, content: str) -> str:
-    """text with what lies between the markers replaced by content."""
-    if start not in text or end not in text:
-        raise ValueError(f"markers missing: {start} ... {end}")
-    before, rest = text.split(start, 1)
-    after = rest.split(end, 1)[1]
-    return f"{before}{start}\n{content}\n{end}{after}"
-
-
-def render_readme(text: str, bench_dir: Path = BENCH_DIR) -> str:
-    results = read_results(bench_dir)
+def render_readme(text: str, results_dir: Path = RESULTS_DIR) -> str:
+    results = read_results(results_dir)
     tables = [results_table(results["full"], results["long"]), multilingual_table(results["multilingual"])]
     return replace_between(text, START, END, "\n\n".join(table for table in tables if table))
 
 
-def update_readme(readme: Path, bench_dir: Path = BENCH_DIR) -> None:
+def update_readme(readme: Path, results_dir: Path = RESULTS_DIR) -> None:
     """Re-render the table in place, where the README has its markers."""
     text = readme.read_text(encoding="utf8")
     if START in text:
-        readme.write_text(render_readme(text, bench_dir), encoding="utf8")
+        readme.write_text(render_readme(text, results_dir), encoding="utf8")

@@ -7,7 +7,7 @@ Each probe is the train step as the workflow runs it (`scripts/train.py`
 with the config, lang, transformer and epochs), plus the config overrides
 that make the variant. `run` trains a probe and records it; `record` records
 a run made by hand with the command given. Both write
-benchmarks/results_recipe_probes.json (one entry per probe name, with its
+benchmarks/results/results_recipe_probes.json (one entry per probe name, with its
 command, machine, date and curve), which BENCHMARKS.md renders.
 
     python benchmarks/recipe_probes.py run es-frozen --lang es --transformer assets/encoders/multilingual-e5-small-q4 --epochs 1
@@ -22,17 +22,15 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import typer
+from common import machine, machine_line, remarks, versions
+from processes import PROJECT_DIR, RESULTS_DIR, WORK_DIR
 from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.files import write_atomically
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import PROJECT_DIR  # noqa: E402
-from report_blocks import machine, machine_line, remarks, versions  # noqa: E402
-
-RESULTS = PROJECT_DIR / "benchmarks" / "results_recipe_probes.json"
-WORK = PROJECT_DIR / "benchmarks" / "work" / "recipe_probes"
+RESULTS = RESULTS_DIR / "results_recipe_probes.json"
+WORK = WORK_DIR / "recipe_probes"
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 

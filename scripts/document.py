@@ -1,16 +1,17 @@
-"""Render the README's generated parts from their sources: the commands,
-workflows and assets from project.yml (weasel's own `spacy project document`,
-between its markers), the vars table from project.yml's vars and the comment
-above each, and the results table from benchmarks/results*.json.
+"""Render the README's generated parts from project.yml: the commands,
+workflows and assets (weasel's own `spacy project document`, between its
+markers) and the vars table from project.yml's vars and the comment above
+each.
 
 The vars table is ours because weasel documents commands, workflows and
 assets but not vars, and a var's meaning lives in the comment above it, which
-a YAML parser drops. tests/test_documented_commands.py renders all three and
-fails if the README differs, so a changed command, var or result shows up.
+a YAML parser drops. tests/test_documented_commands.py renders both and fails
+if the README differs, so a changed command or var shows up. The README's
+results table is the measuring harness's, rendered from its results files
+(`spacy project run render benchmarks`); this leaves it as it is.
 """
 
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import List, Tuple
@@ -19,9 +20,9 @@ import typer
 from wasabi import msg
 from weasel.cli.document import project_document
 
+from conll_ner.markdown import replace_between
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import readme_table  # noqa: E402
 
 VARS_START = "<!-- VARS: AUTO-GENERATED FROM project.yml START (do not remove) -->"
 VARS_END = "<!-- VARS: AUTO-GENERATED FROM project.yml END (do not remove) -->"
@@ -61,15 +62,14 @@ def vars_table(project_yml: str) -> str:
 
 
 def render(readme_text: str, project_dir: Path = PROJECT_DIR) -> str:
-    """The README with its three generated parts rendered afresh."""
+    """The README with its generated parts rendered afresh."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "README.md"
         copy.write_text(readme_text, encoding="utf8")
         project_document(project_dir, copy)
         text = copy.read_text(encoding="utf8")
     project_yml = (project_dir / "project.yml").read_text(encoding="utf8")
-    text = readme_table.replace_between(text, VARS_START, VARS_END, vars_table(project_yml))
-    return readme_table.render_readme(text, project_dir / "benchmarks")
+    return replace_between(text, VARS_START, VARS_END, vars_table(project_yml))
 
 
 def main(

@@ -1,14 +1,16 @@
 """Check the commands the project shows a user, as written, with the
 installed versions: the shell lines of the README's and docs' `bash` blocks
 and the commands the project's messages suggest (string literals in
-scripts/, conll_ner/, benchmarks/, project.yml's help texts and comments,
-the requirements files' comments).
+scripts/, conll_ner/, project.yml's help texts and comments, the
+requirements files' comments; benchmarks/tests checks the measuring
+harness's own the same way).
 
 Each command is checked by its kind, without running anything:
 
 - `spacy project run ...`: with `--dry` (weasel then only prints the
   scripts), so a usage error or an unknown command fails; every `--vars.X`
-  must be a var of project.yml, which weasel itself does not check;
+  must be a var of the project.yml of the folder it names (the project's,
+  or the harness's in benchmarks/), which weasel itself does not check;
 - any other `spacy ...` and `python scripts/X.py ...`, `python
   benchmarks/X.py ...`: with `--help` appended, so an unknown command or
   option fails (click parses every option before it answers --help);
@@ -43,7 +45,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # What a check needs of the project: the dry runs read project.yml, --help
 # imports the scripts and benchmark modules
 COPIED = ["project.yml", "configs", "scripts", "benchmarks"]
-SOURCE_DIRS = ["scripts", "conll_ner", "benchmarks"]
+SOURCE_DIRS = ["scripts", "conll_ner"]
 # pip options a documented install may use
 PIP_OPTIONS = {"-q", "--quiet", "-U", "--upgrade", "--no-deps", "-e", "--editable", "--dry-run"}
 PIP_OPTIONS_WITH_VALUE = {"--index-url", "--extra-index-url", "-i"}
@@ -251,20 +253,25 @@ def string_constants(path: Path) -> Iterator[Tuple[int, str]]:
             yield node.lineno, node.value
 
 
-def suggested_commands(project_dir: Path = PROJECT_DIR) -> List[Command]:
-    """Every command the project's messages, docstrings, help texts and
-    comments suggest."""
+def suggested_commands(
+    project_dir: Path = PROJECT_DIR, source_dirs: List[str] = SOURCE_DIRS, project: str = "."
+) -> List[Command]:
+    """Every command the messages, docstrings, help texts and comments of
+    these source folders and of the project.yml and requirements files in
+    `project` (a folder of project_dir) suggest."""
     found = []
-    for folder in SOURCE_DIRS:
+    for folder in source_dirs:
         for path in sorted((project_dir / folder).rglob("*.py")):
-            if "work" in path.relative_to(project_dir).parts:
+            if {"work", "tests"} & set(path.relative_to(project_dir).parts):
                 continue
             for line, text in string_constants(path):
                 found += message_commands(text, f"{path.relative_to(project_dir)}:{line}")
-    project_text = (project_dir / "project.yml").read_text(encoding="utf8")
-    for command in yaml.safe_load(project_text).get("commands", []):
-        found += message_commands(command.get("help", ""), f"project.yml: help of {command['name']}")
-    files = [project_dir / "project.yml"] + sorted(project_dir.glob("requirements*.txt"))
+    project_yml = project_dir / project / "project.yml"
+    for command in yaml.safe_load(project_yml.read_text(encoding="utf8")).get("commands", []):
+        found += message_commands(
+            command.get("help", ""), f"{project_yml.relative_to(project_dir)}: help of {command['name']}"
+        )
+    files = [project_yml] + sorted((project_dir / project).glob("requirements*.txt"))
     for path in files:
         # a comment may wrap a command over two lines
         comments, first = [], 0
@@ -291,7 +298,6 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
     list if every one works as written."""
     problems: List[str] = []
     invocations: List[Tuple[Command, str, List[str]]] = []
-    known_vars = set(project_vars(project_dir))
 
     def report(command: Command, reason: str) -> None:
         problems.append(f"{command.where}: {reason}: {command.text}")
@@ -303,11 +309,16 @@ def check_commands(commands: List[Command], project_dir: Path = PROJECT_DIR) -> 
         if tokens[:2] == ["python", "-m"] and tokens[2:3] == ["spacy"]:
             tokens = ["spacy"] + tokens[3:]
         if tokens[:3] == ["spacy", "project", "run"]:
+            # the project folder after the command's name (weasel's default: the current one)
+            folder = tokens[4] if len(tokens) > 4 and not tokens[4].startswith("-") else "."
+            known_vars = (
+                set(project_vars(project_dir / folder)) if (project_dir / folder / "project.yml").is_file() else set()
+            )
             for token in tokens[3:]:
                 if token.startswith("--vars."):
                     name = token[len("--vars.") :].split("=", 1)[0]
                     if name not in known_vars:
-                        report(command, f"--vars.{name} is not a var of project.yml")
+                        report(command, f"--vars.{name} is not a var of {Path(folder) / 'project.yml'}")
             invocations.append((command, "spacy", tokens[1:] + ["--dry"]))
         elif tokens[:1] == ["spacy"]:
             invocations.append((command, "spacy", tokens[1:] + ["--help"]))
@@ -479,8 +490,10 @@ def invoke_all(invocations: List[Tuple[str, List[str]]]) -> List[Tuple[int, str]
             )
             results.append((outcome.exit_code, output))
             continue
-        buffer, code, saved = io.StringIO(), 0, list(sys.argv)
+        buffer, code, saved, saved_path = io.StringIO(), 0, list(sys.argv), list(sys.path)
         sys.argv = list(argv)
+        # as `python X.py` runs it: the script's folder first on the import path
+        sys.path.insert(0, str(Path(argv[0]).resolve().parent))
         try:
             with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
                 runpy.run_path(argv[0], run_name="__main__")
@@ -489,7 +502,7 @@ def invoke_all(invocations: List[Tuple[str, List[str]]]) -> List[Tuple[int, str]
         except Exception:
             code, _ = 1, buffer.write(traceback.format_exc())
         finally:
-            sys.argv = saved
+            sys.argv, sys.path[:] = saved, saved_path
         results.append((code, buffer.getvalue()))
     return results
 

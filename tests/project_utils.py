@@ -1,17 +1,19 @@
 """Run the project's workflow steps in a throw-away copy of the project."""
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, Optional
 
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TEST, ENGLISH_TRAIN, SPANISH
 
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-from processes import copy_project, project_run_args  # noqa: E402
+from conll_ner import project
+from conll_ner.project import project_run_args
 
-__all__ = ["copy_project", "run_project", "write_fixture_assets"]
+
+def copy_project(target: Path) -> Path:
+    """This checkout's workflow files copied into target."""
+    return project.copy_project(PROJECT_DIR, target)
 
 
 def write_fixture_assets(project: Path, repeat: int = 1) -> None:

@@ -121,8 +121,8 @@ def test_messages_are_found_in_the_project_sources():
 
 
 def test_readme_generated_parts_are_current():
-    """The weasel tables, the vars table and the results table, rendered
-    afresh from project.yml and benchmarks/results*.json."""
+    """The weasel tables and the vars table, rendered afresh from project.yml
+    (the results table: benchmarks/tests/test_benchmark_reports.py)."""
     current = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
     assert document.render(current) == current, "README.md is not current: run `spacy project run document`"
 

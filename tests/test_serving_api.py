@@ -11,7 +11,6 @@ import http.client
 import json
 import signal
 import socket
-import sys
 import threading
 import time
 import urllib.request
@@ -20,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import PROJECT_DIR
 
+from conll_ner.serving.process import get_json, running_server
+
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 pytest.importorskip("uvicorn", reason="serving needs requirements-serve.txt")
 
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 from served_pipelines import CODE, entities, post, post_texts, save_pipeline  # noqa: E402
-from serving_http import get_json, running_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def pipeline(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(pipeline, tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "server.log"
-    with running_server([str(pipeline), "--code", CODE], log, timeout=180) as (url, process):
+    with running_server(PROJECT_DIR, [str(pipeline), "--code", CODE], log, timeout=180) as (url, process):
         yield url, process
 
 
@@ -188,7 +187,10 @@ def test_the_page_shows_the_labels_and_a_curl_line_that_works(server):
 
 def test_sigterm_lets_the_request_in_flight_finish(pipeline, tmp_path):
     answers = []
-    with running_server([str(pipeline), "--code", CODE], tmp_path / "server.log", timeout=180) as (url, process):
+    with running_server(PROJECT_DIR, [str(pipeline), "--code", CODE], tmp_path / "server.log", timeout=180) as (
+        url,
+        process,
+    ):
         client = threading.Thread(target=lambda: answers.append(post_texts(url, ["sleepy Ada Lovelace"])))
         client.start()
         # once its batch has started, the request is in the pipeline, which sleeps 3 s on it
@@ -207,7 +209,7 @@ def test_sigterm_lets_the_request_in_flight_finish(pipeline, tmp_path):
 def test_a_pipeline_that_cannot_load_is_reported_by_health(pipeline, tmp_path):
     """Without --code its component is unknown: /health says why, at once."""
     with pytest.raises(RuntimeError, match="could not load its pipeline: .*serving_test_faults"):
-        with running_server([str(pipeline)], tmp_path / "server.log", timeout=180):
+        with running_server(PROJECT_DIR, [str(pipeline)], tmp_path / "server.log", timeout=180):
             pass
 
 
@@ -215,7 +217,10 @@ def test_the_serve_command_of_the_project(tmp_path):
     """`spacy project run serve . --vars.model ...` as the README shows it,
     stopped with SIGTERM."""
     model = save_pipeline(tmp_path / "ruler", faults=False)
-    with running_server([], tmp_path / "server.log", project_command={"model": str(model)}) as (url, process):
+    with running_server(PROJECT_DIR, [], tmp_path / "server.log", project_command={"model": str(model)}) as (
+        url,
+        process,
+    ):
         status, answer = post_texts(url, ["Ada Lovelace"])
         assert status == 200
         assert answer["pipeline"]["name"] == "en_served_ruler"

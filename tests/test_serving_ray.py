@@ -9,12 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import PROJECT_DIR
-
-from conll_ner.serving.settings import ServeError
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 from served_pipelines import CODE, entities, post, post_texts, save_pipeline  # noqa: E402
-from serving_http import get_json, running_server  # noqa: E402
+
+from conll_ner.serving.process import get_json, running_server
+from conll_ner.serving.settings import ServeError
 
 
 def test_the_ray_engine_says_how_to_install_ray_serve(monkeypatch):
@@ -30,7 +28,7 @@ def ray_server(tmp_path_factory):
     pytest.importorskip("ray.serve", reason="the ray engine needs Ray Serve (pip install -r requirements-serve.txt)")
     root = tmp_path_factory.mktemp("ray_served")
     args = [str(save_pipeline(root / "ruler")), "--code", CODE, "--engine", "ray", "--workers", "2", "--threads", "1"]
-    with running_server(args, root / "server.log", timeout=400) as (url, process):
+    with running_server(PROJECT_DIR, args, root / "server.log", timeout=400) as (url, process):
         yield url, process, root / "server.log"
 
 

@@ -10,14 +10,11 @@ import zipfile
 
 import pytest
 import spacy
-from conftest import PROJECT_DIR
 from project_utils import copy_project, run_project, write_fixture_assets
 from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, build_tiny_xlmr, fixture_texts
 
 from conll_ner.commands import CPU_TRAINING, GPU_INSTALL
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-from processes import venv_without_project  # noqa: E402
+from conll_ner.project import venv_without_project
 
 pytestmark = pytest.mark.slow
 

@@ -2,13 +2,9 @@
 line and the README table name what each run's CPU computes natively."""
 
 import copy
-import sys
 
-from conftest import PROJECT_DIR
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import readme_table  # noqa: E402
-from report_blocks import cpu_features, machine_line  # noqa: E402
+import readme_table
+from common import cpu_features, machine_line
 
 MACHINE = {"cpu": "AMD EPYC", "cores": 2, "platform": "Linux", "native_bfloat16": False, "int8_dot_products": True}
 

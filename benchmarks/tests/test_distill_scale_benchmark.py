@@ -7,19 +7,18 @@ import subprocess
 import sys
 from collections import Counter
 
+import process_tree
 import pytest
+import registry
+import run_benchmark
 import spacy
 import srsly
-from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
+from modes import distill_scale
+from processes import BENCH_DIR, PROJECT_DIR
 from spacy.tokens import Doc, DocBin
 
 from conll_ner.data.conll import read_conll_file
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import distill_scale  # noqa: E402
-import process_tree  # noqa: E402
-import run_benchmark  # noqa: E402
 
 TINY_BERT = {
     "vocab_size": 30522,
@@ -156,7 +155,7 @@ def scale_results(modes_key="distill_scale_quick"):
     def annotate(done, skipped, documents_done):
         return {"shards_done": done, "shards_skipped": skipped, "documents_done": documents_done, "documents_failed": 0}
 
-    settings = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())[modes_key]
+    settings = json.loads((BENCH_DIR / "modes.json").read_text())[modes_key]
     return {
         "command": f"run_benchmark.py run --mode {modes_key}",
         "date": "2026-01-01",
@@ -210,15 +209,13 @@ def scale_results(modes_key="distill_scale_quick"):
 
 
 def test_the_mode_is_keyed_and_both_variants_have_the_same_settings():
-    modes = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())
+    modes = json.loads((BENCH_DIR / "modes.json").read_text())
     assert set(modes["distill_scale"]) == set(modes["distill_scale_quick"])
     assert (
         modes["distill_scale"]["documents"] >= 1_000_000
         and modes["distill_scale"]["base_teacher"]["hidden_size"] == 768
     )
-    kinds = ("long", "multilingual", *run_benchmark.KEYED_MODES)
-    assert next(name for name in kinds if "distill_scale_quick".startswith(name)) == "distill_scale"
-    assert next(name for name in kinds if "distill_quick".startswith(name)) == "distill"
+    assert registry.kind("distill_scale_quick") == "distill_scale" and registry.kind("distill_quick") == "distill"
     results = scale_results()
     stored = run_benchmark.merged_results("distill_scale", results, {"distill": {"x": 1}})
     assert stored == {"distill": {"x": 1}, "distill_scale": results}

@@ -4,18 +4,16 @@ requests and in time, the words of the answered requests, its targets and
 its report."""
 
 import asyncio
-import sys
 
 import pytest
-from conftest import PROJECT_DIR
+from processes import PROJECT_DIR
 
 pytest.importorskip("fastapi", reason="serving needs requirements-serve.txt")
 
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import serving_http  # noqa: E402
-from report_blocks import remarks  # noqa: E402
-from run_benchmark import mode_header, ratios_and_targets  # noqa: E402
-from served_pipelines import save_pipeline  # noqa: E402
+from modes import serving_http
+from served_pipelines import save_pipeline
+
+from conll_ner.serving.process import running_server
 
 TEXTS = ["Ada Lovelace lived in London .", "London", "Nothing to see here at all ."]
 
@@ -43,8 +41,8 @@ def test_the_clients_stop_at_the_request_bound_and_count_the_answered_words(meas
 
 
 def test_the_time_bound_stops_a_load(tmp_path):
-    with serving_http.running_server(
-        [str(save_pipeline(tmp_path / "ruler", faults=False))], tmp_path / "server.log"
+    with running_server(
+        PROJECT_DIR, [str(save_pipeline(tmp_path / "ruler", faults=False))], tmp_path / "server.log"
     ) as (
         url,
         _,
@@ -61,7 +59,7 @@ def test_the_report_shows_both_loads_and_the_targets(measured):
     full["targets"] = serving_http.http_targets(full)
     full["ratios"] = {"words/s, micro batching / offline nlp.pipe": 0.5}
     full["remarks"] = ["the machine was shared"]
-    page = serving_http.report_markdown(full, mode_header, ratios_and_targets, remarks)
+    page = serving_http.report_markdown(full)
     assert "| micro-batching (<= 8 texts, <= 5 ms wait) | " in page
     assert "| no micro-batching (one request per nlp.pipe call) | " in page
     assert "- no request failed: met" in page and "- the machine was shared" in page

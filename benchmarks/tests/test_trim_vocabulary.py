@@ -3,17 +3,13 @@ the copy keeps the pieces a corpus uses and gives the same pieces and the
 same hidden states on it as the full checkpoint."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import PROJECT_DIR
 from tiny_models import build_tiny_xlmr, fixture_texts
 from transformers import AutoModel, AutoTokenizer
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-from trim_vocabulary import trim_vocabulary  # noqa: E402
+from trim_vocabulary import trim_vocabulary
 
 CORPUS = ["Castaño salió de Córdoba .", "De ĳsvogel vloog naar Den Haag .", "EU rejects German call ."]
 

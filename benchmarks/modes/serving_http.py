@@ -1,123 +1,30 @@
-"""Serving over HTTP under load (the `serving_http` mode of
-run_benchmark.py): `clients` concurrent clients on loopback, each sending
+"""Serving over HTTP under load (the `serving_http` mode): `clients` concurrent clients on loopback, each sending
 one dev sentence per request to POST /ents of scripts/serve.py, with
 micro-batching and without (max_batch_texts 1), against the same
 pipeline's offline nlp.pipe words/s on the same sentences. Each load is
 bounded in requests and in seconds; the clients keep their connections
 open (HTTP/1.1 keep-alive) and are plain asyncio streams, so that the
 client side takes little of the CPU that the server needs.
-
-The tests start their servers with `running_server` too.
 """
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence
 
-from processes import PROJECT_DIR, long_quick_pipeline, project_run_args
+from common import mode_header, ratios_and_targets, remarks
+from processes import PROJECT_DIR, long_quick_pipeline
 
 from conll_ner.serving.metrics import percentile
+from conll_ner.serving.process import get_json, running_server
+
+RESULTS_FILE = "results.json"
+RESULTS_KEY = "serving_http"
 
 # the requests of each load before the measured ones: connections, the
 # pipeline's first batches
 WARM_UP_REQUESTS_PER_CLIENT = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get_json(url: str, timeout: float = 10) -> Tuple[int, Any]:
-    """(status, answer) of a GET: its JSON, or its text where it is not JSON
-    (a proxy's own error page)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as err:
-        status, body = err.code, err.read()
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body.decode("utf8", "replace")
-
-
-@contextmanager
-def running_server(
-    args: Sequence[str], log: Path, timeout: float = 300, project_command: Optional[Dict[str, str]] = None
-) -> Iterator[Tuple[str, subprocess.Popen]]:
-    """scripts/serve.py with `args` on a free loopback port, in a session of
-    its own, once GET /health says it is ready: (base URL, process). With
-    `project_command` (vars), `spacy project run serve` starts it instead.
-    On the way out the server gets SIGTERM (through the project command,
-    the whole session, as weasel passes no signal on), and its whole session
-    SIGKILL if it has not stopped after a minute."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")])}
-    if project_command is None:
-        command = [sys.executable, "scripts/serve.py", *args, "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        command = project_run_args(PROJECT_DIR, "serve", {**project_command, "host": "127.0.0.1", "port": str(port)})
-    url = f"http://127.0.0.1:{port}/"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server stopped ({process.returncode}): {log.read_text()[-3000:]}")
-            try:
-                status, answer = get_json(url + "health", timeout=5)
-            except OSError:
-                status, answer = None, None
-            if status == 200:
-                break
-            if isinstance(answer, dict) and answer.get("status") == "failed":
-                raise RuntimeError(f"the server could not load its pipeline: {answer['error']}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server was not ready after {timeout:.0f} s: {log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            if project_command is None:
-                process.send_signal(signal.SIGTERM)
-            else:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                pass
-        # what is left of its session (the server under weasel, Ray's agents)
-        # gets a few seconds more, then SIGKILL
-        deadline = time.monotonic() + 10
-        while session_alive(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
-
-
-def session_alive(session: int) -> bool:
-    try:
-        os.killpg(session, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes) -> int:
@@ -224,7 +131,7 @@ def measure_http(pipeline: Path, texts: Sequence[str], work: Path, settings: Dic
     for name, max_batch_texts in variants.items():
         args = [str(pipeline), "--batch-size", str(settings["batch_size"]), "--max-batch-texts", str(max_batch_texts)]
         args += ["--max-wait-ms", str(settings["max_wait_ms"])]
-        with running_server(args, work / f"server-{name}.log") as (url, _):
+        with running_server(PROJECT_DIR, args, work / f"server-{name}.log") as (url, _):
             clients = settings["clients"]
             asyncio.run(load(url, texts, clients, clients * WARM_UP_REQUESTS_PER_CLIENT, float("inf")))
             before = get_json(url + "metrics")[1]
@@ -252,7 +159,7 @@ def http_targets(results: Dict[str, Any]) -> Dict[str, bool]:
     }
 
 
-def run_serving_http(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     """The mode: the pipeline in `pipeline` (below benchmarks/work), the
     first `dev_sentences` sentences of eng.testa as raw text."""
     from corpora import first_sentences
@@ -270,7 +177,7 @@ def run_serving_http(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Di
     return {**results, "targets": http_targets({**results, "settings": settings})}
 
 
-def report_markdown(results: Dict[str, Any], mode_header, ratios_and_targets, remarks) -> str:
+def report_markdown(results: Dict[str, Any]) -> str:
     offline, served, settings = results["offline"], results["served"], results["settings"]
     pipeline = served["micro_batching"]["pipeline"]
     lines = [
@@ -280,7 +187,7 @@ def report_markdown(results: Dict[str, Any], mode_header, ratios_and_targets, re
         f"loopback: {settings['clients']} concurrent clients, each sending one sentence of the first "
         f"{results['sentences']:,} of eng.testa per request (raw text), for at most {settings['max_requests']:,} "
         f"requests or {settings['max_seconds']} s per load, after {WARM_UP_REQUESTS_PER_CLIENT} warm-up requests per "
-        f"client (benchmarks/serving_http.py). Offline: nlp.pipe on the same sentences in one process, batch "
+        f"client (benchmarks/modes/serving_http.py). Offline: nlp.pipe on the same sentences in one process, batch "
         f"{offline['batch_size']}, {offline['words']:,} words in {offline['seconds']:.1f} s.",
         "",
         "| Load | Requests | Words/s | Share of offline words/s | Requests/s | p50 latency ms | p99 latency ms "

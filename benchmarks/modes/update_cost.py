@@ -27,12 +27,11 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import hf_baseline
-from multilingual import built_encoder, conll_path, prepare_corpus, trimmed_encoder
+from common import mode_header, remarks
 from processes import PROJECT_DIR
-from report_blocks import remarks
 from spacy.language import Language
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config, registry
@@ -41,8 +40,11 @@ from wasabi import msg
 
 from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, transformer_shims
 from conll_ner.training.budget import plan_training
+from modes.multilingual import built_encoder, conll_path, prepare_corpus, trimmed_encoder
 
 # variant name -> (which encoder, config overrides)
+RESULTS_FILE = "results.json"
+RESULTS_KEY = "update_cost"
 NEVER_FROZEN = 10**9
 VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "dense_full": ("full", {"components.transformer.model.freeze_word_embeddings_above": NEVER_FROZEN}),
@@ -202,7 +204,7 @@ def trainer_speed(encoder: str, data_dir: Path, work: Path, settings: Dict[str, 
     }
 
 
-def run_update_cost(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     encoder = built_encoder(settings)
     lang = settings["lang"]
     data = prepare_corpus(data_dir, work, settings, [lang])
@@ -255,10 +257,10 @@ def targets(results: Dict[str, Any]) -> Dict[str, bool]:
     }
 
 
-def report_markdown(results: Dict[str, Any], header: Callable[[str, Dict[str, Any]], List[str]]) -> str:
+def report_markdown(results: Dict[str, Any]) -> str:
     updates, trimmed = results["updates"], results["encoder"]["trimmed"]
     trimmed_seconds = updates["dense_trimmed"]["seconds_per_update"]
-    lines = header("## Training updates of a multilingual encoder (`update_cost` mode)", results)
+    lines = mode_header("## Training updates of a multilingual encoder (`update_cost` mode)", results)
     lines += [
         f"Encoder: `{results['encoder']['path']}` ({trimmed['pieces_before']:,} pieces; the trimmed copy keeps "
         f"{trimmed['pieces_kept']:,}, {trimmed['parameters']:,} of {trimmed['parameters_before']:,} parameters). "

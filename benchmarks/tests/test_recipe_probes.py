@@ -2,14 +2,11 @@
 saved config, stored by name, and rendered with its settings and curve."""
 
 import json
-import sys
 
-from conftest import PROJECT_DIR
+import recipe_probes
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.util import load_config
 from tiny_models import build_tiny_xlmr, fixture_texts
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import recipe_probes  # noqa: E402
 
 
 def fake_run(folder, encoder, rate, threshold, scores):
@@ -57,6 +54,6 @@ def test_probes_are_read_from_their_runs_stored_by_name_and_rendered(tmp_path):
 
 
 def test_the_stored_probes_are_in_benchmarks_md():
-    path = PROJECT_DIR / "benchmarks" / "results_recipe_probes.json"
+    path = RESULTS_DIR / "results_recipe_probes.json"
     report = recipe_probes.report_markdown(json.loads(path.read_text()))
     assert report in (PROJECT_DIR / "BENCHMARKS.md").read_text()

@@ -5,15 +5,12 @@ the device tool to return them all."""
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import PROJECT_DIR
+import gpu_run
+from processes import BENCH_DIR, PROJECT_DIR
 
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import gpu_run  # noqa: E402
-
-SCRIPT = PROJECT_DIR / "benchmarks" / "gpu_run.sh"
+SCRIPT = BENCH_DIR / "gpu_run.sh"
 
 
 def stored_results() -> dict:

@@ -5,21 +5,20 @@ import json
 import subprocess
 import sys
 
+import cpu_inference
+import hf_baseline
 import pytest
 import spacy
-from conftest import PROJECT_DIR
+from corpora import N_SENTS
 from fixtures import ENGLISH_TRAIN
+from modes import inference
+from processes import BENCH_DIR, PROJECT_DIR
 from spacy.tokens import Doc
 from tiny_models import build_tiny_bert, build_tiny_transformer_pipeline, fixture_texts
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import cpu_inference  # noqa: E402
-import run_benchmark  # noqa: E402
-from corpora import N_SENTS  # noqa: E402
 
 
 def test_each_variant_changes_one_cpu_setting_of_the_config(tmp_path):
@@ -39,7 +38,7 @@ def test_each_variant_changes_one_cpu_setting_of_the_config(tmp_path):
 def run_measure(*args, output):
     command = [
         sys.executable,
-        str(PROJECT_DIR / "benchmarks" / "cpu_inference.py"),
+        str(BENCH_DIR / "cpu_inference.py"),
         *args,
         "--threads",
         "1",
@@ -208,7 +207,7 @@ def test_the_onnx_runtime_loop_tags_every_word_and_keeps_its_best_batch(tmp_path
     model = tiny_token_classifier(tmp_path)
     graph = ort_loop.export_int8(str(model), tmp_path)
     tagger = ort_loop.OrtTagger(str(model), graph, threads=1)
-    words, _ = run_benchmark.hf_baseline.read_sentences(dev_files / "dev.conll")
+    words, _ = hf_baseline.read_sentences(dev_files / "dev.conll")
     tagged = ort_loop.tag_all(tagger, words, 4, pretokenized=True)
     # one first-subword tag per gold word, and entities decoded from them
     assert [len(tags) for tags in tagged["tags"]] == [len(w) for w in words]
@@ -227,7 +226,7 @@ def test_the_onnx_runtime_loop_tags_every_word_and_keeps_its_best_batch(tmp_path
     assert set(measured["words_per_second_by_batch"]) == {"raw_text", "pretokenized", "documents"}
     assert all(set(by_size) == {"1", "32", "128"} for by_size in measured["words_per_second_by_batch"].values())
     assert 0 <= measured["dev"]["f1"] <= 1 and measured["documents_truncated"] == 0
-    summary = cpu_inference.ort_summary([measured, measured])
+    summary = inference.ort_summary([measured, measured])
     for kind, by_size in measured["words_per_second_by_batch"].items():
         assert summary["words_per_second"][kind] == max(by_size.values())
         assert by_size[summary["batch_size"][kind]] == max(by_size.values())

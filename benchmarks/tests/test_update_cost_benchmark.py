@@ -1,21 +1,17 @@
-"""The update_cost benchmark mode's own parts (benchmarks/update_cost.py):
+"""The update_cost benchmark mode's own parts (benchmarks/modes/update_cost.py):
 the interleaved update timings and the profile's parts on a tiny XLM-R
 pipeline, and the targets as verdicts of the stored figures."""
 
 import json
-import sys
 
 import pytest
 import spacy
-from conftest import PROJECT_DIR
+from modes import update_cost
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.training import Example
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import run_benchmark  # noqa: E402
-import update_cost  # noqa: E402
-
-from conll_ner.pipeline.cpu_transformer import transformer_shims  # noqa: E402
+from conll_ner.pipeline.cpu_transformer import transformer_shims
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +60,7 @@ def test_variants_are_timed_on_the_same_batches_and_the_profile_names_real_funct
 
 
 def stored_results():
-    return json.loads((PROJECT_DIR / "benchmarks" / "results.json").read_text())["update_cost"]
+    return json.loads((RESULTS_DIR / "results.json").read_text())["update_cost"]
 
 
 def test_targets_are_the_verdicts_of_the_stored_figures_and_flip_at_their_thresholds():
@@ -82,7 +78,7 @@ def test_targets_are_the_verdicts_of_the_stored_figures_and_flip_at_their_thresh
 
 def test_the_report_shows_each_stored_figure_in_benchmarks_md():
     found = stored_results()
-    report = update_cost.report_markdown(found, run_benchmark.mode_header)
+    report = update_cost.report_markdown(found)
     assert report in (PROJECT_DIR / "BENCHMARKS.md").read_text()
     for name, row in found["updates"].items():
         assert f"| {update_cost.VARIANT_NAMES[name]} | " in report

@@ -1,19 +1,15 @@
-"""The multilingual benchmark modes' own parts (benchmarks/multilingual.py):
+"""The multilingual benchmark modes' own parts (benchmarks/modes/multilingual.py):
 alignment health on an XLM-R tokenizer, targets, and the report rendered
 into BENCHMARKS.md and between docs/multilingual.md's markers."""
 
 import json
-import sys
 from pathlib import Path
 
 import spacy
-from conftest import PROJECT_DIR
+from modes import multilingual
+from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.tokens import DocBin
 from tiny_models import build_tiny_xlmr, fixture_texts
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import multilingual  # noqa: E402
-import run_benchmark  # noqa: E402
 
 
 def test_alignment_health_counts_tokens_without_pieces_and_cut_windows(tmp_path: Path):
@@ -34,7 +30,7 @@ def test_alignment_health_counts_tokens_without_pieces_and_cut_windows(tmp_path:
 
 
 def stored_results() -> dict:
-    return json.loads((PROJECT_DIR / "benchmarks" / "results_multilingual.json").read_text())
+    return json.loads((RESULTS_DIR / "results_multilingual.json").read_text())
 
 
 def test_targets_are_the_verdicts_of_the_stored_figures_and_flip_at_their_thresholds():
@@ -57,7 +53,7 @@ def test_docs_page_gets_the_report_between_its_markers_only(tmp_path: Path):
     found = stored_results()
     page = tmp_path / "multilingual.md"
     page.write_text(f"Intro\n\n{multilingual.DOCS_START}\nold\n{multilingual.DOCS_END}\n\nEnd\n")
-    multilingual.render_docs(page, [(found, "benchmarks/curves.png")], run_benchmark.mode_header)
+    multilingual.render_docs(page, [(found, "benchmarks/curves.png")])
     rendered = page.read_text()
     assert rendered.startswith("Intro") and rendered.endswith("End\n") and "\nold\n" not in rendered
     assert "](../benchmarks/curves.png)" in rendered
@@ -69,7 +65,6 @@ def test_docs_page_gets_the_report_between_its_markers_only(tmp_path: Path):
 
 
 def test_readme_table_gives_each_language_and_system_its_row():
-    sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
     import readme_table
 
     found = stored_results()

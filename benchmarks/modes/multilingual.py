@@ -9,23 +9,23 @@ cards on the same encoder, data and number of epochs, and the CNN; with
 """
 
 import json
-import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import hf_baseline
 import spacy
+from common import dev_scores, mode_header, remarks, train_spacy
+from corpora import first_sentences, write_docbin
+from processes import PROJECT_DIR
 from spacy.tokens import DocBin
+from trim_vocabulary import trim_vocabulary
 from wasabi import msg
 
 from conll_ner.files import write_atomically
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hf_baseline  # noqa: E402
-from corpora import first_sentences, write_docbin  # noqa: E402
-from processes import PROJECT_DIR  # noqa: E402
-from report_blocks import remarks  # noqa: E402
-from trim_vocabulary import trim_vocabulary  # noqa: E402
-
+# each multilingual mode keeps a results file of its own
+RESULTS_FILE = "results_{mode}.json"
+RESULTS_KEY = None
 ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
 FILES = {"en": ("conll2003", "eng"), "es": ("conll2002", "esp"), "nl": ("conll2002", "ned")}
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "nl": "Dutch"}
@@ -87,9 +87,7 @@ def trimmed_encoder(
     return trim_vocabulary(Path(encoder), texts, work / "encoder-trimmed")
 
 
-def trim_probe(
-    train_spacy: Callable[..., Dict[str, Any]], work: Path, full: str, trimmed: str, lang: str, updates: int
-) -> Dict[str, Any]:
+def trim_probe(work: Path, full: str, trimmed: str, lang: str, updates: int) -> Dict[str, Any]:
     """The first `updates` of our recipe with each encoder: the logged losses
     and dev scores (equal if trimming changes nothing) and the seconds."""
     runs = {}
@@ -187,13 +185,7 @@ def built_encoder(settings: Dict[str, Any]) -> str:
     return encoder
 
 
-def run_multilingual(
-    data_dir: Path,
-    work: Path,
-    settings: Dict[str, Any],
-    train_spacy: Callable[..., Dict[str, Any]],
-    dev_scores: Callable[..., Dict[str, float]],
-) -> Dict[str, Any]:
+def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     """Every system on every language, one after the other; the results so
     far are saved to the work dir after each, so an interrupted run still
     shows what it measured."""
@@ -213,7 +205,7 @@ def run_multilingual(
         if settings.get("trim_probe_updates"):
             msg.info(f"Our first {settings['trim_probe_updates']} updates with the full and the trimmed encoder")
             trim["probe"] = trim_probe(
-                train_spacy, work, encoder, str(work / "encoder-trimmed"), languages[0], settings["trim_probe_updates"]
+                work, encoder, str(work / "encoder-trimmed"), languages[0], settings["trim_probe_updates"]
             )
         encoder = str(work / "encoder-trimmed")
     results: Dict[str, Any] = {
@@ -358,13 +350,13 @@ def percent(value: float) -> str:
     return f"{value * 100:.2f}"
 
 
-def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[str, Dict[str, Any]], List[str]]) -> str:
+def report_markdown(results: Dict[str, Any], curve_png: str) -> str:
     """The mode's section of BENCHMARKS.md (and of docs/multilingual.md)."""
     settings = results["settings"]
     build = results["encoder"].get("build", {})
     cnn_epochs = f"{settings['cnn_epochs']:g} epochs" if settings["cnn_epochs"] else "the config's 10 epochs"
     lines = [
-        *header(
+        *mode_header(
             f"## {' and '.join(LANGUAGE_NAMES[lang] for lang in results['languages'])} with "
             f"multilingual-e5-small (`{results['mode']}` mode)",
             results,
@@ -433,7 +425,7 @@ def report_markdown(results: Dict[str, Any], curve_png: str, header: Callable[[s
     return "\n".join(lines) + "\n"
 
 
-DOCS_START = "<!-- multilingual-results:start (rendered from benchmarks/results_multilingual*.json by `python benchmarks/run_benchmark.py render`) -->"
+DOCS_START = "<!-- multilingual-results:start (rendered from benchmarks/results/results_multilingual*.json by `spacy project run render benchmarks`) -->"
 DOCS_END = "<!-- multilingual-results:end -->"
 
 
@@ -442,9 +434,7 @@ def curve_name(mode: str) -> str:
     return f"learning_curves_{mode}.png"
 
 
-def render_docs(
-    path: Path, runs: Sequence[Tuple[Dict[str, Any], str]], header: Callable[[str, Dict[str, Any]], List[str]]
-) -> None:
+def render_docs(path: Path, runs: Sequence[Tuple[Dict[str, Any], str]]) -> None:
     """Put the modes' reports between the markers of docs/multilingual.md
     (nothing happens where the page or its markers are missing); the PNGs
     are named from the project folder, the page is one folder down."""
@@ -455,6 +445,6 @@ def render_docs(
         return
     before, rest = text.split(DOCS_START, 1)
     _, after = rest.split(DOCS_END, 1)
-    sections = [report_markdown(results, f"../{png}", header).replace("\n## ", "\n### ") for results, png in runs]
+    sections = [report_markdown(results, f"../{png}").replace("\n## ", "\n### ") for results, png in runs]
     body = "\n".join("#" + section if section.startswith("## ") else section for section in sections)
     write_atomically(path, f"{before}{DOCS_START}\n\n{body}\n{DOCS_END}{after}".encode("utf8"))

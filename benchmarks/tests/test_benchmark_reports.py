@@ -4,32 +4,30 @@ recorded, and nobody edits a figure by hand."""
 
 import json
 import shutil
-import sys
 
-from conftest import PROJECT_DIR
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import run_benchmark  # noqa: E402
-
-BENCH = PROJECT_DIR / "benchmarks"
+import run_benchmark
+from modes import long
+from processes import PROJECT_DIR, RESULTS_DIR
+from report import render_pages
 
 
 def stored_results():
     """Every mode's latest results: the full mode's and the keyed modes' in
     results.json, the long and multilingual modes' in files of their own."""
-    full = json.loads((BENCH / "results.json").read_text())
+    full = json.loads((RESULTS_DIR / "results.json").read_text())
     found = [full, *(value for key, value in full.items() if key in run_benchmark.KEYED_MODES)]
-    found += [json.loads(path.read_text()) for path in sorted(BENCH.glob("results_*.json"))]
+    found += [json.loads(path.read_text()) for path in sorted(RESULTS_DIR.glob("results_*.json"))]
     return [results for results in found if "targets" in results]
 
 
 def test_the_committed_pages_are_the_rendering_of_the_results(tmp_path):
     (tmp_path / "docs").mkdir()
-    shutil.copyfile(PROJECT_DIR / "docs" / "multilingual.md", tmp_path / "docs" / "multilingual.md")
-    run_benchmark.render_benchmarks_md(tmp_path)
-    for page in ("BENCHMARKS.md", "docs/multilingual.md"):
+    for page in ("docs/multilingual.md", "README.md"):
+        shutil.copyfile(PROJECT_DIR / page, tmp_path / page)
+    render_pages(tmp_path)
+    for page in ("BENCHMARKS.md", "docs/multilingual.md", "README.md"):
         assert (tmp_path / page).read_text() == (PROJECT_DIR / page).read_text(), (
-            f"{page} is not the rendering of benchmarks/results*.json: run `python benchmarks/run_benchmark.py render`"
+            f"{page} is not the rendering of benchmarks/results/results*.json: run `spacy project run render benchmarks`"
         )
 
 
@@ -45,6 +43,6 @@ def test_every_target_of_every_run_is_reported_with_its_verdict():
 
 
 def test_the_long_modes_learning_curves_are_plotted(tmp_path):
-    results = json.loads((BENCH / "results_long.json").read_text())
-    run_benchmark.plot_learning_curves(results, tmp_path / "curves.png")
+    results = json.loads((RESULTS_DIR / "results_long.json").read_text())
+    long.plot_learning_curves(results, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,14 +1,9 @@
 """The serving mode: annotate's workers told apart and measured on a tiny
 int8 pipeline with empty caches (benchmarks/process_tree.py samples them)."""
 
-import sys
-
 import pytest
-from conftest import PROJECT_DIR
+from modes import serving
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import serving  # noqa: E402
 
 
 def test_workers_are_told_apart_from_the_driver_and_idle_ray_processes():

@@ -2,12 +2,12 @@ import json
 import subprocess
 import sys
 
+import run_benchmark
 import spacy
-from conftest import PROJECT_DIR
 from fixtures import ENGLISH_TRAIN
-
-sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
-import run_benchmark  # noqa: E402
+from modes import long
+from processes import BENCH_DIR, RESULTS_DIR
+from report import write_benchmarks_md
 
 
 def test_measure_ours_times_any_pipeline_one_input_per_process(tmp_path):
@@ -25,7 +25,7 @@ def test_measure_ours_times_any_pipeline_one_input_per_process(tmp_path):
         args = ["measure-ours", "--model", str(model), "--sentences", str(data), "--input", kind]
         args += ["--batch-size", "2", "--threads", "1", "--output-json", str(output)]
         result = subprocess.run(
-            [sys.executable, str(PROJECT_DIR / "benchmarks" / "cpu_inference.py"), *args],
+            [sys.executable, str(BENCH_DIR / "cpu_inference.py"), *args],
             capture_output=True,
             text=True,
         )
@@ -37,7 +37,7 @@ def test_measure_ours_times_any_pipeline_one_input_per_process(tmp_path):
 
 
 def test_results_json_keeps_the_full_and_keyed_modes_results_apart(tmp_path):
-    distill = json.loads((PROJECT_DIR / "benchmarks" / "results.json").read_text())["distill"]
+    distill = json.loads((RESULTS_DIR / "results.json").read_text())["distill"]
     full = {"spacy_trf": {"x": 1}, "mode": "full"}
     stored = run_benchmark.merged_results("distill", distill, full)
     assert stored["spacy_trf"] == {"x": 1} and stored["distill"] == distill
@@ -45,7 +45,7 @@ def test_results_json_keeps_the_full_and_keyed_modes_results_apart(tmp_path):
     assert rerun["spacy_trf"] == {"x": 2} and rerun["distill"] == distill
     assert run_benchmark.merged_results("long", {"a": 1}, stored) == {"a": 1}
     path = tmp_path / "BENCHMARKS.md"
-    run_benchmark.write_benchmarks_md(path, {"distill": distill}, None, "curves.png")
+    write_benchmarks_md(path, {"distill": distill}, None, "curves.png")
     assert path.read_text().startswith("# Benchmarks\n\n## Distillation (`distill` mode)")
 
 
@@ -67,24 +67,24 @@ def test_long_mode_skips_the_bf16_trainer_where_the_cpu_would_emulate_it(monkeyp
         }
 
     train = {"model": str(tmp_path / "model-last"), "train_seconds": 90.0, "epochs": 4, "steps": 10, "curve": []}
-    monkeypatch.setattr(run_benchmark, "prepare_corpus", lambda *a: {"dev": tmp_path / "dev.spacy"})
-    monkeypatch.setattr(run_benchmark, "train_spacy", lambda *a: dict(train))
-    monkeypatch.setattr(run_benchmark, "dev_scores", lambda *a: {"precision": 0.92, "recall": 0.92, "f1": 0.92})
-    monkeypatch.setattr(run_benchmark.hf_baseline, "default_model_dir", lambda: "minilm")
-    monkeypatch.setattr(run_benchmark.hf_baseline, "train_and_evaluate", fake_trainer)
-    settings = json.loads((PROJECT_DIR / "benchmarks" / "modes.json").read_text())["long"]
+    monkeypatch.setattr(long, "prepare_corpus", lambda *a: {"dev": tmp_path / "dev.spacy"})
+    monkeypatch.setattr(long, "train_spacy", lambda *a: dict(train))
+    monkeypatch.setattr(long, "dev_scores", lambda *a: {"precision": 0.92, "recall": 0.92, "f1": 0.92})
+    monkeypatch.setattr(long.hf_baseline, "default_model_dir", lambda: "minilm")
+    monkeypatch.setattr(long.hf_baseline, "train_and_evaluate", fake_trainer)
+    settings = json.loads((BENCH_DIR / "modes.json").read_text())["long"]
     for native, runs in ((False, [False]), (True, [False, True])):
         trained.clear()
-        monkeypatch.setattr(run_benchmark, "cpu_computes_bfloat16", lambda native=native: native)
-        results = run_benchmark.run_long(tmp_path, tmp_path, settings)
+        monkeypatch.setattr(long, "cpu_computes_bfloat16", lambda native=native: native)
+        results = long.run(tmp_path, tmp_path, settings)
         assert trained == runs
         assert ("hf_trainer_bf16" in results) is native and ("skipped" in results) is not native
         assert any("bf16" in target for target in results["targets"]) is native
-    monkeypatch.setattr(run_benchmark, "cpu_computes_bfloat16", lambda: False)
-    results = run_benchmark.run_long(tmp_path, tmp_path, settings)
+    monkeypatch.setattr(long, "cpu_computes_bfloat16", lambda: False)
+    results = long.run(tmp_path, tmp_path, settings)
     results.update({"command": "c", "date": "d", "mode": "long", "settings": settings})
     results["machine"] = {"cpu": "cpu", "cores": 2, "platform": "p"}
-    report = run_benchmark.report_long_markdown(results, "curves.png")
+    report = long.report_markdown(results, "curves.png")
     assert "| HF Trainer recipe, bf16 autocast | not run: this CPU has no native bfloat16" in report
-    for target in run_benchmark.BF16_TARGETS:  # reported as not measured, not dropped
+    for target in long.BF16_TARGETS:  # reported as not measured, not dropped
         assert f"- {target}: not measured" in report

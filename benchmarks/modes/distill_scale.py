@@ -1,4 +1,4 @@
-"""Distillation at corpus scale (the `distill_scale` mode of run_benchmark.py):
+"""Distillation at corpus scale (the `distill_scale` mode):
 the distill-data step, run as project.yml runs it, on a million short
 unlabelled documents, and the student's speed against a base-size teacher.
 
@@ -34,32 +34,34 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+import hf_baseline
 import numpy
 import spacy
 import srsly
 import typer
+from common import mode_header, ratios_and_targets, remarks, train_spacy
+from corpora import first_sentences, write_docbin
+from process_tree import measure_tree
+from processes import PROJECT_DIR, measure_in_subprocess, run_checked
 from spacy.cli._util import parse_config_overrides
 from spacy.tokens import DocBin
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from wasabi import msg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hf_baseline  # noqa: E402
-from corpora import first_sentences, write_docbin  # noqa: E402
-from process_tree import measure_tree  # noqa: E402
-from processes import PROJECT_DIR, copy_project, measure_in_subprocess, project_run_args, run_checked  # noqa: E402
-from report_blocks import remarks  # noqa: E402
+from conll_ner.data.conll import read_conll_file
+from conll_ner.evaluation.metrics import words_per_second
+from conll_ner.files import write_atomically
+from conll_ner.inference.manifest import DONE_FILE, read_done
+from conll_ner.inference.settings import Settings
+from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, prediction_runtime
+from conll_ner.project import copy_project, project_run_args
+from conll_ner.training.distillation import ANNOTATIONS_DIR, SILVER_DIR, SUMMARY_FILE
 
-from conll_ner.data.conll import read_conll_file  # noqa: E402
-from conll_ner.evaluation.metrics import words_per_second  # noqa: E402
-from conll_ner.files import write_atomically  # noqa: E402
-from conll_ner.inference.manifest import DONE_FILE, read_done  # noqa: E402
-from conll_ner.inference.settings import Settings  # noqa: E402
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, prediction_runtime  # noqa: E402
-from conll_ner.training.distillation import ANNOTATIONS_DIR, SILVER_DIR, SUMMARY_FILE  # noqa: E402
+RESULTS_FILE = "results.json"
+RESULTS_KEY = "distill_scale"
 
 SOURCES = ("conll2003/eng.train", "conll2002/esp.train", "conll2002/ned.train")
 # what the student and the base-size teacher are initialized on: labels and shapes, no training
@@ -107,7 +109,7 @@ def project_copy(work: Path, gold: Path) -> Path:
     distill-data step to run in as a user runs it."""
     project = work / "project"
     shutil.rmtree(project, ignore_errors=True)
-    copy_project(project)
+    copy_project(PROJECT_DIR, project)
     (project / "corpus" / "train").mkdir(parents=True)
     shutil.copyfile(gold, project / "corpus" / "train" / "en.spacy")
     return project
@@ -222,10 +224,8 @@ def build_speed_pipelines(data_dir: Path, work: Path, settings: Dict[str, Any]) 
     }
 
 
-def run_distill_scale(
-    data_dir: Path, work: Path, settings: Dict[str, Any], train_spacy: Callable[..., Dict[str, Any]]
-) -> Dict[str, Any]:
-    """Every part of the mode; `train_spacy` is run_benchmark's (the project's train script)."""
+def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """Every part of the mode."""
     for name in SOURCES:
         if not (data_dir / name).is_file():
             msg.fail(f"{data_dir / name} is missing: the mode builds its input from all three training files", exits=1)
@@ -424,12 +424,7 @@ def minilm_reference(distill: Optional[Dict[str, Any]]) -> List[str]:
     ]
 
 
-def report_markdown(
-    results: Dict[str, Any],
-    distill: Optional[Dict[str, Any]],
-    header: Callable[[str, Dict[str, Any]], List[str]],
-    ratios_and_targets: Callable[[Dict[str, Any]], List[str]],
-) -> str:
+def report_markdown(results: Dict[str, Any], distill: Optional[Dict[str, Any]]) -> str:
     """The mode's section of BENCHMARKS.md; `distill` is the distill mode's
     stored results, whose MiniLM ratio is quoted beside this run's."""
     settings, data, runs, resume, speed = (
@@ -443,7 +438,7 @@ def report_markdown(
     dims = settings["base_teacher"]
     silver = resume["silver"]
     lines = [
-        *header("## Distillation at corpus scale (`distill_scale` mode)", results),
+        *mode_header("## Distillation at corpus scale (`distill_scale` mode)", results),
         f"Input: {data['documents']:,} unlabelled documents ({data['words']:,} words): the {data['sentences']:,} "
         f"sentences of {', '.join(Path(s).name for s in data['sources'])}, each joined as one text, repeated and "
         f"shuffled (seed {settings['seed']}) into {data['shards']} JSONL files of {data['documents_per_shard']:,}; "

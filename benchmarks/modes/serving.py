@@ -1,5 +1,5 @@
 """What serving a packaged pipeline costs on a fresh machine (the `serving`
-mode of run_benchmark.py): the package step's wheel, installed into a fresh virtual
+mode): the package step's wheel, installed into a fresh virtual
 environment, loaded and asked for its first prediction in a fresh process;
 and the peak memory of `annotate` with worker processes and with Ray actors.
 Every run gets an empty cache folder (XDG_CACHE_HOME, HF_HOME, TORCH_HOME),
@@ -16,13 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from common import mode_header, ratios_and_targets, remarks
 from process_tree import measure_tree
-from processes import PROJECT_DIR, long_quick_pipeline, run_checked, venv_without_project
+from processes import PROJECT_DIR, long_quick_pipeline, run_checked
 from spacy.tokens import DocBin
 from wasabi import msg
 
 from conll_ner.evaluation.metrics import evaluate_docbin, score_summary
 from conll_ner.files import write_atomically
+from conll_ner.project import venv_without_project
+
+RESULTS_FILE = "results.json"
+RESULTS_KEY = "serving"
 
 # a worker's peak RSS may exceed its pipeline's files by the runtime's own
 # memory (a process that imports what a worker imports, measured in the run)
@@ -252,7 +257,7 @@ def worker_allowance_mb(served: Dict[str, Any], run: Dict[str, Any]) -> float:
     return served["pipeline_mb"] + run["runtime_base_mb"] + served["worker_margin_mb"]
 
 
-def run_serving(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     """The serving mode: the mode's pipeline (a MiniLM pipeline of the
     default recipe; how long it trained changes none of the figures here)
     through the package step, installed and loaded; annotate's workers."""
@@ -262,3 +267,39 @@ def run_serving(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[st
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     served = measure_serving(model, model.parent / "train_log.jsonl", paths["documents"], work, settings["workers"])
     return {"pipeline": str(model), "dev_set": dev_set, **served, "targets": serving_targets(served)}
+
+
+def report_markdown(served: Dict[str, Any]) -> str:
+    """The serving mode: the installed wheel's first prediction and
+    annotate's peak memory per engine."""
+    first = served["installed_first_prediction"]
+    lines = [
+        *mode_header("## Serving the packaged pipeline on a fresh machine (`serving` mode)", served),
+        f"An all-MiniLM-L6-v2 pipeline of configs/transformer.cfg ({served['pipeline'].split('benchmarks/work/')[-1]}; "
+        "how long it trained changes none of these figures) through the package step as the workflow runs it "
+        f"(benchmarks/modes/serving.py). Its wheel ({served['wheel_mb']:,.0f} MB, "
+        f"built in {served['package_seconds']:.0f} s) installed into a fresh environment without the project, empty "
+        f'caches: `import spacy` {first["import_seconds"]:.1f} s, `spacy.load("{first["package"]}")` '
+        f"{first['load_seconds']:.1f} s, first prediction {first['first_prediction_seconds']:.2f} s, peak RSS "
+        f"{first['peak_rss_mb']:,.0f} MB; it carries its int8 encoder: {'yes' if first['carries_int8'] else 'no'}, "
+        f"predicted in {first['precision']}, export tools imported: "
+        f"{', '.join(first['export_tools_imported']) or 'none'}, ONNX graphs in the caches afterwards: "
+        f"{len(exported_graphs(first['cache_files']))} (files: {', '.join(first['cache_files']) or 'none'}).",
+        "",
+        f"`annotate` on the packaged pipeline ({served['pipeline_mb']:,.0f} MB on disk, int8 encoder included), "
+        "empty caches. A worker may take its pipeline's size, the runtime's own memory (the peak of a process that "
+        f"imports what the engine's workers import and loads nothing) and {served['worker_margin_mb']:,} MB for "
+        "activations and arenas; an export on the way would add about ten times the encoder's size.",
+        "",
+        "| Engine | Workers | Seconds | Each worker's peak RSS MB | Allowed MB (pipeline + runtime + margin) "
+        "| Driver peak RSS MB | Whole tree peak RSS MB | ONNX graphs in the caches |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for run in served["annotate"]:
+        workers = ", ".join(f"{peak:,.0f}" for peak in run["worker_peak_rss_mb"])
+        lines.append(
+            f"| {run['engine']} | {run['workers']} | {run['seconds']:.1f} | {workers} | "
+            f"{worker_allowance_mb(served, run):,.0f} | {run['driver_peak_rss_mb']:,.0f} | "
+            f"{run['tree_peak_rss_mb']:,.0f} | {len(exported_graphs(run['cache_files']))} |"
+        )
+    return "\n".join(lines + remarks(served) + ratios_and_targets(served)) + "\n"

@@ -9,15 +9,15 @@ that loads, reports what it promises, and honours its time budget.
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
+from processes import BENCH_DIR
 
 pytest.importorskip("transformers")
-from tiny_models import build_tiny_bert  # noqa: E402
-from transformers import AutoModelForTokenClassification, AutoTokenizer  # noqa: E402
+from tiny_models import build_tiny_bert
+from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "hf_baseline.py"
+SCRIPT = BENCH_DIR / "hf_baseline.py"
 
 # IOB1 like the English CoNLL files; entities open with I-, B- only between two
 # entities of one type ("Hapoel Haifa" then "Hapoel Tel").

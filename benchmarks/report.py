@@ -1,0 +1,98 @@
+"""The pages rendered from the results files in benchmarks/results/:
+BENCHMARKS.md (the latest results of every mode, the recipe probes and the
+GPU run, in this order), the results section of docs/multilingual.md and
+the README's results table (readme_table.py). Nobody edits a figure of
+them by hand: `spacy project run render benchmarks` renders them again."""
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import gpu_run
+import readme_table
+import recipe_probes
+from modes import (
+    annotate,
+    distill,
+    distill_scale,
+    full,
+    inference,
+    long,
+    multilingual,
+    serving,
+    serving_http,
+    update_cost,
+)
+from processes import PROJECT_DIR, RESULTS_DIR
+
+from conll_ner.files import write_atomically
+
+
+def write_benchmarks_md(
+    path: Path,
+    full_results: Optional[Dict[str, Any]],
+    long_results: Optional[Dict[str, Any]],
+    curve_png: str,
+    multi: Sequence[Tuple[Dict[str, Any], str]] = (),
+    gpu: Optional[Dict[str, Any]] = None,
+    probes: Optional[Dict[str, Any]] = None,
+) -> None:
+    """BENCHMARKS.md holds the latest result of each mode that has been run:
+    full and the keyed modes from results.json (the keyed ones under their
+    own keys), long from results_long.json, the multilingual mode from
+    results_multilingual*.json (each with its learning curves' PNG), the GPU
+    run from results_gpu.json, the recipe probes from results_recipe_probes.json."""
+    stored = full_results or {}
+    parts = []
+    if "spacy_trf" in stored:
+        parts.append(full.report_markdown(stored))
+    if long_results:
+        parts.append(long.report_markdown(long_results, curve_png))
+    if "distill" in stored:
+        parts.append(distill.report_markdown(stored["distill"]))
+    if "distill_scale" in stored:
+        parts.append(distill_scale.report_markdown(stored["distill_scale"], stored.get("distill")))
+    for mode in (annotate, inference, serving, serving_http, update_cost):
+        if mode.RESULTS_KEY in stored:
+            parts.append(mode.report_markdown(stored[mode.RESULTS_KEY]))
+    for results, png in multi:
+        parts.append(multilingual.report_markdown(results, png))
+    if probes:
+        parts.append(recipe_probes.report_markdown(probes))
+    if gpu:
+        parts.append(gpu_run.report_markdown(gpu))
+    if parts and not parts[0].startswith("# Benchmarks"):
+        parts[0] = "# Benchmarks\n\n" + parts[0]
+    write_atomically(path, "\n".join(parts).encode("utf8"))
+
+
+def read_json(path: Path) -> Optional[Dict[str, Any]]:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def results_png(name: str) -> str:
+    """A plot of benchmarks/results/ as the pages at the project's top name it."""
+    return f"{RESULTS_DIR.relative_to(PROJECT_DIR)}/{name}"
+
+
+def render_pages(root: Path = PROJECT_DIR) -> None:
+    """BENCHMARKS.md, docs/multilingual.md's results section and the README's
+    results table from the results files, in the project at `root` (another
+    root: the test that the committed pages are their rendering)."""
+    multi = [
+        (read_json(path), results_png(multilingual.curve_name(path.stem[len("results_") :])))
+        for path in sorted(RESULTS_DIR.glob("results_multilingual*.json"))
+    ]
+    write_benchmarks_md(
+        root / "BENCHMARKS.md",
+        read_json(RESULTS_DIR / "results.json"),
+        read_json(RESULTS_DIR / long.RESULTS_FILE),
+        results_png(long.curve_name("long")),
+        multi,
+        read_json(RESULTS_DIR / "results_gpu.json"),
+        read_json(RESULTS_DIR / "results_recipe_probes.json"),
+    )
+    if multi:
+        multilingual.render_docs(root / "docs" / "multilingual.md", multi)
+    if (root / "README.md").is_file():
+        readme_table.update_readme(root / "README.md")

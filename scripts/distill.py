@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 from wasabi import msg
 
 from conll_ner.evaluation.metrics import evaluate_docbin, words_per_second
+from conll_ner.files import write_json
 from conll_ner.inference.settings import ENGINES, AnnotateError
 from conll_ner.runs import evaluation_paths, spacy_lang, training_path
 from conll_ner.training.distillation import (
@@ -26,7 +27,6 @@ from conll_ner.training.distillation import (
     docbin_labels,
     teacher_description,
     write_gold_copies,
-    write_json,
 )
 from conll_ner.training.silver import SilverStats, build_silver, clear_silver, teacher_tokenizer
 

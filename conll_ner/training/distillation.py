@@ -16,7 +16,6 @@ built from its finished shards (silver.py): a crash loses at most the shards
 in flight, and the student's corpus is a folder of DocBins, one per shard.
 """
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Sequence, Set, Union
@@ -138,7 +137,3 @@ def teacher_description(teacher: Language, teacher_name: str) -> Dict[str, str]:
         "teacher_version": str(meta.get("version", "")),
         "teacher_pipeline_components": ", ".join(teacher.pipe_names),
     }
-
-
-def write_json(path: Union[str, Path], data: Dict[str, object]) -> None:
-    write_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf8"))

@@ -2,7 +2,7 @@
 installed versions: the shell lines of the README's and docs' `bash` blocks
 and the commands the project's messages suggest (string literals in
 scripts/, conll_ner/, benchmarks/, project.yml's help texts and comments,
-the requirements files' comments).
+the requirements files' comments), and project.yml's script lines.
 
 Each command is checked by its kind, without running anything:
 
@@ -253,7 +253,7 @@ def string_constants(path: Path) -> Iterator[Tuple[int, str]]:
 
 def suggested_commands(project_dir: Path = PROJECT_DIR) -> List[Command]:
     """Every command the project's messages, docstrings, help texts and
-    comments suggest."""
+    comments suggest, and the script lines of project.yml's commands."""
     found = []
     for folder in SOURCE_DIRS:
         for path in sorted((project_dir / folder).rglob("*.py")):
@@ -264,6 +264,9 @@ def suggested_commands(project_dir: Path = PROJECT_DIR) -> List[Command]:
     project_text = (project_dir / "project.yml").read_text(encoding="utf8")
     for command in yaml.safe_load(project_text).get("commands", []):
         found += message_commands(command.get("help", ""), f"project.yml: help of {command['name']}")
+        # what the workflow itself runs: a script line with an option its script lacks fails here, not mid-run
+        for line in command.get("script", []):
+            found += message_commands(line, f"project.yml: script of {command['name']}")
     files = [project_dir / "project.yml"] + sorted(project_dir.glob("requirements*.txt"))
     for path in files:
         # a comment may wrap a command over two lines

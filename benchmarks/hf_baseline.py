@@ -16,7 +16,6 @@ Its inference speed is measured where ours is, by benchmarks/cpu_inference.py
 (measure-hf), so that each side has one measuring path.
 """
 
-import json
 import os
 import resource
 import time
@@ -43,6 +42,7 @@ from transformers import (
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.tags import iob_to_spans
 from conll_ner.evaluation.scoring import spans_to_tags
+from conll_ner.files import write_json
 from conll_ner.training.checkpoints import check_checkpoint
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
@@ -321,12 +321,6 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_json(path: Path, data: Dict[str, object]) -> None:
-    """Write results where the benchmark report reads them, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 @app.command("train-eval")

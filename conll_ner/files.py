@@ -67,6 +67,13 @@ def write_atomically(path: Union[str, Path], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_json(path: Union[str, Path], data: Any, *, ensure_ascii: bool = True) -> None:
+    """`data` as indented JSON with a final newline, written atomically: the
+    one way the project writes a JSON file, so that a reader never meets a
+    half-written one and every file looks alike."""
+    write_atomically(path, (json.dumps(data, indent=2, ensure_ascii=ensure_ascii) + "\n").encode("utf8"))
+
+
 def append_line(path: Union[str, Path], line: bytes) -> None:
     """Append one line to a log and flush it to disk before returning, so
     that what the line records survives a crash right after. A line cut

@@ -3,16 +3,16 @@ file, resumable, on one machine (local engine) or a Ray cluster (ray engine).
 Ends with a summary line (documents and words per second); --summary also
 writes it as JSON."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from wasabi import msg
 
-from conll_ner.files import write_atomically
+from conll_ner.files import write_json
 from conll_ner.inference.annotate import annotate
 from conll_ner.inference.settings import AnnotateError
+from conll_ner.inference.summary import report_problems, summary_line
 
 
 def main(
@@ -69,26 +69,9 @@ def main(
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
     if summary_path is not None:
-        write_atomically(summary_path, (json.dumps(summary, indent=2) + "\n").encode("utf8"))
-    for reason in summary["failed_shards"]:
-        msg.fail(f"Shard not written: {reason}")
-    if summary["documents_failed"]:
-        msg.warn(
-            f"{summary['documents_failed']:,} documents could not be annotated: their rows carry the reason in `error`"
-        )
-    if summary["retried_batches"]:
-        msg.warn(
-            f"{summary['retried_batches']:,} batches failed in the pipeline and were annotated text by text "
-            "(slower, rows complete): a component cannot handle some mix of texts, or memory ran out"
-        )
-    line = (
-        f"Documents: {summary['documents_done']:,} done, {summary['documents_skipped']:,} skipped, "
-        f"{summary['documents_failed']:,} failed; shards: {summary['shards_done']} done, "
-        f"{summary['shards_skipped']} skipped, {summary['shards_failed']} failed; {summary['words']:,} words "
-        f"in {summary['seconds']:.1f} s: {summary['documents_per_second']:,.1f} documents/s, "
-        f"{summary['words_per_second']:,.0f} words/s, the first after {summary['first_output_seconds']:.1f} s "
-        f"-> {output}"
-    )
+        write_json(summary_path, summary)
+    report_problems(summary, msg)
+    line = summary_line(summary, output)
     if summary["shards_failed"]:
         msg.fail(line, exits=1)
     msg.good(line)

@@ -1,36 +1,45 @@
-"""Evaluate a pipeline on a CoNLL DocBin with conlleval/seqeval entity scores."""
+"""Evaluate a pipeline on a CoNLL DocBin with conlleval/seqeval entity scores,
+or with --lang on the dev and test set of each of the run's languages (the
+workflow's evaluate step)."""
 
 from pathlib import Path
+from typing import Optional
 
-import spacy
 import typer
 from wasabi import msg
 
-from conll_ner.evaluation.metrics import evaluate_docbin, runtime_words, write_evaluation
+from conll_ner.evaluation.evaluate import evaluate_file, evaluate_run
 
 
 def main(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
-    data_path: Path = typer.Argument(..., help=".spacy file to evaluate on", exists=True, dir_okay=False),
+    data_path: Optional[Path] = typer.Argument(
+        None, help=".spacy file to evaluate on (not with --lang)", exists=True, dir_okay=False
+    ),
     output_dir: Path = typer.Option(
-        ..., "--output", "-o", help="Folder for metrics.json, metrics.md, predictions.conll"
+        ...,
+        "--output",
+        "-o",
+        help="Folder for metrics.json, metrics.md, predictions.conll; with --lang metrics/<run>: "
+        "one such folder per split and language, and a metrics.json of them all",
     ),
     per_sentence: bool = typer.Option(
-        False, "--per-sentence", help="Also score with entities cut at sentence boundaries"
+        False, "--per-sentence", help="Also score with entities cut at sentence boundaries (always with --lang)"
     ),
+    lang: str = typer.Option(
+        "", "--lang", help="en, es, nl or multi: the dev and test set of each of its languages instead of one file"
+    ),
+    corpus_dir: Path = typer.Option(Path("corpus"), "--corpus", help="Output folder of the convert step"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU"),
 ) -> None:
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
-    msg.info(f"Evaluating {model} on {data_path}")
-    metrics, examples = evaluate_docbin(nlp, data_path, per_sentence=per_sentence)
-    write_evaluation(output_dir, metrics, examples, f"{model} on {data_path.name}")
-    msg.good(
-        f"P {metrics['ents_p'] * 100:.2f}  R {metrics['ents_r'] * 100:.2f}  F1 {metrics['ents_f'] * 100:.2f} "
-        f"({metrics['n_tokens']} tokens, {metrics['speed']:.0f} tokens/s, {runtime_words(metrics['runtime'])}) "
-        f"-> {output_dir}/metrics.json"
-    )
+    """Score MODEL on the gold tokens of DATA_PATH, or with --lang on the
+    run's dev and test sets."""
+    if (data_path is None) == (not lang):
+        msg.fail("Give either a .spacy file or --lang", exits=1)
+    if data_path is not None:
+        evaluate_file(model, data_path, output_dir, msg, per_sentence=per_sentence, gpu_id=gpu_id)
+    else:
+        evaluate_run(model, output_dir, lang, msg, corpus_dir=corpus_dir, gpu_id=gpu_id)
 
 
 if __name__ == "__main__":

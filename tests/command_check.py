@@ -3,7 +3,7 @@ installed versions: the shell lines of the README's and docs' `bash` blocks
 and the commands the project's messages suggest (string literals in
 scripts/, conll_ner/, project.yml's help texts and comments, the
 requirements files' comments; benchmarks/tests checks the measuring
-harness's own the same way).
+harness's own the same way), and project.yml's script lines.
 
 Each command is checked by its kind, without running anything:
 
@@ -258,7 +258,8 @@ def suggested_commands(
 ) -> List[Command]:
     """Every command the messages, docstrings, help texts and comments of
     these source folders and of the project.yml and requirements files in
-    `project` (a folder of project_dir) suggest."""
+    `project` (a folder of project_dir) suggest, and the script lines of that
+    project.yml's commands."""
     found = []
     for folder in source_dirs:
         for path in sorted((project_dir / folder).rglob("*.py")):
@@ -267,10 +268,12 @@ def suggested_commands(
             for line, text in string_constants(path):
                 found += message_commands(text, f"{path.relative_to(project_dir)}:{line}")
     project_yml = project_dir / project / "project.yml"
+    where = project_yml.relative_to(project_dir)
     for command in yaml.safe_load(project_yml.read_text(encoding="utf8")).get("commands", []):
-        found += message_commands(
-            command.get("help", ""), f"{project_yml.relative_to(project_dir)}: help of {command['name']}"
-        )
+        found += message_commands(command.get("help", ""), f"{where}: help of {command['name']}")
+        # what the workflow itself runs: a script line with an option its script lacks fails here, not mid-run
+        for line in command.get("script", []):
+            found += message_commands(line, f"{where}: script of {command['name']}")
     files = [project_yml] + sorted((project_dir / project).glob("requirements*.txt"))
     for path in files:
         # a comment may wrap a command over two lines

@@ -360,3 +360,32 @@ def test_the_annotate_command_of_the_project(model, corpus, tmp_path):
     rows = read_jsonl(project / "annotations" / "test" / "b.jsonl")
     assert [row["id"] for row in rows] == ["b.txt:1", "b.txt:2", "b.txt:3"]
     assert os.path.isfile(project / "annotations" / "test" / MANIFEST_FILE)
+
+
+def test_the_summary_says_what_failed_and_sums_up_the_run():
+    from wasabi import Printer
+
+    from conll_ner.inference.summary import report_problems, summary_line
+
+    summary = {
+        "failed_shards": ["c.jsonl: unreadable"],
+        "documents_done": 1200,
+        "documents_skipped": 3,
+        "documents_failed": 2,
+        "retried_batches": 1,
+        "shards_done": 2,
+        "shards_skipped": 1,
+        "shards_failed": 1,
+        "words": 45000,
+        "seconds": 12.25,
+        "documents_per_second": 97.96,
+        "words_per_second": 3673.5,
+        "first_output_seconds": 1.04,
+    }
+    printer = Printer(no_print=True)
+    report_problems(summary, printer)
+    assert (printer.counts["fail"], printer.counts["warn"]) == (1, 2)
+    assert summary_line(summary, "out") == (
+        "Documents: 1,200 done, 3 skipped, 2 failed; shards: 2 done, 1 skipped, 1 failed; 45,000 words in 12.2 s: "
+        "98.0 documents/s, 3,674 words/s, the first after 1.0 s -> out"
+    )

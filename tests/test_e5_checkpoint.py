@@ -286,3 +286,37 @@ def test_real_tokenizer_slow_and_fast_agree_on_conll_lines(tmp_path: Path):
     assert slow.tokenize("Hĳ") == slow.tokenize("Hij")
     # the fairseq ids XLMRobertaTokenizer maps SentencePiece's to
     assert slow.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>", ",", "<mask>"]) == [0, 1, 2, 3, 4, 250001]
+
+
+def test_the_tokenizer_check_sums_up_every_conll_file_found(tmp_path, monkeypatch):
+    """conll_ner/training/multilingual_encoder.py: the files found in the data
+    folder, each compared, their counts summed; a file whose differences are
+    not all ties is reported as a failure."""
+    from wasabi import Printer
+
+    from conll_ner.training.multilingual_encoder import tokenizer_check
+
+    for name in ("conll2002/esp.testa", "conll2002/ned.testa"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Todo O\nen O\n\nCastaño B-PER\n", encoding="latin-1")
+    counts = iter([(2, 1, 1), (2, 1, 0)])  # esp: the one difference a tie; ned: not
+
+    def compare(checkpoint, texts):
+        compare.seen.append(list(texts))
+        sentences, differing, ties = next(counts)
+        return {
+            "sentences": sentences,
+            "differing": differing,
+            "ties": ties,
+            "examples": [f"example {len(compare.seen)}"],
+        }
+
+    compare.seen = []
+    monkeypatch.setattr(e5_checkpoint, "compare_tokenizers", compare)
+    printer = Printer(no_print=True)
+    result = tokenizer_check(tmp_path / "checkpoint", tmp_path, printer)
+    assert compare.seen == [["Todo en", "Castaño"]] * 2
+    assert sorted(result["files"]) == ["conll2002/esp.testa", "conll2002/ned.testa"]
+    assert (result["sentences"], result["differing"], result["ties"]) == (4, 2, 1)
+    assert result["examples"] == ["example 1", "example 2"]
+    assert printer.counts["fail"] == 1  # ned: one difference that is not a tie

@@ -1,4 +1,5 @@
-"""scripts/package.py on a tiny pipeline trained from a local checkpoint."""
+"""The package step (conll_ner/packaging/, run through scripts/package.py) on a
+tiny pipeline trained from a local checkpoint."""
 
 import json
 import subprocess
@@ -10,6 +11,10 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 from test_model_card import LOG, METRICS, TRAIN
 from tiny_models import build_tiny_bert, fixture_texts
+from wasabi import Printer
+
+from conll_ner.packaging.meta import drop_project_requirement, set_description
+from conll_ner.packaging.naming import full_package_name, package_description, package_name, pipeline_encoder
 
 SAVED_NAME = "acme/tiny-bert-cased"
 
@@ -96,10 +101,8 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
 
     from conll_ner.packaging.int8 import write_int8_pipeline
     from conll_ner.packaging.model_card import write_model_card
+    from conll_ner.packaging.served_scores import served_int8_scores
     from conll_ner.pipeline import cpu_transformer
-
-    sys.path.insert(0, str(PROJECT_DIR / "scripts"))
-    import package
 
     monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
     write_int8_pipeline(build_tiny_transformer_pipeline(tmp_path / "tiny"), tmp_path / "int8")
@@ -111,8 +114,9 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
         for doc, (_, ents) in zip(docs, TRAIN):
             doc.ents = [doc.char_span(start, end, label=label) for start, end, label in ents]
         DocBin(docs=docs).to_disk(tmp_path / "corpus" / split / "en.spacy")
-    assert package.served_int8_scores(tmp_path / "int8", tmp_path / "nothing", "en") is None
-    served = package.served_int8_scores(tmp_path / "int8", tmp_path / "corpus", "en")
+    quiet = Printer(no_print=True)
+    assert served_int8_scores(tmp_path / "int8", tmp_path / "nothing", "en", quiet) is None
+    served = served_int8_scores(tmp_path / "int8", tmp_path / "corpus", "en", quiet)
     assert set(served) == {"dev-en", "test-en"}
     assert served["dev-en"]["runtime"] == {"device": "cpu", "precision": "int8"}
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
@@ -139,3 +143,36 @@ def test_card_names_the_local_checkpoint_portably(packaged):
     card = (output / "xx_ner_conll0203_tiny_bert_v2-0.1.0" / "README.md").read_text(encoding="utf8")
     assert f"- Encoder: `{SAVED_NAME}` (fine-tuned transformer, from a local checkpoint)" in card
     assert str(checkpoint.parent) not in card
+
+
+def test_package_names_say_corpus_encoder_and_distillation():
+    assert package_name("en", "minilm", distilled=False) == "ner_conll03_minilm"
+    assert full_package_name("multi", "mbert", distilled=True) == "xx_ner_conll0203_mbert_distilled"
+    assert package_description("es", "beto", None) == (
+        "NER for es trained on CONLL02 with encoder beto; entity scores as conlleval computes them."
+    )
+    assert package_description("en", "cnn", {"teacher_pipeline": "en_ner_conll03_mbert"}) == (
+        "NER for en trained on CONLL03 with encoder cnn, distilled from en_ner_conll03_mbert through silver data; "
+        "entity scores as conlleval computes them."
+    )
+
+
+def test_pipeline_encoder_reads_the_checkpoint_from_the_config(packaged):
+    checkpoint, output, _ = packaged
+    model_dir = output.parent.parent / "model-best"
+    assert pipeline_encoder(model_dir) == (str(checkpoint), "tiny_bert_v2")
+    assert pipeline_encoder(model_dir, "mine") == (str(checkpoint), "mine")
+    with pytest.raises(ValueError):
+        pipeline_encoder(model_dir, "not a name!")
+
+
+def test_meta_rewrites_keep_everything_else(tmp_path):
+    meta_path = tmp_path / "meta.json"
+    meta_path.write_text(json.dumps({"name": "x", "requirements": ["spacy-transformers>=1.4", "conll-ner>=0.1"]}))
+    set_description(meta_path, "NER")
+    drop_project_requirement(meta_path)
+    assert json.loads(meta_path.read_text()) == {
+        "name": "x",
+        "requirements": ["spacy-transformers>=1.4"],
+        "description": "NER",
+    }

@@ -5,26 +5,35 @@ The teacher is an entity ruler named `ner` (fast, deterministic, context
 free), so the silver entities of every text must be the teacher's own."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import spacy
-from conftest import PROJECT_DIR
 from fixtures import ENGLISH_TRAIN
 from spacy.tokens import DocBin
 from spacy.training import Corpus
+from wasabi import Printer
 
 import conll_ner.inference.annotate as annotate_module
 import conll_ner.training.silver as silver_module
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
+from conll_ner.evaluation.teacher_student import compare_teacher_student
 from conll_ner.inference.corpus import Record, input_files
 from conll_ner.inference.long_texts import split_text
 from conll_ner.inference.manifest import DONE_FILE
 from conll_ner.inference.settings import AnnotateError, Settings
-from conll_ner.training.distillation import ANNOTATIONS_DIR, GOLD_FILE, SILVER_DIR, SUMMARY_FILE, annotate_unlabelled
+from conll_ner.training.distillation import (
+    ANNOTATIONS_DIR,
+    GOLD_FILE,
+    SILVER_DIR,
+    SUMMARY_FILE,
+    DistillationError,
+    TeacherLoadError,
+    annotate_unlabelled,
+    load_teacher,
+)
 from conll_ner.training.silver import SILVER_LOG, SilverStats, build_silver, silver_docs, teacher_tokenizer
+from conll_ner.training.student_corpus import write_student_corpus
 
 PATTERNS = {"PER": "Ada Lovelace", "ORG": "Acme", "LOC": "London", "MISC": "German"}
 OPTIONS = dict(batch_size=4, show_progress=False)
@@ -259,29 +268,23 @@ def gold_corpus(root):
     return root / "corpus"
 
 
-def run_data_step(teacher, unlabelled, student, corpus):
-    return subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_DIR / "scripts" / "distill.py"),
-            "data",
-            teacher,
-            str(student),
-            "--lang",
-            "en",
-            "--corpus",
-            str(corpus),
-            "--unlabelled",
-            str(unlabelled),
-            "--batch-size",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
+def run_data_step(teacher, unlabelled, student, corpus, capsys):
+    """The distill-data step (scripts/distill.py data) with a batch size of 2; what it printed."""
+    capsys.readouterr()
+    write_student_corpus(
+        teacher,
+        student,
+        Printer(),
+        lang="en",
+        unlabelled=str(unlabelled),
+        gold_weight=1,
+        corpus_dir=corpus,
+        batch_size=2,
     )
+    return capsys.readouterr().out
 
 
-def test_the_data_step_counts_broken_lines_as_errors_and_resumes(teacher, tmp_path):
+def test_the_data_step_counts_broken_lines_as_errors_and_resumes(teacher, tmp_path, capsys):
     corpus = gold_corpus(tmp_path)
     unlabelled = tmp_path / "news.jsonl"
     lines = [json.dumps({"text": "Ada Lovelace joined Acme ."}), '{"text": "broken', "", json.dumps({"text": "  "})]
@@ -290,20 +293,45 @@ def test_the_data_step_counts_broken_lines_as_errors_and_resumes(teacher, tmp_pa
     student = tmp_path / "student"
     student.mkdir()
     DocBin().to_disk(student / "silver.spacy")  # what earlier versions wrote, which Corpus would read
-    result = run_data_step(teacher, unlabelled, student, corpus)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = run_data_step(teacher, unlabelled, student, corpus, capsys)
     summary = json.loads((student / SUMMARY_FILE).read_text())
     # the broken line is an error row, counted; the blank JSONL line holds no document; the spaces are empty
     assert (summary["annotate"]["documents_done"], summary["annotate"]["documents_failed"]) == (3, 1)
     assert (summary["silver"]["docs"], summary["silver"]["errors"], summary["silver"]["empty"]) == (2, 1, 1)
     assert summary["silver"]["entities"] == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 1}
     assert summary["gold"]["docs"] == 3 and summary["teacher_pipeline"] == "en_ruler"
-    assert "1 skipped for errors (their rows in" in " ".join(result.stdout.split())
+    assert "1 skipped for errors (their rows in" in " ".join(output.split())
     assert not (student / "silver.spacy").exists()
     docs = list(Corpus(student)(spacy.blank("en")))
     assert len(docs) == 3 + 2
-    again = run_data_step(teacher, unlabelled, student, corpus)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    run_data_step(teacher, unlabelled, student, corpus, capsys)
     rerun = json.loads((student / SUMMARY_FILE).read_text())
     assert (rerun["annotate"]["shards_skipped"], rerun["annotate"]["documents_skipped"]) == (1, 4)
     assert (rerun["silver"]["built"], rerun["silver"]["reused"], rerun["silver"]["docs"]) == (0, 1, 2)
+
+
+def test_a_teacher_spacy_cannot_load_says_what_to_give(tmp_path):
+    with pytest.raises(TeacherLoadError, match="give a pipeline folder or an installed package name") as raised:
+        load_teacher(str(tmp_path / "no-such-pipeline"))
+    assert "no-such-pipeline" in raised.value.reason  # spaCy's own message, shown under it
+
+
+def test_the_compare_step_scores_teacher_and_student_side_by_side(teacher, tmp_path):
+    corpus = gold_corpus(tmp_path)
+    (corpus / "dev").mkdir()
+    (corpus / "dev" / "en.spacy").write_bytes((corpus / "train" / "en.spacy").read_bytes())
+    quiet = Printer(no_print=True)
+    with pytest.raises(DistillationError, match="run `spacy project run distill-data` first"):
+        compare_teacher_student(teacher, teacher, tmp_path, tmp_path / "out.json", quiet, lang="en", corpus_dir=corpus)
+    write_student_corpus(
+        teacher, tmp_path / "student", quiet, lang="en", unlabelled="", gold_weight=1, corpus_dir=corpus
+    )
+    output = tmp_path / "metrics" / "distillation.json"
+    result = compare_teacher_student(
+        teacher, teacher, tmp_path / "student", output, quiet, lang="en", corpus_dir=corpus
+    )
+    assert json.loads(output.read_text()) == result
+    assert result["teacher"] == teacher and result["student"] == teacher and result["gold"]["copies"] == 1
+    assert set(result["dev"]) == {"teacher", "student"}
+    assert result["dev"]["teacher"]["dev-en"] == result["dev"]["student"]["dev-en"]  # one pipeline, one score
+    assert result["student_speedup"] > 0

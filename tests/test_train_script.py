@@ -1,14 +1,20 @@
+"""The train step: scripts/train.py as the workflow runs it, and the checks of
+conll_ner/training/train.py that fail before a run starts."""
+
 import subprocess
 import sys
 
+import pytest
 import spacy
 from conftest import PROJECT_DIR
 from fixtures import ENGLISH_TRAIN
 from spacy.util import load_config
+from wasabi import Printer
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
 from conll_ner.runs import training_path
+from conll_ner.training.train import TrainSetupError, check_grad_scaler, require_gpu, train_pipeline
 
 
 def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
@@ -46,3 +52,20 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
     assert saved["training"]["dropout"] == 0.25
     assert saved["training"]["batcher"]["size"]["stop"] == 77
     assert saved["training"]["max_steps"] == 2
+
+
+def test_an_integer_init_scale_is_refused_before_training():
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg")
+    check_grad_scaler(config)  # the shipped config writes a float
+    config["components"]["transformer"]["model"]["grad_scaler_config"]["init_scale"] = 65536
+    with pytest.raises(TrainSetupError, match=r"must be a float \(write 65536.0\)"):
+        check_grad_scaler(config)
+
+
+def test_a_missing_corpus_says_which_step_writes_it(tmp_path):
+    require_gpu(-1)  # the CPU needs nothing
+    with pytest.raises(TrainSetupError, match="does not exist: run `spacy project run convert` first"):
+        train_pipeline(
+            PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=tmp_path / "corpus"
+        )
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,5 @@
 """Build spaCy training data (a DocBin) from CoNLL sentences."""
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
@@ -8,7 +7,7 @@ from typing import Dict, Iterator, List, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from ..files import write_atomically
+from ..files import write_atomically, write_json
 from .conll import Sentence, iter_documents
 from .tags import count_labels, iob_to_spans
 
@@ -120,8 +119,6 @@ def stats_path_for(output: Union[str, Path]) -> Path:
 def save_conversion(doc_bin: DocBin, stats: ConversionStats, output: Union[str, Path]) -> Path:
     """Write the DocBin and its statistics JSON; return the statistics path."""
     stats_path = stats_path_for(output)
-    payload = doc_bin.to_bytes()
-    stats_bytes = (json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf8")
-    write_atomically(output, payload)
-    write_atomically(stats_path, stats_bytes)
+    write_atomically(output, doc_bin.to_bytes())
+    write_json(stats_path, stats.to_dict(), ensure_ascii=False)
     return stats_path

@@ -2,7 +2,6 @@
 scorers read: metrics.json, metrics.md and predictions.conll."""
 
 import itertools
-import json
 import statistics
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..data.readers import create_gold_tokens_corpus
-from ..files import write_atomically
+from ..files import write_atomically, write_json
 from ..pipeline.cpu_transformer import prediction_runtime
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 
@@ -200,6 +199,6 @@ def write_evaluation(
     output_dir: Union[str, Path], metrics: Dict[str, Any], examples: List[Example], title: str
 ) -> None:
     output_dir = Path(output_dir)
-    write_atomically(output_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf8"))
+    write_json(output_dir / "metrics.json", metrics)
     write_atomically(output_dir / "metrics.md", metrics_markdown(metrics, title).encode("utf8"))
     write_atomically(output_dir / "predictions.conll", predictions_conll(examples).encode("utf8"))

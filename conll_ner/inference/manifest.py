@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
-from ..files import append_line, read_json_lines, write_atomically
+from ..files import append_line, read_json_lines, write_json
 from .annotator import ModelIdentity
 from .corpus import Shard
 from .settings import AnnotateError, ForeignOutputError
@@ -91,7 +91,7 @@ class OutputFolder:
             for record in read_done(path / DONE_FILE).values():
                 (path / record.output).unlink(missing_ok=True)
             (path / DONE_FILE).unlink(missing_ok=True)
-        write_atomically(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode("utf8"))
+        write_json(manifest_path, manifest)
         return cls(path, {})
 
     def is_done(self, shard: Shard) -> bool:

@@ -16,11 +16,11 @@ built from its finished shards (silver.py): a crash loses at most the shards
 in flight, and the student's corpus is a folder of DocBins, one per shard.
 """
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Sequence, Set, Union
 
+import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -40,6 +40,25 @@ SUMMARY_FILE = "distillation.json"
 
 class DistillationError(ValueError):
     """A teacher, student or input that cannot give a correct silver corpus."""
+
+
+class TeacherLoadError(DistillationError):
+    """A teacher spaCy cannot load; `reason` is spaCy's own message."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def load_teacher(teacher: str) -> Language:
+    try:
+        return spacy.load(teacher)
+    except OSError as err:
+        raise TeacherLoadError(
+            f"Cannot load the teacher {teacher!r}: give a pipeline folder or an installed package name "
+            "(the default is the `all` run's model-best: run `spacy project run all` first)",
+            str(err),
+        ) from err
 
 
 def ner_labels(nlp: Language) -> Set[str]:
@@ -138,7 +157,3 @@ def teacher_description(teacher: Language, teacher_name: str) -> Dict[str, str]:
         "teacher_version": str(meta.get("version", "")),
         "teacher_pipeline_components": ", ".join(teacher.pipe_names),
     }
-
-
-def write_json(path: Union[str, Path], data: Dict[str, object]) -> None:
-    write_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf8"))

@@ -38,7 +38,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 
-from conll_ner.files import atomic_folder
+from conll_ner.files import atomic_folder, write_json
 
 MAGIC = b"E5S1"
 QK = 32
@@ -310,15 +310,13 @@ def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[
         raise ValueError(f"{mismatches} pieces differ between {e5_path} and {tokenizer_path}: not the same vocabulary")
     with atomic_folder(output) as staging:
         config = bert_config(e5.header, pad_token_id=e5.special_ids["pad"])
-        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_json(staging / "config.json", config)
         state = {name: torch.from_numpy(numpy.ascontiguousarray(value)) for name, value in bert_state_dict(e5).items()}
         save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
         shutil.copyfile(tokenizer_path, staging / "tokenizer.json")
         (staging / "sentencepiece.bpe.model").write_bytes(sentencepiece_model(tokenizer_json))
-        (staging / "tokenizer_config.json").write_text(
-            json.dumps(tokenizer_config(int(e5.header["max_position_embeddings"])), indent=2) + "\n"
-        )
-        (staging / "special_tokens_map.json").write_text(json.dumps(special_tokens_map(), indent=2) + "\n")
+        write_json(staging / "tokenizer_config.json", tokenizer_config(int(e5.header["max_position_embeddings"])))
+        write_json(staging / "special_tokens_map.json", special_tokens_map())
         info = {
             "model": "intfloat/multilingual-e5-small, 4-bit (Q4_0) weights dequantized to float32",
             "sources": {
@@ -330,7 +328,7 @@ def build_checkpoint(e5_path: Path, tokenizer_path: Path, output: Path) -> Dict[
             "piece_mismatches": mismatches,
             "parameters": int(sum(value.numel() for value in state.values())),
         }
-        (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        write_json(staging / BUILD_INFO, info)
     return info
 
 

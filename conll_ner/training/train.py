@@ -1,0 +1,130 @@
+"""The train step: `spacy train` for a workflow `lang`, after checks that fail
+fast with a clear message instead of hours into a run. The run's length is
+`epochs` passes over the training corpus, turned into updates, evaluations
+and patience for this corpus (budget.py); a checkpoint whose configuration
+asks for code is refused before it loads (checkpoints.py). Progress goes to
+`msg` (a wasabi Printer), as spaCy's own commands report it."""
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from spacy.cli.train import train as spacy_train
+from spacy.util import load_config
+from wasabi import Printer
+
+from ..commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
+from ..runs import spacy_lang, training_path
+from .budget import plan_training
+from .checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
+from .encoders import pipeline_transformer
+from .guard import EarlyStop
+from .schedules import learn_rate_for_encoder
+
+
+class TrainSetupError(ValueError):
+    """A run that cannot start as asked; `detail` says what to do instead."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def require_gpu(gpu_id: int) -> None:
+    if gpu_id < 0:
+        return
+    from thinc.api import prefer_gpu
+
+    if not prefer_gpu(gpu_id):
+        raise TrainSetupError(
+            f"No GPU {gpu_id} available (no CUDA device, or no cupy for its CUDA: {GPU_INSTALL}, then {GPU_CHECK}).",
+            f"To train on the CPU instead, run: {CPU_TRAINING}",
+        )
+
+
+def check_grad_scaler(config) -> None:
+    """spaCy issue #13512: an integer init_scale makes thinc's scale tensor
+    int64 and mixed-precision training crash at the first update."""
+    scaler = config["components"].get("transformer", {}).get("model", {}).get("grad_scaler_config", {})
+    init_scale = scaler.get("init_scale")
+    if init_scale is not None and not isinstance(init_scale, float):
+        raise TrainSetupError(
+            f"grad_scaler_config.init_scale = {init_scale!r} must be a float (write {float(init_scale)!r}): "
+            "an integer crashes mixed-precision training (spaCy issue #13512)."
+        )
+
+
+def check_local_transformer(path: Path) -> None:
+    """spacy-transformers 1.4 stores the slow tokenizer's vocabulary file with
+    the pipeline and crashes deep in initialization when a checkpoint has only
+    tokenizer.json; say so up front."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if hasattr(tokenizer, "vocab_file") and not (tokenizer.vocab_file and Path(tokenizer.vocab_file).is_file()):
+        names = ", ".join(tokenizer.vocab_files_names.values())
+        raise TrainSetupError(
+            f"{path} has no tokenizer vocabulary file ({names}), which spacy-transformers needs "
+            "besides tokenizer.json: save the checkpoint with its original tokenizer files."
+        )
+
+
+def train_pipeline(
+    config_path: Path,
+    output_path: Path,
+    msg: Printer,
+    *,
+    lang: str,
+    corpus_dir: Path = Path("corpus"),
+    transformer: Optional[str] = None,
+    gpu_id: int = -1,
+    epochs: float = 0,
+    max_steps: int = 0,
+    extra: Optional[Dict[str, Any]] = None,
+) -> None:
+    """Check, plan and train. `extra` overrides the config as `spacy train`'s
+    `--section.key value` arguments do, applied last, after the plan. Raises
+    TrainSetupError before training, TrainingHealthError during it."""
+    extra = extra or {}
+    require_gpu(gpu_id)
+    config = load_config(config_path)
+    check_grad_scaler(config)
+    overrides: Dict[str, object] = {
+        "nlp.lang": spacy_lang(lang),
+        "paths.train": str(training_path(corpus_dir, lang, "train")),
+        "paths.dev": str(training_path(corpus_dir, lang, "dev")),
+        "paths.train_log": str(output_path / "train_log.jsonl"),
+    }
+    if "transformer" in config["components"] and transformer:
+        overrides["components.transformer.model.name"] = transformer
+    for path in (overrides["paths.train"], overrides["paths.dev"]):
+        if not Path(path).exists():
+            raise TrainSetupError(f"{path} does not exist: run `spacy project run convert` first")
+    merged = load_config(config_path, overrides={**overrides, **extra})
+    checkpoint = pipeline_transformer(merged)
+    try:
+        check_no_trusted_remote_code(merged, str(config_path))
+        if checkpoint is not None:
+            check_checkpoint(checkpoint)
+    except UnsafeCheckpoint as err:
+        raise TrainSetupError(str(err)) from err
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        # a local checkpoint: make sure nothing is fetched from the hub
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        check_local_transformer(Path(checkpoint))
+    try:
+        plan = plan_training(merged, epochs, max_steps)
+        rate = learn_rate_for_encoder(merged)
+    except ValueError as err:
+        raise TrainSetupError(f"{config_path}: {err}") from err
+    msg.info(plan.describe())
+    overrides.update(plan.overrides())
+    if rate:
+        msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
+        overrides["training.optimizer.learn_rate.initial_rate"] = rate[0]
+    overrides.update(extra)
+    try:
+        spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+    except EarlyStop as err:
+        msg.good(f"{err}: the best pipeline is in {output_path / 'model-best'}")

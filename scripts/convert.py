@@ -1,53 +1,62 @@
-"""Convert a CoNLL-2002/2003 NER file to a spaCy DocBin plus a statistics JSON."""
+"""Convert CoNLL-2002/2003 NER files to spaCy DocBins plus statistics JSONs:
+every split in a folder (the convert step), or one file."""
 
 import time
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 import typer
-from spacy.util import get_lang_class
-from spacy.vocab import create_vocab
 from wasabi import msg
 
-from conll_ner.data.conll import ConllFormatError, read_conll_file
-from conll_ner.data.docbin import conll_to_docbin, save_conversion
+from conll_ner.data.conll import ConllFormatError
+from conll_ner.data.docbin import convert_file
+from conll_ner.data.sources import SPLIT_FILES, docbin_of_split
 
 
 def main(
-    input_path: Path = typer.Argument(..., help="CoNLL file as distributed (eng.train, esp.testa, ...)"),
-    output_path: Path = typer.Argument(..., help="Output .spacy file; statistics go to OUTPUT.stats.json"),
-    lang: str = typer.Option(..., "--lang", "-l", help="spaCy language code: en, es, nl (xx: multilingual)"),
+    input_path: Path = typer.Argument(
+        ...,
+        help="A CoNLL file as distributed (eng.train, esp.testa, ...), or a folder holding every split under its original name (conll2003/eng.train, ...)",
+    ),
+    output_path: Path = typer.Argument(
+        ...,
+        help="For a file: the .spacy file (statistics go to OUTPUT.stats.json); for a folder: the corpus folder (<split>/<lang>.spacy)",
+    ),
+    lang: Optional[str] = typer.Option(
+        None, "--lang", "-l", help="For a file: spaCy language code: en, es, nl (xx: multilingual)"
+    ),
     n_sents: int = typer.Option(
         10, "--n-sents", "-n", help="Sentences per Doc, never crossing a -DOCSTART-; 0 = whole documents"
     ),
 ) -> None:
-    start = time.perf_counter()
-    try:
-        conll = read_conll_file(input_path)
-    except ConllFormatError as err:
-        typer.echo(f"✘ {err}", err=True)
-        raise typer.Exit(1) from err
-    # The vocabulary spacy.blank(lang) would build (spaCy's Language builds it with create_vocab), without
-    # spacy.blank loading every installed pipeline factory: spacy-transformers and torch, ~5 s per file
-    doc_bin, stats = conll_to_docbin(
-        conll.sentences,
-        create_vocab(lang, get_lang_class(lang).Defaults),
-        n_sents=n_sents,
-        source=str(input_path),
-        encoding=conll.encoding,
-        columns=conll.columns,
-        documents=conll.documents,
-    )
-    stats_path = save_conversion(doc_bin, stats, output_path)
-    for warning in stats.warnings:
-        msg.warn(warning)
-    entities = ", ".join(f"{label} {count}" for label, count in stats.entities.items())
-    msg.good(
-        f"{input_path} ({stats.encoding}, {stats.columns} columns, {stats.scheme}) -> {output_path}: "
-        f"{stats.documents} documents, {stats.sentences} sentences, {stats.tokens} tokens, "
-        f"{stats.docs_written} Docs; entities {entities}; repaired tags {stats.repaired_tags} "
-        f"[{time.perf_counter() - start:.1f}s]"
-    )
-    msg.text(f"Statistics: {stats_path}")
+    if input_path.is_dir() == bool(lang):
+        msg.fail("Give a CoNLL file with --lang, or a folder of every split without it", exits=1)
+    jobs: List[Tuple[Path, Path, str]] = [(input_path, output_path, lang or "")]
+    if input_path.is_dir():
+        jobs = []
+        for relative in SPLIT_FILES:
+            split_lang, docbin = docbin_of_split(relative)
+            jobs.append((input_path / relative, output_path / docbin, split_lang))
+        missing = [str(source) for source, _, _ in jobs if not source.is_file()]
+        if missing:
+            msg.fail(f"{input_path} lacks {len(missing)} split(s): {', '.join(missing)}", exits=1)
+    for source, output, source_lang in jobs:
+        start = time.perf_counter()
+        try:
+            stats, stats_path = convert_file(source, output, source_lang, n_sents)
+        except ConllFormatError as err:
+            typer.echo(f"✘ {err}", err=True)
+            raise typer.Exit(1) from err
+        for warning in stats.warnings:
+            msg.warn(warning)
+        entities = ", ".join(f"{label} {count}" for label, count in stats.entities.items())
+        msg.good(
+            f"{source} ({stats.encoding}, {stats.columns} columns, {stats.scheme}) -> {output}: "
+            f"{stats.documents} documents, {stats.sentences} sentences, {stats.tokens} tokens, "
+            f"{stats.docs_written} Docs; entities {entities}; repaired tags {stats.repaired_tags} "
+            f"[{time.perf_counter() - start:.1f}s]"
+        )
+        msg.text(f"Statistics: {stats_path}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 import importlib.util
 import json
+import shutil
 
 import pytest
 import spacy
 import typer
 from conftest import PROJECT_DIR
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
+from project_utils import copy_project, run_project, write_fixture_assets
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
@@ -140,3 +142,36 @@ def test_real_files_match_official_counts(shared_file, tmp_path, relative):
     assert sum(len(d) for d in docs) == tokens
     assert sum(len(list(d.sents)) for d in docs) == sentences
     assert sum(len(d.ents) for d in docs) == sum(entities.values())
+
+
+def test_the_convert_step_converts_the_folder_and_reruns_only_when_a_file_changes(tmp_path):
+    """project.yml's convert takes the folder of splits: weasel's checksum of
+    a folder dependency skips an unchanged rerun and reruns after a change."""
+    project = copy_project(tmp_path / "project")
+    write_fixture_assets(project)
+    shutil.copytree(project / "assets", project / "corpus" / "conll")
+    first = run_project(project, "convert")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    written = sorted(str(path.relative_to(project / "corpus")) for path in (project / "corpus").glob("*/*.spacy"))
+    assert written == [f"{split}/{lang}.spacy" for split in ("dev", "test", "train") for lang in ("en", "es", "nl")]
+    assert load_docs(project / "corpus" / "dev" / "es.spacy", "es")[0].ents
+    again = run_project(project, "convert")
+    assert again.returncode == 0 and "Skipping 'convert': nothing changed" in again.stdout, again.stdout
+    spanish = project / "corpus" / "conll" / "conll2002" / "esp.testa"
+    spanish.write_bytes(spanish.read_bytes().replace(b"B-LOC", b"B-PER", 1))
+    changed = run_project(project, "convert")
+    assert changed.returncode == 0 and "Skipping" not in changed.stdout, changed.stdout
+    labels = [ent.label_ for doc in load_docs(project / "corpus" / "dev" / "es.spacy", "es") for ent in doc.ents]
+    assert labels.count("PER") == 1 + [
+        ent.label_ for doc in load_docs(project / "corpus" / "test" / "es.spacy", "es") for ent in doc.ents
+    ].count("PER")
+
+
+def test_a_folder_without_every_split_names_the_missing_ones(tmp_path):
+    (tmp_path / "conll" / "conll2003").mkdir(parents=True)
+    result = convert(tmp_path / "conll", tmp_path / "corpus")
+    assert result.exit_code == 1
+    assert "lacks 9 split(s)" in result.output and "conll2002/ned.testb" in result.output
+    assert not (tmp_path / "corpus").exists()
+    both = convert(tmp_path / "conll", tmp_path / "corpus", "--lang", "en")
+    assert both.exit_code == 1 and "Give a CoNLL file with --lang, or a folder" in both.output

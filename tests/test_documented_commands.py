@@ -5,7 +5,6 @@ checked). The README's generated parts are current, and it and the docs
 state no figure that BENCHMARKS.md does not."""
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,7 @@ from command_check import (
     suggested_commands,
 )
 
-sys.path.insert(0, str(PROJECT_DIR / "scripts"))
-import document  # noqa: E402
+from conll_ner.readme import documented_var_groups, render_readme
 
 DOC_FILES = [PROJECT_DIR / "README.md"] + sorted((PROJECT_DIR / "docs").glob("*.md"))
 
@@ -121,20 +119,28 @@ def test_messages_are_found_in_the_project_sources():
 
 
 def test_readme_generated_parts_are_current():
-    """The weasel tables and the vars table, rendered afresh from project.yml
+    """The weasel tables and the vars tables, rendered afresh from project.yml
     (the results table: benchmarks/tests/test_benchmark_reports.py)."""
     current = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
-    assert document.render(current) == current, "README.md is not current: run `spacy project run document`"
+    assert render_readme(current, PROJECT_DIR) == current, "README.md is not current: run `spacy project run document`"
 
 
-def test_every_var_is_in_the_vars_table():
+def test_every_var_is_in_a_group_of_the_vars_tables():
     import yaml
 
     project_yml = (PROJECT_DIR / "project.yml").read_text(encoding="utf8")
-    names = [name for name, _, _ in document.documented_vars(project_yml)]
+    groups = documented_var_groups(project_yml)
+    assert [group.title.split(" (")[0] for group in groups] == [
+        "The main workflow",
+        "Distillation",
+        "Annotating a corpus and serving a pipeline",
+    ]
+    names = [name for group in groups for name, _, _ in group.variables]
     assert names == list(yaml.safe_load(project_yml)["vars"])
     with pytest.raises(ValueError, match="no_comment has no comment"):
-        document.documented_vars("vars:\n  # one\n  a: 1\n  no_comment: 2\ncommands: []\n")
+        documented_var_groups("vars:\n  # === g ===\n  # one\n  a: 1\n  no_comment: 2\ncommands: []\n")
+    with pytest.raises(ValueError, match="before the first"):
+        documented_var_groups("vars:\n  # one\n  a: 1\ncommands: []\n")
 
 
 def test_readme_and_docs_state_no_figure_that_benchmarks_md_does_not():

@@ -5,10 +5,11 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple, Union
 
 from spacy.tokens import Doc, DocBin, Span
-from spacy.vocab import Vocab
+from spacy.util import get_lang_class
+from spacy.vocab import Vocab, create_vocab
 
 from ..files import write_atomically, write_json
-from .conll import Sentence, iter_documents
+from .conll import Sentence, iter_documents, read_conll_file
 from .tags import count_labels, iob_to_spans
 
 
@@ -122,3 +123,22 @@ def save_conversion(doc_bin: DocBin, stats: ConversionStats, output: Union[str, 
     write_atomically(output, doc_bin.to_bytes())
     write_json(stats_path, stats.to_dict(), ensure_ascii=False)
     return stats_path
+
+
+def convert_file(input_path: Path, output: Path, lang: str, n_sents: int) -> Tuple[ConversionStats, Path]:
+    """Convert one CoNLL file to a DocBin with its statistics beside it;
+    return the statistics and their path. The vocabulary is the one
+    spacy.blank(lang) would build (spaCy's Language builds it with
+    create_vocab), without spacy.blank loading every installed pipeline
+    factory (spacy-transformers and torch) for each file."""
+    conll = read_conll_file(input_path)
+    doc_bin, stats = conll_to_docbin(
+        conll.sentences,
+        create_vocab(lang, get_lang_class(lang).Defaults),
+        n_sents=n_sents,
+        source=str(input_path),
+        encoding=conll.encoding,
+        columns=conll.columns,
+        documents=conll.documents,
+    )
+    return stats, save_conversion(doc_bin, stats, output)

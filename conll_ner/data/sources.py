@@ -9,13 +9,24 @@ came from, so the convert step reads, and depends on, one fixed path per split.
 """
 
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 from ..files import write_atomically
 from .hub import HUB_SOURCES, HUB_SPLIT_OF_FILE, hub_split_to_conll
 
 # Every split the convert step needs, under its original name.
 SPLIT_FILES = [f"{prefix}.{suffix}" for prefix in HUB_SOURCES for suffix in HUB_SPLIT_OF_FILE]
+# Where the convert step writes each split in the corpus folder: <split>/<lang>.spacy
+LANG_OF_FILE_PREFIX = {"conll2003/eng": "en", "conll2002/esp": "es", "conll2002/ned": "nl"}
+CORPUS_SPLIT_OF_SUFFIX = {"train": "train", "testa": "dev", "testb": "test"}
+
+
+def docbin_of_split(relative: str) -> Tuple[str, str]:
+    """(language, path in the corpus folder) of a split's DocBin, e.g.
+    conll2002/esp.testa -> (es, dev/es.spacy)."""
+    prefix, suffix = relative.rsplit(".", 1)
+    lang = LANG_OF_FILE_PREFIX[prefix]
+    return lang, f"{CORPUS_SPLIT_OF_SUFFIX[suffix]}/{lang}.spacy"
 
 
 class MissingDataError(RuntimeError):

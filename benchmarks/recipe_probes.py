@@ -19,7 +19,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import typer
 from common import machine, machine_line, remarks, versions
@@ -74,9 +74,13 @@ def word_embeddings(settings: Dict[str, Any]) -> str:
     return f"{'frozen' if rows > threshold else 'trained'} ({rows:,} rows)"
 
 
-def read_probe(name: str, training_dir: Path, command: str, remark: str = "") -> Dict[str, Any]:
-    """A probe's entry: its settings, the dev curve of its train log, and
-    what was run where."""
+def read_probe(
+    name: str, training_dir: Path, command: str, remark: str = "", evaluations: Optional[Dict[str, Path]] = None
+) -> Dict[str, Any]:
+    """A probe's entry: its settings, the dev curve of its train log, the
+    scores of its evaluations (metrics.json files of scripts/evaluate.py,
+    by name: the best model in torch, served in int8, ...), and what was run
+    where."""
     log = [json.loads(line) for line in (training_dir / "train_log.jsonl").read_text().splitlines() if line]
     if not log:
         raise ValueError(f"{training_dir / 'train_log.jsonl'} has no evaluation")
@@ -92,8 +96,26 @@ def read_probe(name: str, training_dir: Path, command: str, remark: str = "") ->
         "best_dev_f1": max(point["dev_f1"] for point in curve),
         "updates": log[-1]["step"],
         "seconds": log[-1]["seconds"],
+        "evaluations": {key: read_evaluation(path) for key, path in (evaluations or {}).items()},
         "remarks": [remark] if remark else [],
     }
+
+
+def read_evaluation(metrics_json: Path) -> Dict[str, Any]:
+    """Scores and runtime of one metrics.json of scripts/evaluate.py."""
+    metrics = json.loads(metrics_json.read_text(encoding="utf8"))
+    return {key: metrics[key] for key in ("ents_f", "ents_p", "ents_r", "runtime")} | {"file": str(metrics_json)}
+
+
+def evaluation_options(values: List[str]) -> Dict[str, Path]:
+    """NAME=METRICS.json options, by name."""
+    parsed = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not Path(path).is_file():
+            raise typer.BadParameter(f"{value!r}: give NAME=PATH of an existing metrics.json")
+        parsed[key] = Path(path)
+    return parsed
 
 
 def store(entry: Dict[str, Any], path: Path = RESULTS) -> None:
@@ -129,14 +151,24 @@ def record_command(
     training_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The run's training folder"),
     command: str = typer.Option(..., "--command", help="The command that trained it, as run"),
     remark: str = typer.Option("", "--remark", help="What the figures do not show (a shared machine, say)"),
+    evaluation: List[str] = typer.Option(
+        [], "--evaluation", help="NAME=PATH of a metrics.json of scripts/evaluate.py on the run (repeatable)"
+    ),
 ) -> None:
     """Record a finished run of the train step as a probe."""
-    store(read_probe(name, training_dir, command, remark))
+    store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation)))
     msg.good(f"Probe {name} recorded in {RESULTS}")
 
 
 def percent(value: float) -> str:
     return f"{100 * value:.2f}"
+
+
+def evaluated(probe: Dict[str, Any]) -> str:
+    """The recorded evaluations of a probe: name, F1 and the runtime that
+    computed it."""
+    found = probe.get("evaluations", {})
+    return "; ".join(f"{key} {percent(e['ents_f'])} ({e['runtime']['precision']})" for key, e in found.items()) or "-"
 
 
 def report_markdown(results: Dict[str, Any]) -> str:
@@ -149,8 +181,9 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "Each probe is the train step (`scripts/train.py`) with the same budget and the overrides named; dev F1 "
         "on the whole dev file at each evaluation (the first is spaCy's evaluation after one update).",
         "",
-        "| Probe | Lang | Encoder | Word embeddings | Peak rate | Updates | Dev F1 by evaluation | Best | Seconds |",
-        "|---|---|---|---|---:|---:|---|---:|---:|",
+        "| Probe | Lang | Encoder | Word embeddings | Peak rate | Updates | Dev F1 by evaluation | Best | Seconds "
+        "| Evaluated (F1) |",
+        "|---|---|---|---|---:|---:|---|---:|---:|---|",
     ]
     for probe in probes:
         settings = probe["settings"]
@@ -158,7 +191,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines.append(
             f"| {probe['name']} | {settings['lang']} | `{Path(str(settings['transformer'])).name}` | "
             f"{word_embeddings(settings)} | {settings['peak_learning_rate']:g} | {probe['updates']:,} | "
-            f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} |"
+            f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} | {evaluated(probe)} |"
         )
     lines.append("")
     for probe in probes:

@@ -163,6 +163,81 @@ def test_readme_and_docs_state_no_figure_that_benchmarks_md_does_not():
     assert not missing, missing
 
 
+# A measured figure in code: a number with a unit of time, speed or ratio, an
+# F1 score, or a decimal of 1 or more that is no version.
+MEASURED = re.compile(
+    r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:x|%|s|ms|min|words/s|updates/s)(?![\w/])"
+    r"|\bF1\s(?:of\s)?\d|(?<![\w.])\d+(?:\.\d+)?\s(?:dev\s|test\s)?F1\b"
+    r"|(?<![\w.<>=~-])(?:[1-9]\d*)\.\d+(?![\w.])"
+)
+
+
+def code_texts(path: Path):
+    """(line, text) of a config's comments, or of a Python file's comments
+    and docstrings."""
+    import ast
+    import io
+    import tokenize
+
+    source = path.read_text(encoding="utf8")
+    if path.suffix == ".cfg":
+        yield from ((n, line) for n, line in enumerate(source.splitlines(), 1) if line.lstrip().startswith("#"))
+        return
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring:
+                yield from ((node.body[0].lineno + n, line) for n, line in enumerate(docstring.splitlines()))
+
+
+def measured_figures(text: str, packages: set) -> list:
+    """The measured figures of one line: a number after a package's name is
+    its version, not a figure."""
+    found = []
+    for match in MEASURED.finditer(text):
+        before = text[: match.start()].split()
+        if before and before[-1].strip("`(").lower() in packages:
+            continue
+        found.append(match.group(0))
+    return found
+
+
+def test_configs_and_docstrings_state_no_measured_figure():
+    """Configs and code say what a setting does and why and link the evidence;
+    the figures themselves live in docs/decisions.md or BENCHMARKS.md, where
+    they have a date and one home."""
+    from importlib.metadata import distributions
+
+    packages = {dist.metadata["Name"].lower() for dist in distributions()} | {
+        "python",
+        "cuda",
+        "version",
+        "spacy",
+        "weasel",
+        "click",
+        "torch",
+        "transformers",
+        "spacy-transformers",
+        "thinc",
+        "onnxruntime",
+    }
+    sample = "an update took 1.31x as long, losses 0.05% apart, 87.2 dev F1 (F1 88.6), ~30 s, 3.7 times"
+    assert measured_figures(sample, packages) == ["1.31x", "0.05%", "87.2 dev F1", "F1 8", "30 s", "3.7"]
+    assert measured_figures("transformers 4.53.3 and click 8.2", packages) == []
+    paths = sorted((PROJECT_DIR / "configs").glob("*.cfg"))
+    paths += sorted(path for folder in ("conll_ner", "scripts") for path in (PROJECT_DIR / folder).rglob("*.py"))
+    found = [
+        f"{path.relative_to(PROJECT_DIR)}:{line}: {figure} in {text.strip()!r}"
+        for path in paths
+        for line, text in code_texts(path)
+        for figure in measured_figures(text, packages)
+    ]
+    assert not found, "\n".join(found)
+
+
 def test_readme_links_resolve():
     text = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
     targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)]+)\)", text) if not t.startswith("http")]

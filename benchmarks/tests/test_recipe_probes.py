@@ -3,7 +3,9 @@ saved config, stored by name, and rendered with its settings and curve."""
 
 import json
 
+import pytest
 import recipe_probes
+import typer
 from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.util import load_config
 from tiny_models import build_tiny_xlmr, fixture_texts
@@ -57,3 +59,19 @@ def test_the_stored_probes_are_in_benchmarks_md():
     path = RESULTS_DIR / "results_recipe_probes.json"
     report = recipe_probes.report_markdown(json.loads(path.read_text()))
     assert report in (PROJECT_DIR / "BENCHMARKS.md").read_text()
+
+
+def test_a_recorded_run_carries_its_evaluations(tmp_path):
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    run = fake_run(tmp_path / "run", encoder, 1e-4, 100000, [0.05, 0.7])
+    metrics = tmp_path / "int8" / "metrics.json"
+    metrics.parent.mkdir()
+    runtime = {"device": "cpu", "precision": "int8"}
+    metrics.write_text(json.dumps({"ents_f": 0.701, "ents_p": 0.7, "ents_r": 0.702, "runtime": runtime, "speed": 1}))
+    entry = recipe_probes.read_probe(
+        "run", run, "spacy project run train ...", evaluations=recipe_probes.evaluation_options([f"int8={metrics}"])
+    )
+    assert entry["evaluations"]["int8"]["ents_f"] == 0.701 and entry["evaluations"]["int8"]["runtime"] == runtime
+    assert "| int8 70.10 (int8) |" in recipe_probes.report_markdown({"probes": {"run": entry}})
+    with pytest.raises(typer.BadParameter, match="NAME=PATH"):
+        recipe_probes.evaluation_options([str(metrics)])

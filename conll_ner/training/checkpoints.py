@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 # The files of a checkpoint that can ask for code: the model's configuration
 # (required) and the tokenizer's (optional)
 CONFIG_FILES = ("config.json", "tokenizer_config.json")
-# The attention implementations transformers builds in (4.53: eager and the
+# The attention implementations transformers builds in (transformers 4.53: eager and the
 # keys of its AttentionInterface). Written out rather than read from
 # transformers' registry, because code can add to that registry at run time,
 # which is how hub kernels enter it.

@@ -58,7 +58,8 @@ from conll_ner.evaluation.metrics import words_per_second  # noqa: E402
 from conll_ner.files import write_atomically  # noqa: E402
 from conll_ner.inference.manifest import DONE_FILE, read_done  # noqa: E402
 from conll_ner.inference.settings import Settings  # noqa: E402
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, prediction_runtime  # noqa: E402
+from conll_ner.pipeline.cpu_features import cpu_computes_int8  # noqa: E402
+from conll_ner.pipeline.prediction_runtime import prediction_runtime  # noqa: E402
 from conll_ner.training.distillation import ANNOTATIONS_DIR, SILVER_DIR, SUMMARY_FILE  # noqa: E402
 
 SOURCES = ("conll2003/eng.train", "conll2002/esp.train", "conll2002/ned.train")

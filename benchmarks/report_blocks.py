@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Dict, List
 
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_computes_int8
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, cpu_computes_int8
 
 
 def remarks(results: Dict[str, Any]) -> List[str]:

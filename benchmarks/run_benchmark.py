@@ -24,7 +24,7 @@ from conll_ner.data.conll import iter_documents, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_atomically
 from conll_ner.inference.annotate import annotate
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import distill_scale  # noqa: E402

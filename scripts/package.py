@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import spacy
 import typer
@@ -17,12 +17,11 @@ from spacy.cli.package import package as spacy_package
 from spacy.util import load_config
 from wasabi import msg
 
-import conll_ner.evaluation.scoring
-import conll_ner.pipeline
 from conll_ner.evaluation.metrics import evaluate_docbin, score_summary
 from conll_ner.packaging.int8 import int8_tools_missing, write_int8_pipeline
 from conll_ner.packaging.model_card import write_model_card
-from conll_ner.pipeline.cpu_transformer import prediction_runtime
+from conll_ner.packaging.pipeline_code import add_pipeline_modules, standalone_code_paths
+from conll_ner.pipeline.prediction_runtime import prediction_runtime
 from conll_ner.runs import CORPUS_NAMES, HUB_DATASETS, evaluation_paths, languages, spacy_lang
 from conll_ner.training.encoders import encoder_name, pipeline_transformer
 
@@ -38,13 +37,6 @@ def drop_project_requirement(meta_path: Path) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf8"))
     meta["requirements"] = [req for req in meta["requirements"] if not req.startswith(PROJECT_DISTRIBUTION)]
     meta_path.write_text(json.dumps(meta, indent=2), encoding="utf8")
-
-
-def pipeline_code_paths() -> List[Path]:
-    """The modules a loaded pipeline runs: the scorer and every module of
-    conll_ner/pipeline/ (each imports nothing else of the project)."""
-    pipeline_modules = sorted(Path(conll_ner.pipeline.__file__).parent.glob("[!_]*.py"))
-    return [Path(conll_ner.evaluation.scoring.__file__), *pipeline_modules]
 
 
 def copy_pipeline(model_dir: Path, pipeline_dir: Path, transformer: Optional[str]) -> None:
@@ -148,7 +140,7 @@ def main(
         spacy_package(
             pipeline_dir,
             output_dir,
-            code_paths=pipeline_code_paths(),
+            code_paths=standalone_code_paths(),
             name=name,
             version=version,
             create_sdist=False,
@@ -157,6 +149,7 @@ def main(
             silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"
+    add_pipeline_modules(package_dir / full_name)
     drop_project_requirement(package_dir / "meta.json")
     # what `spacy package --build wheel` runs, after the requirements are right
     subprocess.run([sys.executable, "-m", "build", ".", "--wheel"], cwd=package_dir, check=True)

@@ -75,7 +75,8 @@ def test_the_package_carries_its_int8_encoder(packaged):
     pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
     import spacy
 
-    from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, transformer_shims
+    from conll_ner.pipeline.cpu_features import cpu_computes_int8
+    from conll_ner.pipeline.prediction_runtime import transformer_shims
 
     _, output, result = packaged
     package = output / "xx_ner_conll0203_tiny_bert_v2-0.1.0"
@@ -96,12 +97,12 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
 
     from conll_ner.packaging.int8 import write_int8_pipeline
     from conll_ner.packaging.model_card import write_model_card
-    from conll_ner.pipeline import cpu_transformer
+    from conll_ner.pipeline import cpu_features
 
     sys.path.insert(0, str(PROJECT_DIR / "scripts"))
     import package
 
-    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
+    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
     write_int8_pipeline(build_tiny_transformer_pipeline(tmp_path / "tiny"), tmp_path / "int8")
     sentences = spacy.blank("en")
     sentences.add_pipe("sentencizer")

@@ -15,7 +15,7 @@ sys.path.insert(0, str(PROJECT_DIR / "benchmarks"))
 import run_benchmark  # noqa: E402
 import update_cost  # noqa: E402
 
-from conll_ner.pipeline.cpu_transformer import transformer_shims  # noqa: E402
+from conll_ner.pipeline.prediction_runtime import transformer_shims  # noqa: E402
 
 
 @pytest.fixture(scope="module")

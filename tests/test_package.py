@@ -140,3 +140,26 @@ def test_card_names_the_local_checkpoint_portably(packaged):
     card = (output / "xx_ner_conll0203_tiny_bert_v2-0.1.0" / "README.md").read_text(encoding="utf8")
     assert f"- Encoder: `{SAVED_NAME}` (fine-tuned transformer, from a local checkpoint)" in card
     assert str(checkpoint.parent) not in card
+
+
+def test_the_package_loads_and_predicts_with_its_own_code_alone(packaged):
+    """Where the package is installed, this project is not: its own copies of
+    the scorer and of conll_ner/pipeline/ register what its config names (no
+    entry points of the project, no import of conll_ner)."""
+    _, output, _ = packaged
+    name = "xx_ner_conll0203_tiny_bert_v2"
+    script = f"""
+import sys
+import catalogue
+catalogue.Registry.get_entry_point = lambda self, name, default=None: default
+catalogue.Registry.get_entry_points = lambda self: {{}}
+sys.modules["conll_ner"] = None  # not installed
+sys.path.insert(0, {str(output / f"{name}-0.1.0")!r})
+import {name} as package
+nlp = package.load()
+shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+print(type(shim).__module__, type(shim).__name__, len(nlp("EU rejects German call .")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-3:] == [f"{name}.cpu_shim", "CPUTransformerShim", "5"]

@@ -42,8 +42,8 @@ from conll_ner.pipeline.int8_encoder import EXTRA_OUTPUTS, ONNX_INSTALL_HINT
 from conll_ner.pipeline.library_internals import torch_model, use_eager_attention
 from conll_ner.pipeline.prediction_runtime import transformer_shims
 
-# ONNX files hold at most 2 GB without external data; a trial export of
-# XLM-R large (2.2 GB in fp32) with external data went over 24 GB of memory
+# ONNX files hold at most 2 GB without external data, and an export with
+# external data needs many times the encoder's size in memory (docs/decisions.md)
 INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
 OPSET = 17
 OPTIMIZER_LEVEL = 1

@@ -269,6 +269,20 @@ def test_the_int8_pipeline_predicts_in_int8_close_to_fp32(tiny_pipeline, int8_pi
     numpy.testing.assert_array_equal(hidden_states(int8, text), exact)
 
 
+def test_a_copy_of_an_int8_pipeline_predicts_with_a_session_of_its_own(int8_pipeline, monkeypatch):
+    """The int8 encoder owns its ONNX Runtime session, which cannot be
+    copied: a deep copy carries the graph and makes its own."""
+    cpu(monkeypatch, vnni=True)
+    nlp = spacy.load(int8_pipeline)
+    text = fixture_texts()[0]
+    quantized = hidden_states(nlp, text)  # the session is made
+    copied = copy.deepcopy(nlp)
+    assert prediction_runtime(copied)["precision"] == "int8"
+    assert transformer_shim(copied).int8_session() is not transformer_shim(nlp).int8_session()
+    assert transformer_shim(copied).int8_graph == transformer_shim(nlp).int8_graph
+    numpy.testing.assert_array_equal(hidden_states(copied, text), quantized)
+
+
 def test_int8_entities_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
     cpu(monkeypatch, vnni=True)
     nlp = spacy.load(int8_pipeline)

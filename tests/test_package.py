@@ -163,3 +163,21 @@ print(type(shim).__module__, type(shim).__name__, len(nlp("EU rejects German cal
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-3:] == [f"{name}.cpu_shim", "CPUTransformerShim", "5"]
+
+
+def test_the_pipeline_code_imports_without_the_transformer_libraries():
+    """Packaged CNN pipelines carry every module of conll_ner/pipeline/ too,
+    where torch, transformers, spacy-transformers and onnxruntime may be
+    absent."""
+    script = """
+import importlib, sys
+for name in ("torch", "transformers", "spacy_transformers", "onnxruntime"):
+    sys.modules[name] = None  # not installed
+from conll_ner.packaging.pipeline_code import pipeline_modules
+for module in pipeline_modules():
+    importlib.import_module(f"conll_ner.pipeline.{module.stem}")
+print(len(pipeline_modules()))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) > 5

@@ -17,7 +17,7 @@ from processes import run_checked
 from spacy.util import load_config
 
 from conll_ner.evaluation.metrics import evaluate_docbin
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, cpu_computes_int8
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, cpu_computes_int8
 
 
 def remarks(results: Dict[str, Any]) -> List[str]:

@@ -26,7 +26,8 @@ from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
 from conll_ner.files import write_atomically
 from conll_ner.packaging.int8 import write_int8_pipeline
-from conll_ner.pipeline.cpu_transformer import length_groups, prediction_runtime, transformer_shims
+from conll_ner.pipeline.length_groups import length_groups
+from conll_ner.pipeline.prediction_runtime import prediction_runtime, transformer_shims
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -191,7 +192,7 @@ PROFILE_PARTS = {
     "spaCy tokenizer (text to Doc)": [("spacy.language", "make_doc")],
     "transformer component": [("spacy_transformers.pipeline_component", "predict")],
     "subword tokenization": [("spacy_transformers.layers.transformer_model", "huggingface_tokenize")],
-    "encoder calls": [("conll_ner.pipeline.cpu_transformer", "predict")],
+    "encoder calls": [("conll_ner.pipeline.cpu_shim", "predict")],
 }
 # inside the transformer component, the time of neither part above: windows,
 # the alignment of pieces to tokens (compiled, invisible to cProfile) and the

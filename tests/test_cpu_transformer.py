@@ -1,4 +1,4 @@
-"""The transformer's CPU runtime (conll_ner/pipeline/cpu_transformer.py) and
+"""The transformer's CPU runtime (conll_ner/pipeline/: the shim, its parts and the architecture) and
 the int8 build (conll_ner/packaging/int8.py), on tiny random encoders."""
 
 import copy
@@ -17,8 +17,11 @@ from thinc.api import ArgsKwargs, NumpyOps, get_current_ops, set_current_ops
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
 from conll_ner.packaging import int8 as int8_build
-from conll_ner.pipeline import cpu_transformer
-from conll_ner.pipeline.cpu_transformer import CPUTransformerShim, prediction_runtime
+from conll_ner.pipeline import cpu_features, notices
+from conll_ner.pipeline.cpu_shim import CPUTransformerShim
+from conll_ner.pipeline.length_groups import length_groups
+from conll_ner.pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_model
+from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
 
 @pytest.fixture
@@ -59,8 +62,8 @@ def int8_pipeline(tiny_pipeline, tmp_path_factory):
 
 def cpu(monkeypatch, bfloat16=False, vnni=False):
     """A CPU with or without native bfloat16 and VNNI."""
-    monkeypatch.setattr(cpu_transformer, "cpu_computes_bfloat16", lambda: bfloat16)
-    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: vnni)
+    monkeypatch.setattr(cpu_features, "cpu_computes_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: vnni)
 
 
 def load(path, **settings):
@@ -116,7 +119,7 @@ def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_pipeline):
     nlp = spacy.load(tiny_pipeline)
     assert nlp.config["components"]["transformer"]["model"]["mixed_precision"] is True
     shim = transformer_shim(nlp)
-    assert not shim._mixed_precision and not shim._grad_scaler._enabled
+    assert not shim_mixed_precision(shim) and not shim_grad_scaling(shim)
     losses = nlp.update([Example.from_dict(nlp.make_doc(fixture_texts()[0]), {"entities": []})], losses={})
     assert numpy.isfinite(losses["transformer"])
 
@@ -160,7 +163,7 @@ def training_step(nlp):
     update makes it: the outputs handed to thinc and the gradient of the word
     embeddings."""
     shim = transformer_shim(nlp)
-    shim._model.zero_grad()
+    torch_model(shim).zero_grad()
     tokenizer = nlp.get_pipe("transformer").model.tokenizer
     encoding = tokenizer(fixture_texts()[:2], padding=True, return_tensors="pt")
     inputs = ArgsKwargs(
@@ -171,7 +174,7 @@ def training_step(nlp):
     hidden = outputs.last_hidden_state
     d_hidden = torch.randn(hidden.shape, generator=torch.Generator().manual_seed(1))
     backprop(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
-    embeddings = shim._model.embeddings.word_embeddings.weight
+    embeddings = torch_model(shim).embeddings.word_embeddings.weight
     return hidden.detach(), embeddings.grad.clone()
 
 
@@ -205,9 +208,9 @@ def update_once(nlp):
 
 @pytest.mark.parametrize("margin, frozen", [(-1, True), (0, False)])
 def test_word_embeddings_of_vocabularies_above_the_threshold_are_frozen(tiny_pipeline, margin, frozen, tmp_path):
-    rows = transformer_shim(spacy.load(tiny_pipeline))._model.get_input_embeddings().weight.shape[0]
+    rows = torch_model(transformer_shim(spacy.load(tiny_pipeline))).get_input_embeddings().weight.shape[0]
     nlp = load(tiny_pipeline, freeze_word_embeddings_above=rows + margin)
-    model = transformer_shim(nlp)._model
+    model = torch_model(transformer_shim(nlp))
     before = {name: value.detach().clone() for name, value in model.named_parameters()}
     update_once(nlp)
     update_once(nlp)
@@ -220,7 +223,7 @@ def test_word_embeddings_of_vocabularies_above_the_threshold_are_frozen(tiny_pip
     assert "encoder.layer.0.attention.self.query.weight" in changed and "embeddings.LayerNorm.weight" in changed
     # the whole vocabulary is saved with the pipeline, as it was trained
     nlp.to_disk(tmp_path / "trained")
-    reloaded = transformer_shim(spacy.load(tmp_path / "trained"))._model.get_input_embeddings().weight
+    reloaded = torch_model(transformer_shim(spacy.load(tmp_path / "trained"))).get_input_embeddings().weight
     assert reloaded.shape[0] == rows and torch.equal(reloaded, after[word_embeddings].detach())
 
 
@@ -266,6 +269,20 @@ def test_the_int8_pipeline_predicts_in_int8_close_to_fp32(tiny_pipeline, int8_pi
     numpy.testing.assert_array_equal(hidden_states(int8, text), exact)
 
 
+def test_a_copy_of_an_int8_pipeline_predicts_with_a_session_of_its_own(int8_pipeline, monkeypatch):
+    """The int8 encoder owns its ONNX Runtime session, which cannot be
+    copied: a deep copy carries the graph and makes its own."""
+    cpu(monkeypatch, vnni=True)
+    nlp = spacy.load(int8_pipeline)
+    text = fixture_texts()[0]
+    quantized = hidden_states(nlp, text)  # the session is made
+    copied = copy.deepcopy(nlp)
+    assert prediction_runtime(copied)["precision"] == "int8"
+    assert transformer_shim(copied).int8_session() is not transformer_shim(nlp).int8_session()
+    assert transformer_shim(copied).int8_graph == transformer_shim(nlp).int8_graph
+    numpy.testing.assert_array_equal(hidden_states(copied, text), quantized)
+
+
 def test_int8_entities_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
     cpu(monkeypatch, vnni=True)
     nlp = spacy.load(int8_pipeline)
@@ -285,15 +302,16 @@ def test_int8_entities_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
 def test_the_int8_encoder_loads_in_a_fresh_process_without_exporting(int8_pipeline, tmp_path):
     script = f"""
 import subprocess, torch
-import conll_ner.pipeline.cpu_transformer as runtime
+from conll_ner.pipeline import cpu_features
+from conll_ner.pipeline.prediction_runtime import prediction_runtime
 def exported(*args, **kwargs):
     raise AssertionError("exported")
 torch.onnx.export = subprocess.run = subprocess.Popen = exported
-runtime.cpu_computes_int8 = lambda: True  # a CPU with VNNI
+cpu_features.cpu_computes_int8 = lambda: True  # a CPU with VNNI
 import spacy
 nlp = spacy.load({str(int8_pipeline)!r})
 docs = list(nlp.pipe({fixture_texts()!r}))
-print(len(docs), runtime.prediction_runtime(nlp)["precision"])
+print(len(docs), prediction_runtime(nlp)["precision"])
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -305,8 +323,8 @@ def test_training_drops_the_int8_encoder_and_saving_keeps_the_torch_weights(
 ):
     cpu(monkeypatch, vnni=True)
     int8 = spacy.load(int8_pipeline)
-    original = transformer_shim(spacy.load(tiny_pipeline))._model.state_dict()
-    saved = transformer_shim(int8)._model.state_dict()
+    original = torch_model(transformer_shim(spacy.load(tiny_pipeline))).state_dict()
+    saved = torch_model(transformer_shim(int8)).state_dict()
     assert original.keys() == saved.keys() and all(torch.equal(original[k], saved[k]) for k in original)
     text = fixture_texts()[0]
     quantized = hidden_states(int8, text)
@@ -336,8 +354,8 @@ def test_without_onnxruntime_the_int8_pipeline_predicts_with_torch_and_says_so_o
 import sys, warnings
 sys.modules["onnxruntime"] = None  # not installed
 import spacy
-import conll_ner.pipeline.cpu_transformer as runtime
-runtime.cpu_computes_int8 = lambda: True  # a CPU with VNNI, where int8 would run
+from conll_ner.pipeline import cpu_features
+cpu_features.cpu_computes_int8 = lambda: True  # a CPU with VNNI, where int8 would run
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as said:
     nlp = spacy.load({str(int8_pipeline)!r})
@@ -414,7 +432,7 @@ def legacy_pipeline(tiny_pipeline, tmp_path_factory):
 
 
 def test_a_legacy_pipeline_loads_predicts_in_fp32_and_says_how_to_migrate(legacy_pipeline, monkeypatch):
-    monkeypatch.setattr(cpu_transformer, "_SAID", set())
+    monkeypatch.setattr(notices, "_SAID", set())
     with pytest.warns(UserWarning, match="python scripts/int8.py <pipeline>"):
         nlp = spacy.load(legacy_pipeline)
     assert type(transformer_shim(nlp)) is not CPUTransformerShim
@@ -440,9 +458,9 @@ def test_the_int8_build_migrates_a_legacy_pipeline(legacy_pipeline, tiny_pipelin
 def test_length_groups_sort_rows_and_stay_within_the_token_budget():
     lengths = [5, 30, 7, 30, 12, 100]
     # 3 x 12 and 2 x 30 padded tokens fit 64; 100 is a group of its own
-    assert cpu_transformer.length_groups(lengths, 64) == [[0, 2, 4], [1, 3], [5]]
-    assert cpu_transformer.length_groups(lengths, 10_000) == [[0, 2, 4, 1, 3, 5]]
-    assert cpu_transformer.length_groups([], 64) == []
+    assert length_groups(lengths, 64) == [[0, 2, 4], [1, 3], [5]]
+    assert length_groups(lengths, 10_000) == [[0, 2, 4, 1, 3, 5]]
+    assert length_groups([], 64) == []
 
 
 def token_pieces(doc, hidden):

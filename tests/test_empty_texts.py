@@ -22,8 +22,8 @@ from spacy.util import load_model_from_config
 from tiny_models import TRAIN, build_tiny_bert, build_tiny_xlmr, fixture_texts, shipped_pipeline, train
 
 from conll_ner.packaging.int8 import add_int8_encoder, int8_tools_missing
-from conll_ner.pipeline import cpu_transformer
-from conll_ner.pipeline.cpu_transformer import prediction_runtime
+from conll_ner.pipeline import cpu_features
+from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
 # over one transformer window (128 pieces) and over one CNN batch of words
 LONG = " ".join(["Peter Blackburn visited Brussels and the European Commission ."] * 25)
@@ -90,7 +90,7 @@ def pipelines(tmp_path_factory) -> Dict[str, Language]:
 @pytest.fixture
 def vnni(monkeypatch):
     """A CPU with VNNI: the transformers predict with their int8 encoders."""
-    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)
+    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: True)
 
 
 @pytest.mark.parametrize("name", ["transformer-bert", "transformer-xlmr", "cnn", "cnn-student"])

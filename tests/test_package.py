@@ -80,7 +80,8 @@ def test_the_package_carries_its_int8_encoder(packaged):
     pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
     import spacy
 
-    from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, transformer_shims
+    from conll_ner.pipeline.cpu_features import cpu_computes_int8
+    from conll_ner.pipeline.prediction_runtime import transformer_shims
 
     _, output, result = packaged
     package = output / "xx_ner_conll0203_tiny_bert_v2-0.1.0"
@@ -102,9 +103,9 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
     from conll_ner.packaging.int8 import write_int8_pipeline
     from conll_ner.packaging.model_card import write_model_card
     from conll_ner.packaging.served_scores import served_int8_scores
-    from conll_ner.pipeline import cpu_transformer
+    from conll_ner.pipeline import cpu_features
 
-    monkeypatch.setattr(cpu_transformer, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
+    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: True)  # a CPU with VNNI
     write_int8_pipeline(build_tiny_transformer_pipeline(tmp_path / "tiny"), tmp_path / "int8")
     sentences = spacy.blank("en")
     sentences.add_pipe("sentencizer")
@@ -176,3 +177,44 @@ def test_meta_rewrites_keep_everything_else(tmp_path):
         "requirements": ["spacy-transformers>=1.4"],
         "description": "NER",
     }
+
+
+def test_the_package_loads_and_predicts_with_its_own_code_alone(packaged):
+    """Where the package is installed, this project is not: its own copies of
+    the scorer and of conll_ner/pipeline/ register what its config names (no
+    entry points of the project, no import of conll_ner)."""
+    _, output, _ = packaged
+    name = "xx_ner_conll0203_tiny_bert_v2"
+    script = f"""
+import sys
+import catalogue
+catalogue.Registry.get_entry_point = lambda self, name, default=None: default
+catalogue.Registry.get_entry_points = lambda self: {{}}
+sys.modules["conll_ner"] = None  # not installed
+sys.path.insert(0, {str(output / f"{name}-0.1.0")!r})
+import {name} as package
+nlp = package.load()
+shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+print(type(shim).__module__, type(shim).__name__, len(nlp("EU rejects German call .")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-3:] == [f"{name}.cpu_shim", "CPUTransformerShim", "5"]
+
+
+def test_the_pipeline_code_imports_without_the_transformer_libraries():
+    """Packaged CNN pipelines carry every module of conll_ner/pipeline/ too,
+    where torch, transformers, spacy-transformers and onnxruntime may be
+    absent."""
+    script = """
+import importlib, sys
+for name in ("torch", "transformers", "spacy_transformers", "onnxruntime"):
+    sys.modules[name] = None  # not installed
+from conll_ner.packaging.pipeline_code import pipeline_modules
+for module in pipeline_modules():
+    importlib.import_module(f"conll_ner.pipeline.{module.stem}")
+print(len(pipeline_modules()))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) > 5

@@ -56,7 +56,8 @@ from conll_ner.evaluation.metrics import words_per_second
 from conll_ner.files import write_atomically
 from conll_ner.inference.manifest import DONE_FILE, read_done
 from conll_ner.inference.settings import Settings
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8, prediction_runtime
+from conll_ner.pipeline.cpu_features import cpu_computes_int8
+from conll_ner.pipeline.prediction_runtime import prediction_runtime
 from conll_ner.project import copy_project, project_run_args
 from conll_ner.training.distillation import ANNOTATIONS_DIR, SILVER_DIR, SUMMARY_FILE
 

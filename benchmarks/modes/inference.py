@@ -34,7 +34,7 @@ from processes import PROJECT_DIR, WORK_DIR
 from spacy.util import load_config
 from wasabi import msg
 
-from conll_ner.pipeline.cpu_transformer import cpu_computes_int8
+from conll_ner.pipeline.cpu_features import cpu_computes_int8
 
 RESULTS_FILE = "results.json"
 RESULTS_KEY = "inference"

@@ -20,7 +20,7 @@ from common import (
 )
 from wasabi import msg
 
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16
 
 RESULTS_FILE = "results_long.json"
 RESULTS_KEY = None

@@ -100,7 +100,7 @@ def offline_speed(pipeline: Path, texts: Sequence[str], batch_size: int) -> Dict
     warm-up pass first), with its precision, and each text's words."""
     import spacy
 
-    from conll_ner.pipeline.cpu_transformer import prediction_runtime
+    from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
     nlp = spacy.load(pipeline)
     words = [len(nlp.make_doc(text)) for text in texts]

@@ -38,7 +38,8 @@ from spacy.util import load_config, registry
 from thinc.api import fix_random_seed
 from wasabi import msg
 
-from conll_ner.pipeline.cpu_transformer import cpu_computes_bfloat16, transformer_shims
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16
+from conll_ner.pipeline.prediction_runtime import transformer_shims
 from conll_ner.training.budget import plan_training
 from modes.multilingual import built_encoder, conll_path, prepare_corpus, trimmed_encoder
 

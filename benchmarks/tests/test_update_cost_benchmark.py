@@ -11,7 +11,7 @@ from processes import PROJECT_DIR, RESULTS_DIR
 from spacy.training import Example
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
-from conll_ner.pipeline.cpu_transformer import transformer_shims
+from conll_ner.pipeline.prediction_runtime import transformer_shims
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from spacy.training import Example
 
 from ..data.readers import create_gold_tokens_corpus
 from ..files import write_atomically, write_json
-from ..pipeline.cpu_transformer import prediction_runtime
+from ..pipeline.prediction_runtime import prediction_runtime
 from .scoring import ERROR_KINDS, predicted_iob2, score_entities
 
 

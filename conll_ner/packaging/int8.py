@@ -5,19 +5,19 @@ Runtime's transformer optimizer, and the weights of its matrix products
 quantized to int8 per channel with ONNX Runtime's `quantize_dynamic`
 (activations are quantized at run time, per call; the shim calls the encoder
 once per window). Optimum would do the same export and quantization, but its
-last release for transformers <4.54 (1.27) cannot be imported beside torch
-2.13 (`ImportError: cannot import name '_attention_scale'`), so ONNX
-Runtime's own tools do it. Static int8 (calibrated activations) is known to
-wreck NER encoders; dynamic int8 kept all-MiniLM-L6-v2's dev F1 within 0.2
-of fp32 (BENCHMARKS.md, `inference` mode). torch's own `quantize_dynamic`
-lost 0.6 F1 at bfloat16's speed.
+last release for transformers <4.54 (optimum 1.27) cannot be imported beside
+torch 2.13 (`ImportError: cannot import name '_attention_scale'`), so ONNX
+Runtime's own tools do it. Dynamic int8 rather than static (calibrated
+activations, known to wreck NER encoders) or torch's own
+`quantize_dynamic`: the evidence is in docs/decisions.md, "The CPU runtime",
+and BENCHMARKS.md (`inference` mode).
 
-The export runs in a child process: at its peak it takes about ten times the
-encoder's fp32 size in memory (13.9 GB for BERT-large's 1.3 GB, mostly the
-graph optimizer), a process keeps much of it afterwards, and running out of
-memory then ends the child, not the caller. The graph is stored in the
+The export runs in a child process: at its peak it takes many times the
+encoder's fp32 size in memory (mostly the graph optimizer; measured in
+docs/decisions.md), a process keeps much of it afterwards, and running out
+of memory then ends the child, not the caller. The graph is stored in the
 transformer component's `model` file beside the torch weights
-(conll_ner/pipeline/cpu_transformer.py), so it travels inside the pipeline
+(conll_ner/pipeline/int8_encoder.py), so it travels inside the pipeline
 and its wheel, with the settings it was built with.
 """
 
@@ -37,15 +37,13 @@ from spacy.language import Language
 from spacy.util import load_config
 
 from conll_ner.files import atomic_folder
-from conll_ner.pipeline.cpu_transformer import (
-    EXTRA_OUTPUTS,
-    ONNX_INSTALL_HINT,
-    CPUTransformerShim,
-    transformer_shims,
-)
+from conll_ner.pipeline.cpu_shim import CPUTransformerShim
+from conll_ner.pipeline.int8_encoder import EXTRA_OUTPUTS, ONNX_INSTALL_HINT
+from conll_ner.pipeline.library_internals import torch_model, use_eager_attention
+from conll_ner.pipeline.prediction_runtime import transformer_shims
 
-# ONNX files hold at most 2 GB without external data; a trial export of
-# XLM-R large (2.2 GB in fp32) with external data went over 24 GB of memory
+# ONNX files hold at most 2 GB without external data, and an export with
+# external data needs many times the encoder's size in memory (docs/decisions.md)
 INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
 OPSET = 17
 OPTIMIZER_LEVEL = 1
@@ -94,7 +92,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     encoder = encoder.float().eval()
-    encoder.config._attn_implementation = "eager"
+    use_eager_attention(encoder.config)
     ids = torch.randint(5, min(100, encoder.config.vocab_size), (2, 9))  # small vocabularies too
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
@@ -169,18 +167,19 @@ def add_int8_encoder(nlp: Language) -> List[Dict[str, Any]]:
         raise ValueError(f"it has no transformer built by {OUR_ARCHITECTURE} (a CNN pipeline needs no int8 encoder)")
     built = []
     for shim in shims:
-        config = shim._model.config
+        encoder = torch_model(shim)
+        config = encoder.config
         asked = [key for key in EXTRA_OUTPUTS if getattr(config, key, False)]
         if asked:
             raise ValueError(f"its encoder is configured to return {', '.join(asked)}, which the int8 graph lacks")
-        size = sum(tensor.numel() * tensor.element_size() for tensor in shim._model.state_dict().values())
+        size = sum(tensor.numel() * tensor.element_size() for tensor in encoder.state_dict().values())
         if size >= INT8_MAX_WEIGHT_BYTES:
             raise ValueError(
                 f"its encoder's weights take {size / 1024**3:.1f} GB, over the 2 GB of an ONNX file without "
                 "external data, whose export needs many times that in memory"
             )
         settings = export_settings()
-        shim.set_int8_graph(export_in_child(shim._model), settings)
+        shim.set_int8_graph(export_in_child(encoder), settings)
         built.append(settings)
     return built
 

@@ -25,7 +25,7 @@ from spacy.util import load_config
 
 from ..evaluation.metrics import runtime_words
 from ..files import write_atomically
-from ..pipeline.cpu_transformer import transformer_shims
+from ..pipeline.prediction_runtime import transformer_shims
 from ..runs import languages
 from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
 

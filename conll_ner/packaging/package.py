@@ -9,31 +9,22 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 from spacy.cli.package import package as spacy_package
 from wasabi import Printer
-
-import conll_ner.evaluation.scoring
-import conll_ner.pipeline
 
 from ..runs import HUB_DATASETS, languages
 from .int8 import int8_tools_missing, write_int8_pipeline
 from .meta import drop_project_requirement, set_description
 from .model_card import write_model_card
 from .naming import full_package_name, package_description, package_name
+from .pipeline_code import add_pipeline_modules, standalone_code_paths
 from .served_scores import served_int8_scores
 
 
 class PackagingError(ValueError):
     """A pipeline that cannot be packaged as asked."""
-
-
-def pipeline_code_paths() -> List[Path]:
-    """The modules a loaded pipeline runs: the scorer and every module of
-    conll_ner/pipeline/ (each imports nothing else of the project)."""
-    pipeline_modules = sorted(Path(conll_ner.pipeline.__file__).parent.glob("[!_]*.py"))
-    return [Path(conll_ner.evaluation.scoring.__file__), *pipeline_modules]
 
 
 def copy_pipeline(model_dir: Path, pipeline_dir: Path, transformer: Optional[str], msg: Printer) -> None:
@@ -98,7 +89,7 @@ def build_package(
         spacy_package(
             pipeline_dir,
             output_dir,
-            code_paths=pipeline_code_paths(),
+            code_paths=standalone_code_paths(),
             name=name,
             version=version,
             create_sdist=False,
@@ -107,6 +98,7 @@ def build_package(
             silent=False,
         )
     package_dir = output_dir / f"{full_name}-{version}"
+    add_pipeline_modules(package_dir / full_name)
     drop_project_requirement(package_dir / "meta.json")
     # what `spacy package --build wheel` runs, after the requirements are right
     subprocess.run([sys.executable, "-m", "build", ".", "--wheel"], cwd=package_dir, check=True)

@@ -7,7 +7,7 @@ import spacy
 from wasabi import Printer
 
 from ..evaluation.metrics import evaluate_docbin, score_summary
-from ..pipeline.cpu_transformer import prediction_runtime
+from ..pipeline.prediction_runtime import prediction_runtime
 from ..runs import evaluation_paths
 
 

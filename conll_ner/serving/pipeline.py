@@ -11,7 +11,7 @@ from spacy.language import Language
 
 from ..inference.annotator import Row, annotate_records, load_pipeline, model_identity
 from ..inference.corpus import Record
-from ..pipeline.cpu_transformer import prediction_runtime
+from ..pipeline.prediction_runtime import prediction_runtime
 from .settings import ServeSettings
 
 

@@ -180,7 +180,7 @@ def entity_offsets(text: str, entities: Dict[str, str]) -> List[Tuple[int, int, 
 
 # A constant learning rate for the check's few updates: the config's schedule warms up from 0, so in
 # its first updates nothing would change and a broken update would go unnoticed (the first GPU run
-# reported "ner loss 23.5 -> 23.5")
+# reported the same NER loss before and after its updates)
 CHECK_LEARN_RATE = 1e-3
 
 
@@ -216,6 +216,7 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
     from spacy.util import load_config
     from thinc.api import set_gpu_allocator
 
+    from ..pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_model
     from .tiny_bert import build_tiny_bert
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,10 +225,10 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
         set_gpu_allocator(load_config(config_path)["system"]["gpu_allocator"])
         nlp, losses, docs = train_tiny_pipeline(config_path, encoder, updates, mixed_precision=True)
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
-    device = next(shim._model.parameters()).device
+    device = next(torch_model(shim).parameters()).device
     if device.type != "cuda":
         raise RuntimeError(f"the transformer ran on {device}")
-    if not (shim._mixed_precision and shim._grad_scaler._enabled):
+    if not (shim_mixed_precision(shim) and shim_grad_scaling(shim)):
         raise RuntimeError("mixed precision or grad scaling is off")
     if not all(math.isfinite(loss) for loss in losses):
         raise RuntimeError(f"non-finite ner losses {losses}")

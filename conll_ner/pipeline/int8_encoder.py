@@ -1,0 +1,100 @@
+"""A pipeline's int8 encoder: its ONNX graph, the settings it was built
+with, and the ONNX Runtime session that runs it.
+
+The graph is the encoder exported to ONNX, attention and layer norms fused,
+the weights of its matrix products quantized to int8 per channel and its
+activations quantized at run time (ONNX Runtime's dynamic quantization). It
+is built once, by an explicit step (conll_ner/packaging/int8.py, run by the
+package step), and saved with the torch weights in the transformer
+component's `model` file, so a loaded pipeline predicts in int8 with no
+export, cache or child process. Dynamic quantization scales the activations
+of each call by what the call holds, so the encoder is called once per
+window: a text's entities cannot depend on the other texts of its batch, or
+on padding. The evidence behind int8: docs/decisions.md.
+
+torch and onnxruntime are imported where available: packaged CNN pipelines
+carry this module too and need neither.
+"""
+
+from typing import Any, Dict, Optional
+
+import numpy
+from thinc.types import ArgsKwargs
+
+from .notices import say_once
+
+try:
+    import torch
+except ImportError:  # a CNN pipeline's environment
+    torch = None
+
+try:  # optional: requirements-onnx.txt
+    import onnxruntime
+except ImportError:
+    onnxruntime = None
+
+ONNX_INSTALL_HINT = "pip install -r requirements-onnx.txt (or pip install onnxruntime onnx)"
+# the transformer_config settings that ask the encoder for more than its last
+# hidden state, which is all the int8 graph returns
+EXTRA_OUTPUTS = ("output_hidden_states", "output_attentions")
+
+
+class Int8Encoder:
+    """The int8 graph of an encoder's current weights (serialized ONNX) and
+    the settings it was built with. It owns its ONNX Runtime session, made
+    on the first prediction; copies and pickles carry the graph and make a
+    session of their own (a session cannot be copied)."""
+
+    def __init__(self, graph: bytes, settings: Optional[Dict[str, Any]] = None) -> None:
+        self.graph = graph
+        self.settings: Dict[str, Any] = dict(settings or {})
+        self._session: Any = None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"graph": self.graph, "settings": self.settings}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["graph"], state["settings"])
+
+    def session(self) -> Any:
+        """The session, or None where onnxruntime is not installed (said once)."""
+        if onnxruntime is None:
+            say_once(f"onnxruntime is not installed: the transformer predicts with torch ({ONNX_INSTALL_HINT})")
+            return None
+        if self._session is None:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            self._session = onnxruntime.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
+        return self._session
+
+    @staticmethod
+    def takes(inputs: ArgsKwargs) -> bool:
+        """The graph takes ids and a mask; token types only as all zeros."""
+        kwargs = inputs.kwargs
+        token_types = kwargs.get("token_type_ids")
+        return (
+            not inputs.args
+            and not set(kwargs) - {"input_ids", "attention_mask", "token_type_ids"}
+            and (token_types is None or not bool(token_types.any()))
+        )
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        """The last hidden state of a batch that `takes` accepts, as a Hugging
+        Face output: one session call per window, on its real tokens only.
+        The rows are cut and filled in numpy: torch's indexing ops start its
+        thread pool, which on few cores competes with ONNX Runtime's."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        session = self.session()
+        ids = inputs.kwargs["input_ids"].detach().cpu().numpy().astype("int64", copy=False)
+        mask = inputs.kwargs["attention_mask"].detach().cpu().numpy().astype("int64", copy=False)
+        hidden: Optional[numpy.ndarray] = None
+        for row in range(ids.shape[0]):
+            positions = numpy.flatnonzero(mask[row])
+            feeds = {"input_ids": ids[row, positions][None], "attention_mask": mask[row, positions][None]}
+            (output,) = session.run(["last_hidden_state"], feeds)
+            if hidden is None:
+                hidden = numpy.zeros((*ids.shape, output.shape[-1]), dtype=numpy.float32)
+            hidden[row, positions] = output[0]
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))

@@ -223,6 +223,7 @@ def test_configs_and_docstrings_state_no_measured_figure():
         "spacy-transformers",
         "thinc",
         "onnxruntime",
+        "optimum",
     }
     sample = "an update took 1.31x as long, losses 0.05% apart, 87.2 dev F1 (F1 88.6), ~30 s, 3.7 times"
     assert measured_figures(sample, packages) == ["1.31x", "0.05%", "87.2 dev F1", "F1 8", "30 s", "3.7"]

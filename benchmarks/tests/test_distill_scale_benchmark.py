@@ -15,7 +15,7 @@ import spacy
 import srsly
 from fixtures import DUTCH, ENGLISH_TRAIN, SPANISH
 from modes import distill_scale
-from processes import BENCH_DIR, PROJECT_DIR
+from processes import BENCH_DIR, PROJECT_DIR, measure_in_subprocess
 from spacy.tokens import Doc, DocBin
 
 from conll_ner.data.conll import read_conll_file
@@ -128,15 +128,10 @@ def test_the_speed_pipelines_are_timed_on_the_same_sentences_in_one_process(data
         == overrides
     )
     assert set(student.get_pipe("ner").labels) == set(teacher.get_pipe("ner").labels) == {"PER", "ORG", "LOC", "MISC"}
-    output = tmp_path / "speed.json"
-    result = subprocess.run(
-        [sys.executable, *distill_scale.speed_args(pipelines, data_dir / "conll2003" / "eng.testa", 0, 1)]
-        + ["--output-json", str(output)],
-        capture_output=True,
-        text=True,
+    # as the mode runs it: the harness's folder on the command's import path
+    speed = measure_in_subprocess(
+        distill_scale.speed_args(pipelines, data_dir / "conll2003" / "eng.testa", 0, 1), tmp_path / "speed.json"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    speed = json.loads(output.read_text())
     dev = read_conll_file(data_dir / "conll2003" / "eng.testa").sentences
     assert (speed["sentences"], speed["words"], speed["torch_threads"]) == (len(dev), sum(len(s.words) for s in dev), 1)
     for role in ("base_teacher", "student"):

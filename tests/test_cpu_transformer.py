@@ -19,7 +19,8 @@ from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 from conll_ner.packaging import int8 as int8_build
 from conll_ner.pipeline import cpu_features, notices
 from conll_ner.pipeline.cpu_shim import CPUTransformerShim
-from conll_ner.pipeline.length_groups import length_groups
+from conll_ner.pipeline.int8_encoder import ROW_SCHEME
+from conll_ner.pipeline.length_groups import equal_length_groups, length_groups
 from conll_ner.pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_model
 from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
@@ -60,10 +61,9 @@ def int8_pipeline(tiny_pipeline, tmp_path_factory):
     return output
 
 
-def cpu(monkeypatch, bfloat16=False, vnni=False):
-    """A CPU with or without native bfloat16 and VNNI."""
+def cpu(monkeypatch, bfloat16=False):
+    """A CPU with or without native bfloat16."""
     monkeypatch.setattr(cpu_features, "cpu_computes_bfloat16", lambda: bfloat16)
-    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: vnni)
 
 
 def load(path, **settings):
@@ -242,7 +242,7 @@ def cosine_per_token(a, b):
 
 
 def test_a_pipeline_without_an_int8_encoder_never_exports(tiny_pipeline, monkeypatch, no_export):
-    cpu(monkeypatch, bfloat16=True, vnni=True)
+    cpu(monkeypatch, bfloat16=True)
     nlp = spacy.load(tiny_pipeline)
     docs = list(nlp.pipe(fixture_texts()))
     assert len(docs) == len(fixture_texts())
@@ -251,28 +251,66 @@ def test_a_pipeline_without_an_int8_encoder_never_exports(tiny_pipeline, monkeyp
     nlp.update([Example.from_dict(nlp.make_doc(fixture_texts()[0]), {"entities": []})])  # training: no export either
 
 
-def test_the_int8_pipeline_predicts_in_int8_close_to_fp32(tiny_pipeline, int8_pipeline, monkeypatch, no_export):
-    cpu(monkeypatch, vnni=True)
+@pytest.mark.parametrize("vnni", [True, False], ids=["vnni-or-amx", "avx2-only"])
+def test_the_int8_pipeline_predicts_in_int8_close_to_fp32_on_every_cpu(
+    tiny_pipeline, int8_pipeline, monkeypatch, no_export, vnni
+):
+    """7-bit weights cannot saturate where u8 x s8 pairs are summed in 16-bit
+    lanes, so int8 runs on CPUs with and without VNNI alike."""
+    cpu(monkeypatch)
+    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: vnni)
     int8 = spacy.load(int8_pipeline)
     fp32 = spacy.load(tiny_pipeline)
     shim = transformer_shim(int8)
-    assert shim.int8_graph is not None and "per channel" in shim.int8_settings["quantization"]
+    assert shim.int8_graph is not None and shim.int8_settings["scheme"] == ROW_SCHEME
     assert prediction_runtime(int8) == {"device": "cpu", "precision": "int8"}
     text = fixture_texts()[0]
     exact, quantized = hidden_states(fp32, text), hidden_states(int8, text)
     assert quantized.dtype == numpy.float32 and quantized.shape == exact.shape
     assert not numpy.array_equal(exact, quantized)
     assert cosine_per_token(exact, quantized).min() > 0.99
-    # on a CPU without VNNI the same pipeline predicts with torch
-    cpu(monkeypatch, vnni=False)
-    assert prediction_runtime(int8)["precision"] == "fp32"
-    numpy.testing.assert_array_equal(hidden_states(int8, text), exact)
+    # cpu_int8 = false: the same pipeline predicts with torch
+    off = load(int8_pipeline, cpu_int8=False)
+    assert prediction_runtime(off)["precision"] == "fp32"
+    numpy.testing.assert_array_equal(hidden_states(off, text), exact)
+
+
+def test_the_int8_graph_multiplies_every_weight_in_7_bits_with_row_scales(int8_pipeline):
+    """Every product of the encoder with a weight (query, key, value, attention
+    output, the two feed-forward layers of each layer) is a per-row int8
+    product whose weights stay within [-64, 64], and no float one is left."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(transformer_shim(spacy.load(int8_pipeline)).int8_graph).graph
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    products = [node for node in graph.node if node.op_type == "MatMulIntegerToFloat"]
+    layers = torch_model(transformer_shim(spacy.load(int8_pipeline))).config.num_hidden_layers
+    assert len(products) == 6 * layers
+    assert not [node for node in graph.node if node.op_type == "MatMul" and node.input[1] in constants]
+    for node in products:
+        weight = constants[node.input[1]]
+        assert weight.dtype == numpy.int8 and -64 <= weight.min() and weight.max() <= 64
+        assert weight.max() == 64 or weight.min() == -64  # the scale uses the whole 7-bit range
+        assert node.input[2] not in constants  # the activation scale is computed per call, per row
+
+
+def test_an_int8_graph_scaled_per_call_is_not_used_and_the_pipeline_says_how_to_rebuild(int8_pipeline, monkeypatch):
+    """Graphs built before per-row scales: torch predicts, and says so."""
+    cpu(monkeypatch)
+    monkeypatch.setattr(notices, "_SAID", set())
+    nlp = spacy.load(int8_pipeline)
+    shim = transformer_shim(nlp)
+    shim.set_int8_graph(shim.int8_graph, {"quantization": "onnxruntime quantize_dynamic: activations uint8 per call"})
+    with pytest.warns(UserWarning, match="scales activations per call.*spacy project run int8"):
+        assert prediction_runtime(nlp)["precision"] == "fp32"
+    assert nlp(fixture_texts()[0]).ents is not None
 
 
 def test_a_copy_of_an_int8_pipeline_predicts_with_a_session_of_its_own(int8_pipeline, monkeypatch):
     """The int8 encoder owns its ONNX Runtime session, which cannot be
     copied: a deep copy carries the graph and makes its own."""
-    cpu(monkeypatch, vnni=True)
+    cpu(monkeypatch)
     nlp = spacy.load(int8_pipeline)
     text = fixture_texts()[0]
     quantized = hidden_states(nlp, text)  # the session is made
@@ -283,20 +321,34 @@ def test_a_copy_of_an_int8_pipeline_predicts_with_a_session_of_its_own(int8_pipe
     numpy.testing.assert_array_equal(hidden_states(copied, text), quantized)
 
 
-def test_int8_entities_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
-    cpu(monkeypatch, vnni=True)
+def test_int8_entities_and_outputs_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
+    """Bit for bit at batch sizes 1, 8, 32 and 128, while the encoder is
+    called with several windows at a time."""
+    cpu(monkeypatch)
     nlp = spacy.load(int8_pipeline)
     words = " ".join(fixture_texts()).split() * 3  # 450 words
     texts = [" ".join(words[start : start + n]) for start, n in zip(range(0, 300, 7), [3, 40, 7, 90, 2] * 9)]
     assert all(texts) and len(texts) > 30
     alone = [nlp(text) for text in texts]
-    for batch_size in (1, 8, 128):
+    session = transformer_shim(nlp).int8_session()
+    rows_per_call = []
+
+    def counted(session_run):
+        def run(names, feeds):
+            rows_per_call.append(len(feeds["input_ids"]))
+            return session_run(names, feeds)
+
+        return run
+
+    monkeypatch.setattr(session, "run", counted(session.run), raising=False)
+    for batch_size in (1, 8, 32, 128):
         docs = list(nlp.pipe(texts, batch_size=batch_size))
         assert entities(docs) == entities(alone)
         for doc, single in zip(docs, alone):
             numpy.testing.assert_array_equal(
                 token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(single, single._.trf_data.tensors[0])
             )
+    assert max(rows_per_call) > 1  # windows were encoded together
 
 
 def test_the_int8_encoder_loads_in_a_fresh_process_without_exporting(int8_pipeline, tmp_path):
@@ -307,7 +359,6 @@ from conll_ner.pipeline.prediction_runtime import prediction_runtime
 def exported(*args, **kwargs):
     raise AssertionError("exported")
 torch.onnx.export = subprocess.run = subprocess.Popen = exported
-cpu_features.cpu_computes_int8 = lambda: True  # a CPU with VNNI
 import spacy
 nlp = spacy.load({str(int8_pipeline)!r})
 docs = list(nlp.pipe({fixture_texts()!r}))
@@ -321,7 +372,7 @@ print(len(docs), prediction_runtime(nlp)["precision"])
 def test_training_drops_the_int8_encoder_and_saving_keeps_the_torch_weights(
     tiny_pipeline, int8_pipeline, monkeypatch, tmp_path
 ):
-    cpu(monkeypatch, vnni=True)
+    cpu(monkeypatch)
     int8 = spacy.load(int8_pipeline)
     original = torch_model(transformer_shim(spacy.load(tiny_pipeline))).state_dict()
     saved = torch_model(transformer_shim(int8)).state_dict()
@@ -340,7 +391,7 @@ def test_the_int8_build_of_an_xlm_roberta_encoder(tmp_path, monkeypatch):
     """XLM-R's position ids start after its padding id and its vocabulary is
     a SentencePiece one: the export takes it as it takes BERT."""
     pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
-    cpu(monkeypatch, vnni=True)
+    cpu(monkeypatch)
     pipeline = build_tiny_transformer_pipeline(tmp_path / "xlmr", encoder="xlmr")
     int8_build.write_int8_pipeline(pipeline, tmp_path / "int8")
     text = fixture_texts()[0]
@@ -355,7 +406,6 @@ import sys, warnings
 sys.modules["onnxruntime"] = None  # not installed
 import spacy
 from conll_ner.pipeline import cpu_features
-cpu_features.cpu_computes_int8 = lambda: True  # a CPU with VNNI, where int8 would run
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as said:
     nlp = spacy.load({str(int8_pipeline)!r})
@@ -442,7 +492,7 @@ def test_a_legacy_pipeline_loads_predicts_in_fp32_and_says_how_to_migrate(legacy
 
 def test_the_int8_build_migrates_a_legacy_pipeline(legacy_pipeline, tiny_pipeline, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
-    cpu(monkeypatch, vnni=True)
+    cpu(monkeypatch)
     int8_build.write_int8_pipeline(legacy_pipeline, tmp_path / "migrated")
     nlp = spacy.load(tmp_path / "migrated")
     assert nlp.config["components"]["transformer"]["model"]["@architectures"] == "conll_ner.TransformerModel.v1"
@@ -461,6 +511,13 @@ def test_length_groups_sort_rows_and_stay_within_the_token_budget():
     assert length_groups(lengths, 64) == [[0, 2, 4], [1, 3], [5]]
     assert length_groups(lengths, 10_000) == [[0, 2, 4, 1, 3, 5]]
     assert length_groups([], 64) == []
+
+
+def test_equal_length_groups_need_no_padding_and_stay_within_the_token_budget():
+    lengths = [5, 30, 5, 30, 30, 100, 5]
+    assert equal_length_groups(lengths, 64) == [[0, 2, 6], [1, 3], [4], [5]]
+    assert equal_length_groups(lengths, 0) == [[0, 2, 6], [1, 3, 4], [5]]
+    assert equal_length_groups([], 64) == []
 
 
 def token_pieces(doc, hidden):

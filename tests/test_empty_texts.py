@@ -22,7 +22,6 @@ from spacy.util import load_model_from_config
 from tiny_models import TRAIN, build_tiny_bert, build_tiny_xlmr, fixture_texts, shipped_pipeline, train
 
 from conll_ner.packaging.int8 import add_int8_encoder, int8_tools_missing
-from conll_ner.pipeline import cpu_features
 from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
 # over one transformer window (128 pieces) and over one CNN batch of words
@@ -87,14 +86,8 @@ def pipelines(tmp_path_factory) -> Dict[str, Language]:
     return pipelines
 
 
-@pytest.fixture
-def vnni(monkeypatch):
-    """A CPU with VNNI: the transformers predict with their int8 encoders."""
-    monkeypatch.setattr(cpu_features, "cpu_computes_int8", lambda: True)
-
-
 @pytest.mark.parametrize("name", ["transformer-bert", "transformer-xlmr", "cnn", "cnn-student"])
-def test_a_batch_mixing_empty_and_other_texts_gives_each_text_its_own_entities(pipelines, name, vnni):
+def test_a_batch_mixing_empty_and_other_texts_gives_each_text_its_own_entities(pipelines, name):
     nlp = pipelines[name]
     if name.startswith("transformer") and int8_tools_missing() is None:
         assert prediction_runtime(nlp)["precision"] == "int8"

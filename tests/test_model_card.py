@@ -269,7 +269,8 @@ def test_transformer_card_says_how_it_predicts_on_a_cpu(tmp_path):
 
     assert cpu_predictions_note([]) == []
     note = "\n".join(cpu_predictions_note([export_settings()]))
-    assert "int8 encoder" in note and "pip install onnxruntime" in note and "per channel" in note
+    assert "int8 encoder" in note and "pip install onnxruntime" in note
+    assert "scale per row (per token)" in note and "7-bit weights cannot saturate" in note
     switch_off = re.search(r"spacy\.load\(name, config=(\{.*?\})\)", note).group(1)
     nlp = spacy.load(build_tiny_transformer_pipeline(tmp_path), config=ast.literal_eval(switch_off))
     assert nlp.config["components"]["transformer"]["model"]["cpu_int8"] is False

@@ -1,16 +1,17 @@
 """Build a pipeline's int8 encoder, once, into the pipeline itself.
 
 The encoder is exported to ONNX, its attention and layer norms fused by ONNX
-Runtime's transformer optimizer, and the weights of its matrix products
-quantized to int8 per channel with ONNX Runtime's `quantize_dynamic`
-(activations are quantized at run time, per call; the shim calls the encoder
-once per window). Optimum would do the same export and quantization, but its
-last release for transformers <4.54 (optimum 1.27) cannot be imported beside
-torch 2.13 (`ImportError: cannot import name '_attention_scale'`), so ONNX
-Runtime's own tools do it. Dynamic int8 rather than static (calibrated
-activations, known to wreck NER encoders) or torch's own
-`quantize_dynamic`: the evidence is in docs/decisions.md, "The CPU runtime",
-and BENCHMARKS.md (`inference` mode).
+Runtime's transformer optimizer (attention as MultiHeadAttention, whose
+query, key and value products stay separate matrix products), and every
+matrix product with a weight rewritten into int8 with one activation scale
+per row (conll_ner/packaging/row_int8.py): a window's result does not depend
+on the other windows of a call, so windows of one length are encoded
+together, and its 7-bit weights cannot saturate on CPUs without VNNI, so
+the same graph serves every x86 CPU. Optimum would do the export, but its
+last release for transformers <4.54 (optimum 1.27) cannot be imported
+beside torch 2.13 (`ImportError: cannot import name '_attention_scale'`), so
+ONNX Runtime's own tools do it. Why not ONNX Runtime's dynamic or static
+quantization, or torch's: docs/decisions.md, "The CPU runtime".
 
 The export runs in a child process: at its peak it takes many times the
 encoder's fp32 size in memory (mostly the graph optimizer; measured in
@@ -37,8 +38,9 @@ from spacy.language import Language
 from spacy.util import load_config
 
 from conll_ner.files import atomic_folder
+from conll_ner.packaging import row_int8
 from conll_ner.pipeline.cpu_shim import CPUTransformerShim
-from conll_ner.pipeline.int8_encoder import EXTRA_OUTPUTS, ONNX_INSTALL_HINT
+from conll_ner.pipeline.int8_encoder import EXTRA_OUTPUTS, ONNX_INSTALL_HINT, ROW_SCHEME
 from conll_ner.pipeline.library_internals import torch_model, use_eager_attention
 from conll_ner.pipeline.prediction_runtime import transformer_shims
 
@@ -65,8 +67,12 @@ def export_settings() -> Dict[str, Any]:
     """What the graph is built with: stored beside it, shown on the card."""
     return {
         "exporter": f"torch.onnx.export (TorchScript), opset {OPSET}",
-        "optimizer": f"onnxruntime.transformers optimize_model, model_type bert, opt_level {OPTIMIZER_LEVEL}",
-        "quantization": "onnxruntime quantize_dynamic: weights int8 per channel, activations uint8 per call",
+        "optimizer": (
+            f"onnxruntime.transformers optimize_model, model_type bert, opt_level {OPTIMIZER_LEVEL}, "
+            "attention as MultiHeadAttention"
+        ),
+        "scheme": ROW_SCHEME,
+        "quantization": row_int8.DESCRIPTION,
         "versions": {name: version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")},
     }
 
@@ -88,7 +94,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
     the encoder to fp32 and eager attention, the plain matmul-softmax pattern
     the optimizer fuses, so it is given a copy of its own."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     encoder = encoder.float().eval()
@@ -97,7 +103,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        fp32, fused, quantized = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx", Path(tmp) / "int8.onnx"
+        fp32, quantized = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
             torch.onnx.export(
@@ -112,25 +118,24 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
                     name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "last_hidden_state")
                 },
             )
-        optimize_model(
-            str(fp32),
-            model_type="bert",
-            num_heads=encoder.config.num_attention_heads,
-            hidden_size=encoder.config.hidden_size,
-            opt_level=OPTIMIZER_LEVEL,
-            use_gpu=False,
-        ).save_model_to_file(str(fused))
-        logging.disable(logging.WARNING)  # the quantizer's advice on image models, on the root logger
+        fusion = FusionOptions("bert")
+        fusion.use_multi_head_attention = True  # keeps the query, key and value products for row_int8
+        logging.disable(logging.WARNING)  # the optimizer's notes on fusions it did not find, on the root logger
         try:
-            quantize_dynamic(
-                str(fused),
-                str(quantized),
-                per_channel=True,
-                weight_type=QuantType.QInt8,
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
+            fused = optimize_model(
+                str(fp32),
+                model_type="bert",
+                num_heads=encoder.config.num_attention_heads,
+                hidden_size=encoder.config.hidden_size,
+                opt_level=OPTIMIZER_LEVEL,
+                optimization_options=fusion,
+                use_gpu=False,
+            ).model
         finally:
             logging.disable(logging.NOTSET)
+        if not row_int8.quantize_rows(fused):
+            raise ValueError("its exported graph has no matrix product with a weight to quantize")
+        onnx.save(fused, str(quantized))
         os.replace(quantized, path)
 
 

@@ -7,17 +7,19 @@ import spacy
 from wasabi import Printer
 
 from ..evaluation.metrics import evaluate_docbin, score_summary
+from ..pipeline.cpu_features import int8_dot_products
 from ..pipeline.prediction_runtime import prediction_runtime
 from ..runs import evaluation_paths
 
 
 def served_int8_scores(pipeline_dir: Path, corpus_dir: Path, lang: str, msg: Printer) -> Optional[Dict[str, Any]]:
     """The dev and test scores of the package's int8 encoder, as users' CPUs
-    with VNNI or AMX will compute them, beside the torch scores of the
-    evaluate step; None where this machine cannot predict in int8."""
+    will compute them, beside the torch scores of the evaluate step, each
+    naming how this CPU sums int8 dot products; None where this machine
+    cannot predict in int8."""
     nlp = spacy.load(pipeline_dir)
     if prediction_runtime(nlp)["precision"] != "int8":
-        msg.warn("This machine does not predict in int8 (no VNNI or AMX, or no onnxruntime): no served int8 scores")
+        msg.warn("This machine does not predict in int8 (onnxruntime is not installed): no served int8 scores")
         return None
     paths = evaluation_paths(corpus_dir, lang)
     missing = [str(path) for path in paths.values() if not path.is_file()]
@@ -27,6 +29,6 @@ def served_int8_scores(pipeline_dir: Path, corpus_dir: Path, lang: str, msg: Pri
     scores = {}
     for name, path in paths.items():
         metrics, _ = evaluate_docbin(nlp, path)
-        scores[name] = score_summary(metrics)
-        msg.good(f"{name}, served in int8: F1 {metrics['ents_f']:.4f}")
+        scores[name] = {**score_summary(metrics), "int8_dot_products": int8_dot_products()}
+        msg.good(f"{name}, served in int8: F1 {metrics['ents_f']:.4f} (int8 dot products: {int8_dot_products()})")
     return scores

@@ -1,7 +1,8 @@
 """CPUTransformerShim: spacy-transformers' Hugging Face shim that predicts on
-the CPU in int8 where the pipeline carries an int8 encoder, else with torch
-(in bfloat16 where the CPU computes it natively, else in fp32, in groups of
-windows of similar length), and trains in bfloat16 where native. On a GPU it
+the CPU in int8 where the pipeline carries an int8 encoder (in groups of
+windows of one length), else with torch (in bfloat16 where the CPU computes
+it natively, else in fp32, in groups of windows of similar length), and
+trains in bfloat16 where native. On a GPU it
 is spacy-transformers' shim. conll_ner/pipeline/transformer_model.py builds
 it; the parts are the modules beside this one.
 
@@ -85,8 +86,10 @@ class CPUTransformerShim(HFShim):
         return "bfloat16" if self._in_bfloat16() else "fp32"
 
     def int8_session(self) -> Any:
-        """The ONNX Runtime session of the int8 encoder, where it is to run."""
-        if self.int8_encoder is None or not self.int8 or not cpu_features.cpu_computes_int8():
+        """The ONNX Runtime session of the int8 encoder, where it is to run:
+        on every CPU (its 7-bit weights cannot saturate where u8 x s8 pairs
+        are summed in 16-bit lanes)."""
+        if self.int8_encoder is None or not self.int8:
             return None
         return self.int8_encoder.session()
 
@@ -99,7 +102,7 @@ class CPUTransformerShim(HFShim):
         if self.device.type != "cpu":
             return super().predict(inputs)
         if self.int8_session() is not None and Int8Encoder.takes(inputs):
-            return self.int8_encoder.predict(inputs)
+            return self.int8_encoder.predict(inputs, self.token_budget)
         if self._in_bfloat16():
             with bfloat16_autocast():
                 return outputs_as_float32(self._predict_in_length_groups(inputs))

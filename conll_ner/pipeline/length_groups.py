@@ -9,7 +9,7 @@ torch is imported where available: packaged CNN pipelines carry this module
 too and need it not.
 """
 
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 from thinc.types import ArgsKwargs
 
@@ -31,6 +31,20 @@ def length_groups(lengths: Sequence[int], token_budget: int) -> List[List[int]]:
             group = []
         group.append(row)
     return groups + [group] if group else groups
+
+
+def equal_length_groups(lengths: Sequence[int], token_budget: int) -> List[List[int]]:
+    """Row indices grouped by length, each group cut to at most
+    `token_budget` tokens (at least one row; 0: no cut): groups that need no
+    padding."""
+    by_length: Dict[int, List[int]] = {}
+    for row, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(row)
+    groups = []
+    for length, rows in sorted(by_length.items()):
+        size = max(1, token_budget // max(length, 1)) if token_budget else len(rows)
+        groups += [rows[start : start + size] for start in range(0, len(rows), size)]
+    return groups
 
 
 def predict_in_length_groups(predict: Callable[[ArgsKwargs], Any], inputs: ArgsKwargs, token_budget: int) -> Any:

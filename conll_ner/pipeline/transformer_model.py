@@ -43,11 +43,12 @@ def create_transformer_model(
 ) -> "Model":
     """`spacy-transformers.TransformerModel.v3` with the CPU runtime.
     cpu_int8: predict through the pipeline's int8 encoder where it has one
-    (built by the package step), onnxruntime is installed and the CPU has
-    VNNI or AMX. cpu_bfloat16: otherwise predict, and always train, under
-    bfloat16 autocast where the CPU computes it natively (false: fp32).
-    cpu_token_budget: torch predictions in groups of windows of similar
-    length of at most this many padded tokens (0: one call per batch).
+    (built by the package step) and onnxruntime is installed, on any x86
+    CPU. cpu_bfloat16: otherwise predict, and always train, under bfloat16
+    autocast where the CPU computes it natively (false: fp32).
+    cpu_token_budget: tokens per encoder call, int8 in groups of windows of
+    one length, torch in groups of windows of similar length (padded tokens
+    counted); 0: one call per batch (int8: one per length).
     freeze_word_embeddings_above: train with frozen word embeddings when the
     vocabulary has more rows than this (on any device; 0: always frozen).
     Refuses a transformer_config that asks for outputs the int8 graph lacks,

@@ -1,0 +1,132 @@
+"""Matrix products of an ONNX graph in int8 with one activation scale per
+row: every product with a constant weight matrix becomes a quantization of
+its input, each row (each token's vector) by its own largest magnitude, and
+ONNX Runtime's `MatMulIntegerToFloat`, which multiplies in integers and
+scales the result by the row's scale and the weight column's.
+
+Why by hand: ONNX Runtime's quantizers scale activations per tensor, either
+per call (`quantize_dynamic`: a row's values then depend on the other rows
+of the call, so the encoder could only be called once per window) or once
+for all calls (`quantize_static`: scales calibrated on sample text, which
+clip the outliers of transformer activations). Per-row scales make a row's
+result independent of whatever else the call holds, so windows can be
+encoded together. ONNX Runtime's `MatMulNBits` quantizes its inputs per row
+too, but its 8-bit kernels multiplied slower than fp32 ones in 1.32
+(docs/decisions.md).
+
+Weights are quantized per output column to 7 bits' worth of levels
+([-64, 64]): CPUs without VNNI or AMX multiply u8 x s8 pairs with
+`vpmaddubsw`, which sums two products in a saturating 16-bit lane, and
+255 x 64 x 2 fits where 255 x 127 x 2 does not (the remedy ONNX Runtime and
+OpenVINO document). One graph then computes the same integers on every x86
+CPU. Activations are symmetric: uint8 with zero point 128, so every row
+uses 255 levels around zero.
+"""
+
+from typing import TYPE_CHECKING, Dict, List, Tuple
+
+import numpy
+
+if TYPE_CHECKING:  # onnx is optional (requirements-onnx.txt)
+    import onnx
+
+# a weight column's largest magnitude maps to this level: 7 bits' worth, so
+# that no pair of u8 x s8 products overflows a 16-bit lane
+WEIGHT_LEVEL = 64
+# an activation row's largest magnitude maps to this many levels from its zero point
+ACTIVATION_LEVEL = 127
+ACTIVATION_ZERO_POINT = 128
+DESCRIPTION = (
+    f"weights int8 per output channel in [-{WEIGHT_LEVEL}, {WEIGHT_LEVEL}] (no saturation on AVX2), "
+    "activations uint8 with a scale per row (per token), at run time"
+)
+
+
+def quantized_weight(weight: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """A float weight matrix (inputs x outputs) as int8 levels within
+    +-WEIGHT_LEVEL and the scale of each output column."""
+    scale = numpy.maximum(numpy.abs(weight).max(axis=0), 1e-12) / WEIGHT_LEVEL
+    levels = numpy.clip(numpy.round(weight / scale), -WEIGHT_LEVEL, WEIGHT_LEVEL)
+    return levels.astype(numpy.int8), scale.astype(numpy.float32)
+
+
+def largest_per_row(source: str, output: str, opset: int) -> "onnx.NodeProto":
+    """ReduceMax over the last axis: its axes are an attribute before opset
+    18 and an input from 18 on."""
+    from onnx import helper
+
+    if opset < 18:
+        return helper.make_node("ReduceMax", [source], [output], axes=[-1], keepdims=1)
+    return helper.make_node("ReduceMax", [source, "row_int8_last_axis"], [output], keepdims=1)
+
+
+def quantize_rows(model: "onnx.ModelProto") -> int:
+    """Rewrite `model` in place: every MatMul whose second input is a
+    constant becomes a per-row int8 product (see the module). An input read
+    by several products (the query, key and value of an attention layer) is
+    quantized once. The number of products rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    opset = next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+    constants = {tensor.name: tensor for tensor in graph.initializer}
+    shared = {
+        "row_int8_levels": numpy.array(1 / ACTIVATION_LEVEL, numpy.float32),
+        "row_int8_smallest": numpy.array(1e-12, numpy.float32),
+        "row_int8_unit": numpy.array(1.0, numpy.float32),
+        "row_int8_zero_point": numpy.array(ACTIVATION_ZERO_POINT, numpy.uint8),
+    }
+    if opset >= 18:
+        shared["row_int8_last_axis"] = numpy.array([-1], numpy.int64)
+    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in shared.items())
+    row_scales: Dict[str, Tuple[str, str]] = {}
+    nodes: List["onnx.NodeProto"] = []
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in constants:
+            nodes.append(node)
+            continue
+        source, weight_name = node.input
+        if source not in row_scales:
+            prefix = f"row_int8_input{len(row_scales)}_"
+            nodes += [
+                helper.make_node("Abs", [source], [prefix + "magnitude"]),
+                largest_per_row(prefix + "magnitude", prefix + "largest", opset),
+                helper.make_node("Max", [prefix + "largest", "row_int8_smallest"], [prefix + "nonzero"]),
+                helper.make_node("Mul", [prefix + "nonzero", "row_int8_levels"], [prefix + "scale"]),
+                helper.make_node("Div", [source, prefix + "scale"], [prefix + "levels"]),
+                helper.make_node(
+                    "QuantizeLinear",
+                    [prefix + "levels", "row_int8_unit", "row_int8_zero_point"],
+                    [prefix + "quantized"],
+                ),
+            ]
+            row_scales[source] = (prefix + "quantized", prefix + "scale")
+        quantized, scale = row_scales[source]
+        levels, column_scales = quantized_weight(numpy_helper.to_array(constants[weight_name]).astype(numpy.float32))
+        prefix = f"row_int8_product{rewritten}_"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(levels, prefix + "weight"),
+                numpy_helper.from_array(column_scales, prefix + "scale"),
+            ]
+        )
+        nodes.append(
+            helper.make_node(
+                "MatMulIntegerToFloat",
+                [quantized, prefix + "weight", scale, prefix + "scale", "row_int8_zero_point"],
+                [node.output[0]],
+                name=prefix + "matmul",
+                domain="com.microsoft",
+            )
+        )
+        rewritten += 1
+    used = {name for node in nodes for name in node.input}
+    for name, tensor in constants.items():
+        if name not in used:
+            graph.initializer.remove(tensor)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return rewritten

@@ -1,0 +1,53 @@
+"""Per-row int8 products (conll_ner/packaging/row_int8.py) on a one-product
+ONNX graph: close to the float product, and each row's result the same bit
+for bit whatever other rows share the call."""
+
+import numpy
+import pytest
+
+from conll_ner.packaging.row_int8 import WEIGHT_LEVEL, quantize_rows, quantized_weight
+
+onnx = pytest.importorskip("onnx", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx")
+
+
+def one_product_graph(weight: numpy.ndarray) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("MatMul", ["x", "weight"], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", weight.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert quantize_rows(model) == 1
+    assert [node.op_type for node in model.graph.node][-1] == "MatMulIntegerToFloat"
+    assert "weight" not in {tensor.name for tensor in model.graph.initializer}  # the float weights are gone
+    return model.SerializeToString()
+
+
+def test_weights_use_7_bits_per_output_column():
+    weight = numpy.array([[0.5, -2.0], [-0.25, 1.0], [0.125, 0.0]], dtype=numpy.float32)
+    levels, scales = quantized_weight(weight)
+    assert levels.dtype == numpy.int8 and numpy.abs(levels).max() == WEIGHT_LEVEL == 64
+    numpy.testing.assert_allclose(scales, [0.5 / 64, 2.0 / 64])
+    numpy.testing.assert_allclose(levels * scales, weight, atol=max(scales) / 2)
+
+
+def test_each_row_is_scaled_on_its_own_so_its_result_does_not_depend_on_the_call():
+    rng = numpy.random.default_rng(0)
+    weight = rng.normal(size=(48, 16)).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(one_product_graph(weight), providers=["CPUExecutionProvider"])
+    # rows of very different magnitudes: one scale per call would shrink the small rows to a few levels
+    magnitudes = numpy.array([0.01, 1.0, 30.0, 1000.0])[:, None, None]
+    x = (rng.normal(size=(4, 5, 48)) * magnitudes).astype(numpy.float32)
+    (together,) = session.run(["y"], {"x": x})
+    for row in range(len(x)):
+        (alone,) = session.run(["y"], {"x": x[row : row + 1]})
+        numpy.testing.assert_array_equal(alone[0], together[row])
+    exact = x @ weight
+    error = numpy.abs(together - exact).max(-1) / numpy.abs(exact).max(-1)
+    assert error.max() < 0.05  # each row keeps its precision relative to its own magnitude

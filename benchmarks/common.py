@@ -36,10 +36,31 @@ def remarks(results: Dict[str, Any]) -> List[str]:
 CPU_FEATURES = (("native_bfloat16", "native bfloat16"), ("int8_dot_products", "int8 dot products (VNNI or AMX)"))
 
 
+# the x86 instruction sets behind them, as /proc/cpuinfo names them
+X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
 def cpu_features(machine: Dict[str, Any]) -> str:
     """The CPU's features, as far as the run recorded them (older runs
-    recorded bfloat16 only)."""
-    return ", ".join(f"{name}: {'yes' if machine[key] else 'no'}" for key, name in CPU_FEATURES if key in machine)
+    recorded bfloat16 only, later ones no instruction sets)."""
+    named = [f"{name}: {'yes' if machine[key] else 'no'}" for key, name in CPU_FEATURES if key in machine]
+    if "x86_flags" in machine:
+        named.append(f"x86 flags: {' '.join(machine['x86_flags']) or 'none of ' + ' '.join(X86_FLAGS)}")
+    return ", ".join(named)
+
+
+def x86_flags() -> List[str]:
+    """Which of X86_FLAGS /proc/cpuinfo lists (none where it is absent)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = (
+        next(
+            (line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")),
+            [],
+        )
+        if cpuinfo.exists()
+        else []
+    )
+    return [flag for flag in X86_FLAGS if flag in flags]
 
 
 def machine_line(machine: Dict[str, Any]) -> str:
@@ -70,6 +91,7 @@ def machine() -> Dict[str, Any]:
         "python": platform.python_version(),
         "native_bfloat16": cpu_computes_bfloat16(),
         "int8_dot_products": cpu_computes_int8(),
+        "x86_flags": x86_flags(),
     }
 
 

@@ -26,7 +26,7 @@ from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
 from conll_ner.files import write_atomically
 from conll_ner.packaging.int8 import write_int8_pipeline
-from conll_ner.pipeline.length_groups import length_groups
+from conll_ner.pipeline.length_groups import equal_length_groups, length_groups
 from conll_ner.pipeline.prediction_runtime import prediction_runtime, transformer_shims
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -79,8 +79,6 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
     model = nlp.get_pipe("transformer").model
     tokenizer, get_spans = model.tokenizer, model.attrs["get_spans"]
     (shim,) = transformer_shims(nlp)
-    # int8 calls the encoder once per window, on its real tokens
-    budget = 0 if shim.precision() == "int8" else shim.token_budget
     words = subwords = tokens = one_call = grouped = 0
     for batch in minibatch(docs, batch_size):
         words += sum(len(doc) for doc in batch)
@@ -91,10 +89,10 @@ def encoder_input(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> Dict
         lengths = [len(ids) for ids in tokenizer([span.text for span in spans])["input_ids"]]
         tokens += sum(lengths)
         one_call += len(lengths) * max(lengths)
-        if shim.precision() == "int8":
-            groups = [[row] for row in range(len(lengths))]
+        if shim.precision() == "int8":  # windows of one length together, on their real tokens
+            groups = equal_length_groups(lengths, shim.token_budget)
         else:
-            groups = length_groups(lengths, budget) if budget else [list(range(len(lengths)))]
+            groups = length_groups(lengths, shim.token_budget) if shim.token_budget else [list(range(len(lengths)))]
         grouped += sum(len(group) * max(lengths[row] for row in group) for group in groups)
     return {
         "subwords_per_word": subwords / words,
@@ -168,6 +166,7 @@ def measure_ours_command(
         "load_seconds": load_seconds,
         "first_batch_seconds": first_batch_seconds,
         "torch_threads": torch_threads,
+        "runtime": prediction_runtime(nlp),
         "n_words": {kind: n_words[kind] for kind in kinds},
         "words_per_second": {},
         "encoder_input": {},
@@ -251,7 +250,7 @@ def profile_ours_command(
     hf_baseline.write_json(output_json, result)
 
 
-CONSISTENCY_BATCH_SIZES = (1, 32, 128)
+CONSISTENCY_BATCH_SIZES = (1, 8, 32, 128)
 
 
 @app.command("batch-consistency")
@@ -262,9 +261,9 @@ def batch_consistency_command(
     threads: int = typer.Option(0, "--threads"),
     output_json: Path = typer.Option(..., "--output-json"),
 ) -> None:
-    """The share of dev sentences (raw text) whose entities at batch sizes
-    32 and 128 differ from their entities at batch size 1, and the
-    precision the variant predicted in here."""
+    """The number and share of dev sentences (raw text) whose entities at
+    each of CONSISTENCY_BATCH_SIZES differ from their entities at batch size
+    1, and the precision the variant predicted in here."""
     hf_baseline.set_threads(threads)
     nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
     texts = [" ".join(s.words) for s in read_conll_file(sentences).sentences]
@@ -275,13 +274,16 @@ def batch_consistency_command(
         ]
 
     alone = entities(CONSISTENCY_BATCH_SIZES[0])
-    differing = {
-        str(size): sum(a != b for a, b in zip(alone, entities(size))) / len(texts)
-        for size in CONSISTENCY_BATCH_SIZES[1:]
-    }
+    differing = {str(size): sum(a != b for a, b in zip(alone, entities(size))) for size in CONSISTENCY_BATCH_SIZES[1:]}
     hf_baseline.write_json(
         output_json,
-        {"variant": variant, "runtime": prediction_runtime(nlp), "sentences": len(texts), "share_differing": differing},
+        {
+            "variant": variant,
+            "runtime": prediction_runtime(nlp),
+            "sentences": len(texts),
+            "differing": differing,
+            "share_differing": {size: count / len(texts) for size, count in differing.items()},
+        },
     )
 
 
@@ -385,7 +387,7 @@ def measure_hf_command(
 
 
 # the batch sizes the ONNX Runtime loop is timed at; its best one is reported
-ORT_BATCH_SIZES = (1, 32, 128)
+ORT_BATCH_SIZES = (1, 8, 32, 128)
 
 
 @app.command("measure-ort")

@@ -34,20 +34,40 @@ from processes import PROJECT_DIR, WORK_DIR
 from spacy.util import load_config
 from wasabi import msg
 
-from conll_ner.pipeline.cpu_features import cpu_computes_int8
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, int8_dot_products
 
 RESULTS_FILE = "results.json"
 RESULTS_KEY = "inference"
 
 
-def hf_variants(batch_size: int) -> List[Dict[str, Any]]:
+# why the bfloat16 variants are left out on a CPU without native bfloat16
+NO_BFLOAT16 = (
+    "not run: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where torch emulates it at a fraction of "
+    "fp32's speed and the pipelines never predict in it"
+)
+
+
+def variants_for_this_cpu(
+    variants: Dict[str, Dict[str, Any]], native_bfloat16: bool
+) -> Tuple[Dict[str, Dict[str, Any]], Tuple[str, ...], Dict[str, str]]:
+    """Our variants and the Hugging Face precisions to run on this CPU, and
+    what was left out, with why: the bfloat16 ones where it is not native."""
+    if native_bfloat16:
+        return variants, HF_PRECISIONS, {}
+    skipped = {name: NO_BFLOAT16 for name in variants if name.startswith("bf16")}
+    skipped["Hugging Face pipeline, bf16"] = NO_BFLOAT16
+    kept = {name: overrides for name, overrides in variants.items() if name not in skipped}
+    return kept, tuple(precision for precision in HF_PRECISIONS if precision != "bf16"), skipped
+
+
+def hf_variants(batch_size: int, precisions: Tuple[str, ...]) -> List[Dict[str, Any]]:
     """The pipeline in fp32 (as model cards ship it) and under bfloat16
     autocast (what an informed user turns on), at its default batch (one
     text per forward pass) and at ours, on both inputs."""
     return [
         {"precision": precision, "batch_size": size, "input": kind}
         for kind in SENTENCE_INPUTS
-        for precision in HF_PRECISIONS
+        for precision in precisions
         for size in (0, batch_size)
     ]
 
@@ -93,8 +113,7 @@ def ort_summary(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
 def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     if importlib.util.find_spec("onnxruntime") is None:
         msg.fail("The int8 variants need onnxruntime: pip install -r requirements-onnx.txt", exits=1)
-    if not cpu_computes_int8():
-        msg.warn("This CPU has no VNNI or AMX: the int8 variants predict with torch, as pipelines do on such CPUs")
+    msg.info(f"int8 dot products on this CPU: {int8_dot_products()}")
     models = {name: WORK_DIR / path for name, path in settings["pipelines"].items()}
     if not (models["spacy"] / "meta.json").is_file() or not (models["hf"] / "config.json").is_file():
         msg.fail(
@@ -104,7 +123,9 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
         )
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
-    variants = our_variants(span_window(models["spacy"]))
+    variants, precisions, skipped = variants_for_this_cpu(
+        our_variants(span_window(models["spacy"])), cpu_computes_bfloat16()
+    )
     msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
 
     def measure(*args: str) -> Dict[str, Any]:
@@ -126,7 +147,7 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
             ours[name].append(
                 measure("measure-ours", "--model", str(models["spacy"]), "--variant", name, *dev_set_args, *score)
             )
-        for variant in hf_variants(batch_size):
+        for variant in hf_variants(batch_size, precisions):
             key = f"{variant['input']}: {hf_name(variant)}"
             msg.info(f"Round {round_number + 1}: Hugging Face, {key}")
             hf.setdefault(key, []).append(
@@ -192,6 +213,9 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     for row in our_rows:
         ratios[f"dev F1 {row['variant']} - fp32 (points)"] = (row["dev"]["f1"] - fp32_f1) * 100
     targets["default's dev F1 within 0.3 of fp32"] = by_name[default]["dev"]["f1"] >= fp32_f1 - 0.003
+    targets["0 dev sentences whose entities change with the batch (default)"] = not any(
+        consistency["differing"].values()
+    )
     ort_row = ort_summary(ort)
     for kind in ("raw_text", "documents"):
         value = by_name[default]["words_per_second"][kind] / ort_row["words_per_second"][kind]
@@ -216,6 +240,7 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
         "onnx_runtime_loop": ort_row,
         "profile": profile,
         "batch_consistency": consistency,
+        "skipped": skipped,
         "ratios": ratios,
         "targets": targets,
     }
@@ -245,6 +270,18 @@ def inference_default_note(results: Dict[str, Any]) -> str:
     )
 
 
+def int8_runtime_note(results: Dict[str, Any]) -> str:
+    """What the int8 variants ran in on this run's CPU: in int8 everywhere
+    since per-row scales; runs before them predicted with torch on CPUs
+    without VNNI or AMX."""
+    runtime = next((row["rounds"][0].get("runtime") for row in results["ours"] if row["variant"] == "int8"), None)
+    if runtime:
+        return f" The int8 variants predicted in {runtime['precision']}."
+    if not results["machine"].get("int8_dot_products", True):
+        return " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as pipelines did on such CPUs."
+    return ""
+
+
 def report_markdown(results: Dict[str, Any]) -> str:
     ours, hf, dev, rounds = results["ours"], results["hugging_face"], results["dev_set"], results["settings"]["rounds"]
     lines = [
@@ -258,11 +295,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "Peak RSS: the process's own peak (VmHWM) over the rounds, model and every input included. Raw text and "
         "pre-tokenized: one dev sentence per text or Doc; documents: the dev set's 10-sentence Docs (ours only), "
         f"where windows overlap. Our batch is the pipeline's own ({results['batch_size']} Docs)."
-        + (
-            ""
-            if results["machine"].get("int8_dot_products", True)
-            else " This CPU has no VNNI or AMX, so the int8 variants predicted with torch, as pipelines do on such CPUs."
-        ),
+        + int8_runtime_note(results),
         "",
         inference_default_note(results),
         "",
@@ -287,6 +320,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
             f"| {row['variant'].split(': ', 1)[1]} | {row['input']} | {row['words_per_second']:,.0f} | {f1} | "
             f"{row['peak_rss_mb']:,.0f} |"
         )
+    if results.get("skipped"):
+        lines += ["", "Left out:", ""] + [f"- {name}: {why}" for name, why in results["skipped"].items()]
     if "onnx_runtime_loop" in results:  # runs from before it was measured lack it
         ort = results["onnx_runtime_loop"]
         lines += [
@@ -309,7 +344,11 @@ def report_markdown(results: Dict[str, Any]) -> str:
         ]
     if "batch_consistency" in results:  # runs from before it was measured lack it
         consistency = results["batch_consistency"]
-        shares = ", ".join(f"{share:.2%} at batch {size}" for size, share in consistency["share_differing"].items())
+        counts = consistency.get("differing", {})
+        shares = ", ".join(
+            f"{share:.2%}" + (f" ({counts[size]})" if size in counts else "") + f" at batch {size}"
+            for size, share in consistency["share_differing"].items()
+        )
         lines += [
             "",
             f"Dev sentences whose entities differ from their entities at batch size 1, ours ({consistency['variant']}, "

@@ -61,6 +61,15 @@ def dev_files(tmp_path_factory):
     return root
 
 
+def test_a_cpu_without_native_bfloat16_leaves_the_bfloat16_variants_out_and_says_why():
+    variants = cpu_inference.our_variants(64)
+    assert inference.variants_for_this_cpu(variants, True) == (variants, ("fp32", "bf16"), {})
+    kept, precisions, skipped = inference.variants_for_this_cpu(variants, False)
+    assert set(kept) == {"fp32", "int8", "int8, windows without overlap (stride 64)"} and precisions == ("fp32",)
+    assert set(skipped) == {"bf16", "bf16, one call per batch", "Hugging Face pipeline, bf16"}
+    assert all("no native bfloat16" in why for why in skipped.values())
+
+
 def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, dev_files):
     pytest.importorskip("onnxruntime", reason="the default variant predicts in int8 (requirements-onnx.txt)")
     model = build_tiny_transformer_pipeline(tmp_path)
@@ -131,10 +140,10 @@ def test_batch_consistency_compares_each_batch_size_with_batch_one(tiny_pipeline
         output=tmp_path / "consistency.json",
     )
     assert measured["runtime"]["device"] == "cpu"
-    assert set(measured["share_differing"]) == {"32", "128"}
+    assert set(measured["share_differing"]) == set(measured["differing"]) == {"8", "32", "128"}
     assert measured["sentences"] == len(read_conll_file(dev_files / "dev.conll").sentences)
     # torch in length groups: the same values for every real token, so the same entities
-    assert measured["share_differing"] == {"32": 0.0, "128": 0.0}
+    assert measured["differing"] == {"8": 0, "32": 0, "128": 0}
 
 
 def test_encoder_input_counts_what_the_encoder_is_given(tmp_path, monkeypatch):
@@ -224,7 +233,7 @@ def test_the_onnx_runtime_loop_tags_every_word_and_keeps_its_best_batch(tmp_path
         output=tmp_path / "ort.json",
     )
     assert set(measured["words_per_second_by_batch"]) == {"raw_text", "pretokenized", "documents"}
-    assert all(set(by_size) == {"1", "32", "128"} for by_size in measured["words_per_second_by_batch"].values())
+    assert all(set(by_size) == {"1", "8", "32", "128"} for by_size in measured["words_per_second_by_batch"].values())
     assert 0 <= measured["dev"]["f1"] <= 1 and measured["documents_truncated"] == 0
     summary = inference.ort_summary([measured, measured])
     for kind, by_size in measured["words_per_second_by_batch"].items():

@@ -278,7 +278,8 @@ def test_the_int8_pipeline_predicts_in_int8_close_to_fp32_on_every_cpu(
 def test_the_int8_graph_multiplies_every_weight_in_7_bits_with_row_scales(int8_pipeline):
     """Every product of the encoder with a weight (query, key, value, attention
     output, the two feed-forward layers of each layer) is a per-row int8
-    product whose weights stay within [-64, 64], and no float one is left."""
+    product whose weights stay within [-64, 64], and no float one is left;
+    the word embeddings are stored in uint8."""
     import onnx
     from onnx import numpy_helper
 
@@ -293,6 +294,9 @@ def test_the_int8_graph_multiplies_every_weight_in_7_bits_with_row_scales(int8_p
         assert weight.dtype == numpy.int8 and -64 <= weight.min() and weight.max() <= 64
         assert weight.max() == 64 or weight.min() == -64  # the scale uses the whole 7-bit range
         assert node.input[2] not in constants  # the activation scale is computed per call, per row
+    # the embedding tables are stored in uint8 and looked up with fixed scales
+    (embeddings,) = [node for node in graph.node if node.op_type == "QEmbedLayerNormalization"]
+    assert constants[embeddings.input[2]].dtype == numpy.uint8
 
 
 def test_an_int8_graph_scaled_per_call_is_not_used_and_the_pipeline_says_how_to_rebuild(int8_pipeline, monkeypatch):

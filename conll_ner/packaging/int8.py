@@ -2,12 +2,14 @@
 
 The encoder is exported to ONNX, its attention and layer norms fused by ONNX
 Runtime's transformer optimizer (attention as MultiHeadAttention, whose
-query, key and value products stay separate matrix products), and every
-matrix product with a weight rewritten into int8 with one activation scale
-per row (conll_ner/packaging/row_int8.py): a window's result does not depend
-on the other windows of a call, so windows of one length are encoded
-together, and its 7-bit weights cannot saturate on CPUs without VNNI, so
-the same graph serves every x86 CPU. Optimum would do the export, but its
+query, key and value products stay separate matrix products), every matrix
+product with a weight rewritten into int8 with one activation scale per row
+(conll_ner/packaging/row_int8.py), and the embedding tables stored in uint8
+(ONNX Runtime's `quantize_dynamic` for that op alone: a lookup with fixed
+scales). A window's result then does not depend on the other windows of a
+call, so windows of one length are encoded together, and the 7-bit weights
+cannot saturate on CPUs without VNNI, so the same graph serves every x86
+CPU. Optimum would do the export, but its
 last release for transformers <4.54 (optimum 1.27) cannot be imported
 beside torch 2.13 (`ImportError: cannot import name '_attention_scale'`), so
 ONNX Runtime's own tools do it. Why not ONNX Runtime's dynamic or static
@@ -72,7 +74,7 @@ def export_settings() -> Dict[str, Any]:
             "attention as MultiHeadAttention"
         ),
         "scheme": ROW_SCHEME,
-        "quantization": row_int8.DESCRIPTION,
+        "quantization": f"{row_int8.DESCRIPTION}; embedding tables uint8 (onnxruntime quantize_dynamic)",
         "versions": {name: version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")},
     }
 
@@ -94,6 +96,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
     the encoder to fp32 and eager attention, the plain matmul-softmax pattern
     the optimizer fuses, so it is given a copy of its own."""
     import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -103,7 +106,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        fp32, quantized = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        fp32, rows, quantized = (Path(tmp) / name for name in ("fp32.onnx", "rows.onnx", "int8.onnx"))
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
             torch.onnx.export(
@@ -135,7 +138,20 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
             logging.disable(logging.NOTSET)
         if not row_int8.quantize_rows(fused):
             raise ValueError("its exported graph has no matrix product with a weight to quantize")
-        onnx.save(fused, str(quantized))
+        onnx.save(fused, str(rows))
+        # the embedding tables (most of a multilingual encoder's weights) as
+        # uint8 with fixed scales: a lookup, the same whatever else the call holds
+        logging.disable(logging.WARNING)  # the quantizer's advice on image models, on the root logger
+        try:
+            quantize_dynamic(
+                str(rows),
+                str(quantized),
+                op_types_to_quantize=["EmbedLayerNormalization"],
+                weight_type=QuantType.QUInt8,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+        finally:
+            logging.disable(logging.NOTSET)
         os.replace(quantized, path)
 
 

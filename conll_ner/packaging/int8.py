@@ -91,7 +91,7 @@ class _LastHiddenState(torch.nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
 
 
-def export_int8_graph(encoder: Any, path: Path) -> None:
+def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEIGHT_LEVEL) -> None:
     """Export, fuse and quantize (see the module's docstring). It switches
     the encoder to fp32 and eager attention, the plain matmul-softmax pattern
     the optimizer fuses, so it is given a copy of its own."""
@@ -136,7 +136,7 @@ def export_int8_graph(encoder: Any, path: Path) -> None:
             ).model
         finally:
             logging.disable(logging.NOTSET)
-        if not row_int8.quantize_rows(fused):
+        if not row_int8.quantize_rows(fused, weight_level):
             raise ValueError("its exported graph has no matrix product with a weight to quantize")
         onnx.save(fused, str(rows))
         # the embedding tables (most of a multilingual encoder's weights) as

@@ -42,11 +42,11 @@ DESCRIPTION = (
 )
 
 
-def quantized_weight(weight: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def quantized_weight(weight: numpy.ndarray, weight_level: int = WEIGHT_LEVEL) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """A float weight matrix (inputs x outputs) as int8 levels within
-    +-WEIGHT_LEVEL and the scale of each output column."""
-    scale = numpy.maximum(numpy.abs(weight).max(axis=0), 1e-12) / WEIGHT_LEVEL
-    levels = numpy.clip(numpy.round(weight / scale), -WEIGHT_LEVEL, WEIGHT_LEVEL)
+    +-weight_level and the scale of each output column."""
+    scale = numpy.maximum(numpy.abs(weight).max(axis=0), 1e-12) / weight_level
+    levels = numpy.clip(numpy.round(weight / scale), -weight_level, weight_level)
     return levels.astype(numpy.int8), scale.astype(numpy.float32)
 
 
@@ -60,11 +60,13 @@ def largest_per_row(source: str, output: str, opset: int) -> "onnx.NodeProto":
     return helper.make_node("ReduceMax", [source, "row_int8_last_axis"], [output], keepdims=1)
 
 
-def quantize_rows(model: "onnx.ModelProto") -> int:
+def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) -> int:
     """Rewrite `model` in place: every MatMul whose second input is a
     constant becomes a per-row int8 product (see the module). An input read
     by several products (the query, key and value of an attention layer) is
-    quantized once. The number of products rewritten."""
+    quantized once. `weight_level` other than WEIGHT_LEVEL (127: full 8-bit
+    weights) is for measuring what the 7-bit remedy costs, as
+    benchmarks/int8_weight_range.py does. The number of products rewritten."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -103,7 +105,9 @@ def quantize_rows(model: "onnx.ModelProto") -> int:
             ]
             row_scales[source] = (prefix + "quantized", prefix + "scale")
         quantized, scale = row_scales[source]
-        levels, column_scales = quantized_weight(numpy_helper.to_array(constants[weight_name]).astype(numpy.float32))
+        levels, column_scales = quantized_weight(
+            numpy_helper.to_array(constants[weight_name]).astype(numpy.float32), weight_level
+        )
         prefix = f"row_int8_product{rewritten}_"
         graph.initializer.extend(
             [

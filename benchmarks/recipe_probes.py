@@ -28,6 +28,7 @@ from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.files import write_atomically
+from conll_ner.markdown import replace_between
 
 RESULTS = RESULTS_DIR / "results_recipe_probes.json"
 WORK = WORK_DIR / "recipe_probes"
@@ -40,12 +41,16 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
     config = load_config(model_dir / "config.cfg")
     transformer = config["components"].get("transformer", {}).get("model", {})
     training = config["training"]
+    # a schedule's settings, or a constant rate (the CNN's configs)
+    rate = training["optimizer"]["learn_rate"]
+    schedule = rate if isinstance(rate, dict) else {"initial_rate": rate}
     return {
         "lang": config["nlp"]["lang"],
         "transformer": transformer.get("name"),
+        "epochs": config.get("budget", {}).get("epochs"),
         "freeze_word_embeddings_above": transformer.get("freeze_word_embeddings_above"),
-        "peak_learning_rate": training["optimizer"]["learn_rate"].get("initial_rate"),
-        "warmup_fraction": training["optimizer"]["learn_rate"].get("warmup_fraction"),
+        "peak_learning_rate": schedule.get("initial_rate"),
+        "warmup_fraction": schedule.get("warmup_fraction"),
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -203,6 +208,56 @@ def report_markdown(results: Dict[str, Any]) -> str:
         ]
         lines += remarks(probe)[1:] + ([""] if probe.get("remarks") else [])
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+DOCS_START = (
+    "<!-- workflow-runs:start (rendered from benchmarks/results/results_recipe_probes.json by "
+    "`spacy project run render benchmarks`) -->"
+)
+DOCS_END = "<!-- workflow-runs:end -->"
+
+
+def workflow_runs(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The probes that are runs of the documented workflow (its train step,
+    `spacy project run ...`), not of this script's variants."""
+    return [probe for probe in results["probes"].values() if probe["command"].startswith("spacy project run")]
+
+
+def workflow_runs_markdown(results: Dict[str, Any]) -> str:
+    """The documented command's full-file runs for docs/multilingual.md: dev
+    F1 at each evaluation (update), the evaluations of the best model,
+    minutes per epoch on the run's machine (training and its dev
+    evaluations), then each run's command, machine, date and remarks."""
+    runs = workflow_runs(results)
+    lines = [
+        "| Run | Lang | Epochs | Updates | Dev F1 by evaluation | Best model, evaluated (F1) | Minutes per epoch |",
+        "|---|---|---:|---:|---|---|---:|",
+    ]
+    for probe in runs:
+        epochs = probe["settings"].get("epochs")
+        curve = ", ".join(f"{percent(point['dev_f1'])} ({point['step']:,})" for point in probe["curve"][1:])
+        minutes = f"{probe['seconds'] / epochs / 60:.0f}" if epochs else "not recorded"
+        lines.append(
+            f"| {probe['name']} | {probe['settings']['lang']} | {epochs or 'not recorded'} | {probe['updates']:,} | "
+            f"{curve} | {evaluated(probe)} | {minutes} |"
+        )
+    lines.append("")
+    for probe in runs:
+        lines += [
+            f"`{probe['name']}`: `{probe['command']}`  ",
+            f"Date: {probe['date']}  ",
+            machine_line(probe["machine"]),
+        ]
+        lines += remarks(probe)[1:] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_docs(path: Path, results: Dict[str, Any]) -> None:
+    """Put the workflow runs between the markers of docs/multilingual.md
+    (nothing happens where the page is missing)."""
+    if path.is_file():
+        text = replace_between(path.read_text(encoding="utf8"), DOCS_START, DOCS_END, workflow_runs_markdown(results))
+        write_atomically(path, text.encode("utf8"))
 
 
 if __name__ == "__main__":

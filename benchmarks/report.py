@@ -94,5 +94,8 @@ def render_pages(root: Path = PROJECT_DIR) -> None:
     )
     if multi:
         multilingual.render_docs(root / "docs" / "multilingual.md", multi)
+    probes = read_json(RESULTS_DIR / "results_recipe_probes.json")
+    if probes:
+        recipe_probes.render_docs(root / "docs" / "multilingual.md", probes)
     if (root / "README.md").is_file():
         readme_table.update_readme(root / "README.md")

@@ -75,3 +75,41 @@ def test_a_recorded_run_carries_its_evaluations(tmp_path):
     assert "| int8 70.10 (int8) |" in recipe_probes.report_markdown({"probes": {"run": entry}})
     with pytest.raises(typer.BadParameter, match="NAME=PATH"):
         recipe_probes.evaluation_options([str(metrics)])
+
+
+def test_workflow_runs_go_to_the_multilingual_page_with_minutes_per_epoch(tmp_path):
+    """Only runs of the documented workflow; epochs from the config's
+    budget, minutes per epoch from the run's seconds."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    workflow = fake_run(tmp_path / "workflow", encoder, 1e-4, 100000, [0.05, 0.5, 0.7])
+    config = load_config(workflow / "model-last" / "config.cfg")
+    config["budget"]["epochs"] = 2
+    config.to_disk(workflow / "model-last" / "config.cfg")
+    results = {
+        "probes": {
+            "variant": recipe_probes.read_probe("variant", workflow, "python benchmarks/recipe_probes.py run ..."),
+            "es-run": recipe_probes.read_probe("es-run", workflow, "spacy project run train . --vars.lang es"),
+        }
+    }
+    assert [probe["name"] for probe in recipe_probes.workflow_runs(results)] == ["es-run"]
+    page = tmp_path / "multilingual.md"
+    page.write_text(f"# Page\n\n{recipe_probes.DOCS_START}\nold\n{recipe_probes.DOCS_END}\n\nafter\n")
+    recipe_probes.render_docs(page, results)
+    text = page.read_text()
+    assert "| es-run | es | 2 | 20 | 50.00 (10), 70.00 (20) | - | 0 |" in text  # 10 s over 2 epochs
+    assert "variant" not in text and "old" not in text and text.endswith("after\n")
+    assert "`es-run`: `spacy project run train . --vars.lang es`" in text
+
+
+def test_a_cnn_run_is_read_with_its_constant_rate(tmp_path):
+    config = load_config(PROJECT_DIR / "configs" / "cnn.cfg", overrides={"training.optimizer.learn_rate": 0.001})
+    (tmp_path / "model-last").mkdir()
+    config.to_disk(tmp_path / "model-last" / "config.cfg")
+    settings = recipe_probes.probe_settings(tmp_path / "model-last")
+    assert settings["transformer"] is None and settings["peak_learning_rate"] == 0.001
+    assert settings["epochs"] == config["budget"]["epochs"]
+
+
+def test_the_stored_workflow_runs_are_in_the_multilingual_page():
+    results = json.loads((RESULTS_DIR / "results_recipe_probes.json").read_text())
+    assert recipe_probes.workflow_runs_markdown(results) in (PROJECT_DIR / "docs" / "multilingual.md").read_text()

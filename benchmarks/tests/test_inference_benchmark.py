@@ -86,7 +86,8 @@ def test_measure_ours_times_every_input_and_logs_the_encoders_input(tmp_path, de
         "--score",
         output=tmp_path / "ours.json",
     )
-    assert measured["batch_size"] == 128 and measured["torch_threads"] == 1
+    # the pipeline's own batch, from the config it was built with
+    assert measured["batch_size"] == spacy.load(model).batch_size == 1024 and measured["torch_threads"] == 1
     assert set(measured["words_per_second"]) == {"raw_text", "pretokenized", "documents"}
     words = sum(len(sentence.words) for sentence in read_conll_file(dev_files / "dev.conll").sentences)
     assert measured["n_words"] == {"raw_text": words, "pretokenized": words, "documents": words}

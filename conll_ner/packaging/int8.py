@@ -52,6 +52,10 @@ INT8_MAX_WEIGHT_BYTES = 2 * 1024**3
 OPSET = 17
 OPTIMIZER_LEVEL = 1
 OUR_ARCHITECTURE = "conll_ner.TransformerModel.v1"
+# how the session that runs the graph is to be made (Int8Encoder reads it
+# from the graph's settings): ONNX Runtime would fuse the layer norms the
+# build keeps apart again when it loads the graph
+SESSION_SETTINGS = {"disabled_optimizers": ["SkipLayerNormFusion"]}
 LEGACY_ARCHITECTURE = "spacy-transformers.TransformerModel.v3"
 
 
@@ -71,8 +75,9 @@ def export_settings() -> Dict[str, Any]:
         "exporter": f"torch.onnx.export (TorchScript), opset {OPSET}",
         "optimizer": (
             f"onnxruntime.transformers optimize_model, model_type bert, opt_level {OPTIMIZER_LEVEL}, "
-            "attention as MultiHeadAttention"
+            "attention as MultiHeadAttention, no SkipLayerNormalization"
         ),
+        "session": SESSION_SETTINGS,
         "scheme": ROW_SCHEME,
         "quantization": f"{row_int8.DESCRIPTION}; embedding tables uint8 (onnxruntime quantize_dynamic)",
         "versions": {name: version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")},
@@ -123,6 +128,11 @@ def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEI
             )
         fusion = FusionOptions("bert")
         fusion.use_multi_head_attention = True  # keeps the query, key and value products for row_int8
+        # residual adds stay apart from their layer norms, as does the session
+        # (SESSION_SETTINGS): ONNX Runtime's fused SkipLayerNormalization ran
+        # slower than Add + LayerNormalization on the CPU (docs/decisions.md)
+        fusion.enable_skip_layer_norm = False
+        fusion.enable_bias_skip_layer_norm = False
         logging.disable(logging.WARNING)  # the optimizer's notes on fusions it did not find, on the root logger
         try:
             fused = optimize_model(

@@ -77,7 +77,13 @@ class Int8Encoder:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
             options.inter_op_num_threads = 1
-            self._session = onnxruntime.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                self.graph,
+                options,
+                providers=["CPUExecutionProvider"],
+                # the graph optimizations its build left out on purpose
+                disabled_optimizers=self.settings.get("session", {}).get("disabled_optimizers", []),
+            )
         return self._session
 
     @staticmethod

@@ -4,7 +4,8 @@ in fp32 (torch) and through per-row int8 graphs whose weights use
 [-127, 127], on this machine's CPU. Run on a CPU with VNNI or AMX, where
 the full range does not saturate, it measures the remedy's price in
 accuracy; the speed is the same (the same kernels, the same int8 bytes).
-The figures go to --output-json and docs/decisions.md cites them."""
+The figures go to --output-json (benchmarks/results/int8_weight_range_*.json),
+from which BENCHMARKS.md renders them."""
 
 import copy
 import sys
@@ -12,11 +13,11 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import spacy
 import typer
-from common import machine, versions
+from common import machine, machine_line, versions
 
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_json
@@ -69,6 +70,31 @@ def main(
             "results": results,
         },
     )
+
+
+RESULTS_PREFIX = "int8_weight_range_"
+
+
+def report_markdown(runs: List[Tuple[str, Dict[str, Any]]]) -> str:
+    """One table of the recorded runs (name: the results file's name after
+    RESULTS_PREFIX): dev F1 in fp32 and through each weight range, then each
+    run's command, machine and date."""
+    lines = [
+        "## What the int8 encoder's 7-bit weights cost (`benchmarks/int8_weight_range.py`)",
+        "",
+        "Dev F1 of a trained pipeline in fp32 (torch) and through per-row int8 graphs whose weights use [-64, 64] "
+        "(the default, which cannot saturate on AVX2 CPUs) and the full [-127, 127], on the run's CPU.",
+        "",
+        "| Run | fp32 | " + " | ".join(f"int8, [-{level}, {level}]" for level in WEIGHT_LEVELS) + " |",
+        "|---|---:|" + "---:|" * len(WEIGHT_LEVELS),
+    ]
+    for name, run in runs:
+        scores = [run["results"]["fp32"]] + [run["results"][f"int8, weights in [-{n}, {n}]"] for n in WEIGHT_LEVELS]
+        lines.append(f"| {name} | " + " | ".join(f"{100 * s['f1']:.2f}" for s in scores) + " |")
+    lines.append("")
+    for _, run in runs:
+        lines += [f"`{run['command']}`  ", f"Date: {run['date']}  ", machine_line(run["machine"]), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 if __name__ == "__main__":

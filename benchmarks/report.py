@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import gpu_run
+import int8_weight_range
 import readme_table
 import recipe_probes
 from modes import (
@@ -36,12 +37,14 @@ def write_benchmarks_md(
     multi: Sequence[Tuple[Dict[str, Any], str]] = (),
     gpu: Optional[Dict[str, Any]] = None,
     probes: Optional[Dict[str, Any]] = None,
+    weight_ranges: Sequence[Tuple[str, Dict[str, Any]]] = (),
 ) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full and the keyed modes from results.json (the keyed ones under their
     own keys), long from results_long.json, the multilingual mode from
     results_multilingual*.json (each with its learning curves' PNG), the GPU
-    run from results_gpu.json, the recipe probes from results_recipe_probes.json."""
+    run from results_gpu.json, the recipe probes from results_recipe_probes.json,
+    the int8 weight ranges from int8_weight_range_*.json."""
     stored = full_results or {}
     parts = []
     if "spacy_trf" in stored:
@@ -59,6 +62,8 @@ def write_benchmarks_md(
         parts.append(multilingual.report_markdown(results, png))
     if probes:
         parts.append(recipe_probes.report_markdown(probes))
+    if weight_ranges:
+        parts.append(int8_weight_range.report_markdown(weight_ranges))
     if gpu:
         parts.append(gpu_run.report_markdown(gpu))
     if parts and not parts[0].startswith("# Benchmarks"):
@@ -91,6 +96,10 @@ def render_pages(root: Path = PROJECT_DIR) -> None:
         multi,
         read_json(RESULTS_DIR / "results_gpu.json"),
         read_json(RESULTS_DIR / "results_recipe_probes.json"),
+        [
+            (path.stem[len(int8_weight_range.RESULTS_PREFIX) :], read_json(path))
+            for path in sorted(RESULTS_DIR.glob(f"{int8_weight_range.RESULTS_PREFIX}*.json"))
+        ],
     )
     if multi:
         multilingual.render_docs(root / "docs" / "multilingual.md", multi)

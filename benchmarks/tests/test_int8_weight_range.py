@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import int8_weight_range
 import pytest
 import spacy
 from corpora import N_SENTS
@@ -36,3 +37,6 @@ def test_the_weight_ranges_are_scored_side_by_side(tmp_path):
     assert all(0 <= run["f1"] <= 1 for run in runs.values())
     assert recorded["command"].startswith("python ") and "int8_weight_range.py" in recorded["command"]
     assert "x86_flags" in recorded["machine"]
+    report = int8_weight_range.report_markdown([("tiny", recorded)])
+    f1 = [f"{100 * run['f1']:.2f}" for run in runs.values()]
+    assert f"| tiny | {' | '.join(f1)} |" in report and recorded["command"] in report

@@ -11,14 +11,14 @@ for all calls (`quantize_static`: scales calibrated on sample text, which
 clip the outliers of transformer activations). Per-row scales make a row's
 result independent of whatever else the call holds, so windows can be
 encoded together. ONNX Runtime's `MatMulNBits` quantizes its inputs per row
-too, but its 8-bit kernels multiplied slower than fp32 ones in 1.32
-(docs/decisions.md).
+too, but its 8-bit kernels were no faster than fp32 ones (docs/decisions.md).
 
 Weights are quantized per output column to 7 bits' worth of levels
 ([-64, 64]): CPUs without VNNI or AMX multiply u8 x s8 pairs with
-`vpmaddubsw`, which sums two products in a saturating 16-bit lane, and
-255 x 64 x 2 fits where 255 x 127 x 2 does not (the remedy ONNX Runtime and
-OpenVINO document). One graph then computes the same integers on every x86
+`vpmaddubsw`, which sums two products in a saturating 16-bit lane: two
+products of an activation (at most 255) and a 7-bit weight fit in it where
+those of a full 8-bit weight do not (the remedy ONNX Runtime and OpenVINO
+document). One graph then computes the same integers on every x86
 CPU. Activations are symmetric: uint8 with zero point 128, so every row
 uses 255 levels around zero.
 """

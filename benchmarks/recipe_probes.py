@@ -70,7 +70,13 @@ def vocabulary_rows(checkpoint: Optional[str]) -> Optional[int]:
         return None
 
 
+def encoder_name(settings: Dict[str, Any]) -> str:
+    return f"`{Path(settings['transformer']).name}`" if settings["transformer"] else "none (CNN)"
+
+
 def word_embeddings(settings: Dict[str, Any]) -> str:
+    if not settings["transformer"]:
+        return "-"
     threshold, rows = settings["freeze_word_embeddings_above"], settings["vocabulary_rows"]
     if threshold is None:
         return "trained (no threshold)"
@@ -194,7 +200,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         settings = probe["settings"]
         curve = ", ".join(f"{percent(p['dev_f1'])} ({p['step']})" for p in probe["curve"])
         lines.append(
-            f"| {probe['name']} | {settings['lang']} | `{Path(str(settings['transformer'])).name}` | "
+            f"| {probe['name']} | {settings['lang']} | {encoder_name(settings)} | "
             f"{word_embeddings(settings)} | {settings['peak_learning_rate']:g} | {probe['updates']:,} | "
             f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} | {evaluated(probe)} |"
         )

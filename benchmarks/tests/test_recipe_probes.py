@@ -108,6 +108,7 @@ def test_a_cnn_run_is_read_with_its_constant_rate(tmp_path):
     settings = recipe_probes.probe_settings(tmp_path / "model-last")
     assert settings["transformer"] is None and settings["peak_learning_rate"] == 0.001
     assert settings["epochs"] == config["budget"]["epochs"]
+    assert (recipe_probes.encoder_name(settings), recipe_probes.word_embeddings(settings)) == ("none (CNN)", "-")
 
 
 def test_the_stored_workflow_runs_are_in_the_multilingual_page():

@@ -182,6 +182,17 @@ def evaluated(probe: Dict[str, Any]) -> str:
     return "; ".join(f"{key} {percent(e['ents_f'])} ({e['runtime']['precision']})" for key, e in found.items()) or "-"
 
 
+def what_ran_where(probe: Dict[str, Any]) -> List[str]:
+    """A probe's command, date, machine and remarks, below a table of probes."""
+    lines = [
+        f"`{probe['name']}`: `{probe['command']}`  ",
+        f"Date: {probe['date']}  ",
+        machine_line(probe["machine"]),
+        "",
+    ]
+    return lines + remarks(probe)[1:] + ([""] if probe.get("remarks") else [])
+
+
 def report_markdown(results: Dict[str, Any]) -> str:
     """The probes side by side: settings, the dev curve and the best dev F1,
     then each probe's command, machine and date."""
@@ -206,13 +217,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
         )
     lines.append("")
     for probe in probes:
-        lines += [
-            f"`{probe['name']}`: `{probe['command']}`  ",
-            f"Date: {probe['date']}  ",
-            machine_line(probe["machine"]),
-            "",
-        ]
-        lines += remarks(probe)[1:] + ([""] if probe.get("remarks") else [])
+        lines += what_ran_where(probe)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -249,12 +254,7 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
         )
     lines.append("")
     for probe in runs:
-        lines += [
-            f"`{probe['name']}`: `{probe['command']}`  ",
-            f"Date: {probe['date']}  ",
-            machine_line(probe["machine"]),
-        ]
-        lines += remarks(probe)[1:] + [""]
+        lines += what_ran_where(probe)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

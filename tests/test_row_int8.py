@@ -5,7 +5,7 @@ for bit whatever other rows share the call."""
 import numpy
 import pytest
 
-from conll_ner.packaging.row_int8 import WEIGHT_LEVEL, quantize_rows, quantized_weight
+from conll_ner.packaging.row_int8 import OPSET, WEIGHT_LEVEL, quantize_rows, quantized_weight
 
 onnx = pytest.importorskip("onnx", reason="the int8 build needs onnxruntime and onnx (requirements-onnx.txt)")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the int8 build needs onnxruntime and onnx")
@@ -22,7 +22,7 @@ def one_product_graph(weight: numpy.ndarray) -> bytes:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(weight, "weight")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     assert quantize_rows(model) == 1
     assert [node.op_type for node in model.graph.node][-1] == "MatMulIntegerToFloat"
     assert "weight" not in {tensor.name for tensor in model.graph.initializer}  # the float weights are gone
@@ -51,3 +51,30 @@ def test_each_row_is_scaled_on_its_own_so_its_result_does_not_depend_on_the_call
     exact = x @ weight
     error = numpy.abs(together - exact).max(-1) / numpy.abs(exact).max(-1)
     assert error.max() < 0.05  # each row keeps its precision relative to its own magnitude
+
+
+def test_rows_are_rounded_to_their_own_levels_as_numpy_rounds_them():
+    rng = numpy.random.default_rng(1)
+    weight = rng.normal(size=(24, 8)).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(one_product_graph(weight), providers=["CPUExecutionProvider"])
+    x = (rng.normal(size=(3, 4, 24)) * numpy.array([0.1, 1.0, 50.0])[:, None, None]).astype(numpy.float32)
+    (y,) = session.run(["y"], {"x": x})
+    row_scale = numpy.maximum(numpy.abs(x).max(-1, keepdims=True), 1e-12).astype(numpy.float32) * numpy.float32(1 / 127)
+    levels = numpy.clip(numpy.rint(x / row_scale), -128, 127)  # the integers QuantizeLinear keeps, less 128
+    weight_levels, column_scales = quantized_weight(weight)
+    expected = (levels @ weight_levels.astype(numpy.float64)) * row_scale * column_scales
+    numpy.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_graphs_below_opset_21_are_refused_with_the_converter_named():
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "weight"], ["y"])],
+        "product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(numpy.ones((2, 2), numpy.float32), "weight")],
+    )
+    with pytest.raises(ValueError, match="version_converter"):
+        quantize_rows(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))

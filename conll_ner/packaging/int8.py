@@ -72,7 +72,7 @@ def int8_tools_missing() -> Optional[str]:
 def export_settings() -> Dict[str, Any]:
     """What the graph is built with: stored beside it, shown on the card."""
     return {
-        "exporter": f"torch.onnx.export (TorchScript), opset {OPSET}",
+        "exporter": f"torch.onnx.export (TorchScript), opset {OPSET}, converted to opset {row_int8.OPSET}",
         "optimizer": (
             f"onnxruntime.transformers optimize_model, model_type bert, opt_level {OPTIMIZER_LEVEL}, "
             "attention as MultiHeadAttention, no SkipLayerNormalization"
@@ -101,6 +101,7 @@ def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEI
     the encoder to fp32 and eager attention, the plain matmul-softmax pattern
     the optimizer fuses, so it is given a copy of its own."""
     import onnx
+    from onnx import version_converter
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -146,6 +147,8 @@ def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEI
             ).model
         finally:
             logging.disable(logging.NOTSET)
+        # the TorchScript exporter writes opsets up to 20; row_int8 needs 21
+        fused = version_converter.convert_version(fused, row_int8.OPSET)
         if not row_int8.quantize_rows(fused, weight_level):
             raise ValueError("its exported graph has no matrix product with a weight to quantize")
         onnx.save(fused, str(rows))

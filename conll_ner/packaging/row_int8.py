@@ -21,6 +21,10 @@ those of a full 8-bit weight do not (the remedy ONNX Runtime and OpenVINO
 document). One graph then computes the same integers on every x86
 CPU. Activations are symmetric: uint8 with zero point 128, so every row
 uses 255 levels around zero.
+
+The rows are quantized by QuantizeLinear with one block per row (ONNX opset
+21), which divides and rounds in one pass: the same integers as a division
+followed by QuantizeLinear, one pass over the activations fewer.
 """
 
 from typing import TYPE_CHECKING, Dict, List, Tuple
@@ -33,6 +37,8 @@ if TYPE_CHECKING:  # onnx is optional (requirements-onnx.txt)
 # a weight column's largest magnitude maps to this level: 7 bits' worth, so
 # that no pair of u8 x s8 products overflows a 16-bit lane
 WEIGHT_LEVEL = 64
+# the opset quantize_rows writes: QuantizeLinear with blocks (a scale per row) is from 21 on
+OPSET = 21
 # an activation row's largest magnitude maps to this many levels from its zero point
 ACTIVATION_LEVEL = 127
 ACTIVATION_ZERO_POINT = 128
@@ -50,16 +56,6 @@ def quantized_weight(weight: numpy.ndarray, weight_level: int = WEIGHT_LEVEL) ->
     return levels.astype(numpy.int8), scale.astype(numpy.float32)
 
 
-def largest_per_row(source: str, output: str, opset: int) -> "onnx.NodeProto":
-    """ReduceMax over the last axis: its axes are an attribute before opset
-    18 and an input from 18 on."""
-    from onnx import helper
-
-    if opset < 18:
-        return helper.make_node("ReduceMax", [source], [output], axes=[-1], keepdims=1)
-    return helper.make_node("ReduceMax", [source, "row_int8_last_axis"], [output], keepdims=1)
-
-
 def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) -> int:
     """Rewrite `model` in place: every MatMul whose second input is a
     constant becomes a per-row int8 product (see the module). An input read
@@ -71,15 +67,15 @@ def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) ->
 
     graph = model.graph
     opset = next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+    if opset < OPSET:
+        raise ValueError(f"opset {opset}: per-row QuantizeLinear needs opset {OPSET} (onnx.version_converter)")
     constants = {tensor.name: tensor for tensor in graph.initializer}
     shared = {
         "row_int8_levels": numpy.array(1 / ACTIVATION_LEVEL, numpy.float32),
         "row_int8_smallest": numpy.array(1e-12, numpy.float32),
-        "row_int8_unit": numpy.array(1.0, numpy.float32),
         "row_int8_zero_point": numpy.array(ACTIVATION_ZERO_POINT, numpy.uint8),
+        "row_int8_last_axis": numpy.array([-1], numpy.int64),
     }
-    if opset >= 18:
-        shared["row_int8_last_axis"] = numpy.array([-1], numpy.int64)
     graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in shared.items())
     row_scales: Dict[str, Tuple[str, str]] = {}
     nodes: List["onnx.NodeProto"] = []
@@ -89,25 +85,32 @@ def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) ->
             nodes.append(node)
             continue
         source, weight_name = node.input
+        weight = numpy_helper.to_array(constants[weight_name]).astype(numpy.float32)
         if source not in row_scales:
             prefix = f"row_int8_input{len(row_scales)}_"
             nodes += [
                 helper.make_node("Abs", [source], [prefix + "magnitude"]),
-                largest_per_row(prefix + "magnitude", prefix + "largest", opset),
+                helper.make_node("ReduceMax", [prefix + "magnitude", "row_int8_last_axis"], [prefix + "largest"]),
                 helper.make_node("Max", [prefix + "largest", "row_int8_smallest"], [prefix + "nonzero"]),
                 helper.make_node("Mul", [prefix + "nonzero", "row_int8_levels"], [prefix + "scale"]),
-                helper.make_node("Div", [source, prefix + "scale"], [prefix + "levels"]),
+            ]
+            if not row_scales:  # every row scale has the shape of the call's rows: one zero point for all
+                nodes += [
+                    helper.make_node("Shape", [prefix + "scale"], ["row_int8_rows"]),
+                    helper.make_node("Expand", ["row_int8_zero_point", "row_int8_rows"], ["row_int8_zero_points"]),
+                ]
+            nodes.append(
                 helper.make_node(
                     "QuantizeLinear",
-                    [prefix + "levels", "row_int8_unit", "row_int8_zero_point"],
+                    [source, prefix + "scale", "row_int8_zero_points"],
                     [prefix + "quantized"],
-                ),
-            ]
+                    axis=-1,
+                    block_size=weight.shape[0],  # one block: the whole row
+                )
+            )
             row_scales[source] = (prefix + "quantized", prefix + "scale")
         quantized, scale = row_scales[source]
-        levels, column_scales = quantized_weight(
-            numpy_helper.to_array(constants[weight_name]).astype(numpy.float32), weight_level
-        )
+        levels, column_scales = quantized_weight(weight, weight_level)
         prefix = f"row_int8_product{rewritten}_"
         graph.initializer.extend(
             [

@@ -37,6 +37,7 @@ def test_updates_follow_corpus_size_epochs_and_words_per_update(tmp_path):
     assert plan.patience == 20  # patience_share 0.5 in configs/cnn.cfg
     assert plan.warmup_updates == int(40 * 0.02)  # the CNN schedule's warmup_fraction
     assert plan.overrides() == {
+        "budget.epochs": 8,  # the run's epochs, not the config's 10, in the saved config
         "training.max_steps": 40,
         "training.eval_frequency": 10,
         "training.patience": 0,  # spaCy's own count from step 0 is off: the guard holds patience

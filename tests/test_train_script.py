@@ -34,6 +34,8 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
             "en",
             "--corpus",
             str(tmp_path / "corpus"),
+            "--epochs",
+            "3",
             "--training.max_steps",
             "2",
             "--training.eval_frequency",
@@ -52,6 +54,7 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
     assert saved["training"]["dropout"] == 0.25
     assert saved["training"]["batcher"]["size"]["stop"] == 77
     assert saved["training"]["max_steps"] == 2
+    assert saved["budget"]["epochs"] == 3  # the run's epochs, not the config's
 
 
 def test_an_integer_init_scale_is_refused_before_training():

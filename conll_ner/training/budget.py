@@ -48,6 +48,7 @@ class TrainingPlan:
         """Config overrides that make spaCy run this plan, its learning-rate
         schedule ending on the last update."""
         overrides: Dict[str, Any] = {
+            "budget.epochs": self.epochs,  # the saved config says how long the run was asked to be
             "training.max_steps": self.updates,
             "training.eval_frequency": self.eval_frequency,
         }

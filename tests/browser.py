@@ -9,13 +9,15 @@ running server (the one in docs/ was taken so)."""
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -70,6 +72,7 @@ def chromium_page(width: int = 1100, height: int = 820) -> Iterator[Page]:
              "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes with it, to stop them all
         )  # fmt: skip
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -91,6 +94,9 @@ def chromium_page(width: int = 1100, height: int = 820) -> Iterator[Page]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            # helpers still writing into the profile would make its removal fail
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def page_entities(url: str, text: str, screenshot: Optional[Path] = None) -> List[Dict[str, str]]:

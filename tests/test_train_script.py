@@ -3,6 +3,7 @@ conll_ner/training/train.py that fail before a run starts."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -17,12 +18,19 @@ from conll_ner.runs import training_path
 from conll_ner.training.train import TrainSetupError, check_grad_scaler, require_gpu, train_pipeline
 
 
-def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
-    source = tmp_path / "eng.train"
+def english_corpus(folder: Path) -> Path:
+    """A convert step's output folder with the fixture's English sentences
+    as both the training and the dev set."""
+    source = folder / "eng.train"
     source.write_text(ENGLISH_TRAIN, encoding="utf-8")
     doc_bin, stats = conll_to_docbin(read_conll_file(source).sentences, spacy.blank("en").vocab, n_sents=1)
     for split in ("train", "dev"):
-        save_conversion(doc_bin, stats, training_path(tmp_path / "corpus", "en", split))
+        save_conversion(doc_bin, stats, training_path(folder / "corpus", "en", split))
+    return folder / "corpus"
+
+
+def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
+    corpus = english_corpus(tmp_path)
     output = tmp_path / "training"
     result = subprocess.run(
         [
@@ -33,7 +41,7 @@ def test_extra_arguments_override_the_config_like_spacy_train(tmp_path):
             "--lang",
             "en",
             "--corpus",
-            str(tmp_path / "corpus"),
+            str(corpus),
             "--epochs",
             "3",
             "--training.max_steps",
@@ -72,3 +80,15 @@ def test_a_missing_corpus_says_which_step_writes_it(tmp_path):
             PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=tmp_path / "corpus"
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_train_step_fixes_the_malloc_setting_before_training(monkeypatch, tmp_path):
+    """conll_ner/training/memory.py's setting is in place when spaCy's training starts."""
+    from conll_ner.training import train
+
+    corpus = english_corpus(tmp_path)
+    calls = []
+    monkeypatch.setattr(train, "return_large_buffers_to_the_system", lambda: calls.append("mallopt") or True)
+    monkeypatch.setattr(train, "spacy_train", lambda *args, **kwargs: calls.append("spacy train"))
+    train.train_pipeline(PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus)
+    assert calls == ["mallopt", "spacy train"]

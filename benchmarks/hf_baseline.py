@@ -9,7 +9,7 @@ read the conlleval way (`conll_ner.data.tags.iob_to_spans`) and rewritten as IOB
 and scores are seqeval's default (conlleval) mode on the same entities the
 spaCy side scores.
 
-    python benchmarks/hf_baseline.py train-eval --train eng.train --dev eng.testa \\
+    python benchmarks/hf_baseline.py --train eng.train --dev eng.testa \\
         --output-dir training/hf --output-json metrics/hf_train.json
 
 Its inference speed is measured where ours is, by benchmarks/cpu_inference.py
@@ -338,6 +338,10 @@ def train_eval_command(
     max_seconds: float = typer.Option(0, "--max-seconds", help="Training wall-clock budget; 0: none"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="torch threads; 0: all cores"),
+    bf16: bool = typer.Option(
+        False, "--bf16", help="Train and score under CPU bfloat16 autocast (the Trainer's bf16=True)"
+    ),
+    dev_curve: bool = typer.Option(False, "--dev-curve", help="Also score the dev set after every epoch"),
 ) -> None:
     """Fine-tune with the model-card recipe and score on the dev set."""
     result = train_and_evaluate(
@@ -353,6 +357,8 @@ def train_eval_command(
         max_seconds=max_seconds,
         seed=seed,
         threads=threads,
+        dev_curve=dev_curve,
+        bf16=bf16,
     )
     write_json(output_json, result)
     typer.echo(

@@ -8,6 +8,7 @@ that loads, reports what it promises, and honours its time budget.
 """
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -134,3 +135,23 @@ def test_time_budget_stops_training_early(hf, tiny_bert, data, tmp_path):
     assert result["steps"] == 1
     assert result["epochs_done"] < 3
     assert 0.0 <= result["f1"] <= 1.0
+
+
+def test_the_documented_command_runs_with_a_dev_curve_in_bfloat16(hf, tiny_bert, data, tmp_path):
+    """The usage line of the script's docstring, as written, plus the options a
+    full-file comparison with our bfloat16 training uses."""
+    from typer.testing import CliRunner
+
+    usage = next(line.strip() for line in hf.__doc__.splitlines() if "python benchmarks/hf_baseline.py" in line)
+    assert usage.split()[2] == "--train", "the docstring's command starts with its options: the script has one command"
+    train, dev = data
+    output_json = tmp_path / "result.json"
+    arguments = ["--train", str(train), "--dev", str(dev), "--output-dir", str(tmp_path / "model")]
+    arguments += ["--output-json", str(output_json), "--model-dir", tiny_bert, "--epochs", "2", "--batch-size", "4"]
+    arguments += ["--threads", "1", "--bf16", "--dev-curve"]
+    outcome = CliRunner().invoke(hf.app, arguments)
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads(output_json.read_text())
+    assert result["config"]["bf16"] is True
+    assert [point["epoch"] for point in result["curve"]] == [1.0, 2.0]
+    assert [point["step"] for point in result["curve"]] == [3, 6]

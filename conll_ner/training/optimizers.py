@@ -1,0 +1,98 @@
+"""Adam with layer-wise learning-rate decay for the transformer's layers.
+
+Layer-wise decay (Howard and Ruder 2018, ULMFiT's discriminative fine-tuning;
+Sun et al. 2019 for BERT; ELECTRA's recipe) gives the top encoder layer the
+peak rate and each layer below it `layer_decay` times the rate of the one
+above, the embeddings the least: the lower layers hold the pretrained,
+language-general features that fine-tuning should move least. thinc's Adam
+has one rate for every parameter, but its optimizer call takes a per-call
+`lr_scale`, and spacy-transformers names each torch parameter in the key it
+passes (`encoder.layer.3.attention...`, `embeddings.word_embeddings.weight`),
+so a subclass that picks the scale from that name is all this needs. It is
+a recipe probe's setting (docs/recipes.md); the configs' default is thinc's
+Adam.v1.
+"""
+
+import re
+from typing import Optional, Tuple
+
+from spacy.util import registry
+from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq, Optimizer
+from thinc.types import FloatsXd
+
+# BERT's and XLM-R's parameter names (transformers' BertModel, XLMRobertaModel)
+ENCODER_LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
+
+
+class LayerDecayOptimizer(Optimizer):
+    """thinc's Optimizer, with the learning rate of encoder layer i scaled by
+    layer_decay ** (encoder_layers - 1 - i) and the embeddings' by
+    layer_decay ** encoder_layers; every other parameter (the NER model, the
+    pooler) gets the peak rate."""
+
+    def __init__(self, learn_rate: FloatOrSeq, *, layer_decay: float, encoder_layers: int, **adam_settings) -> None:
+        if not 0 < layer_decay <= 1:
+            raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
+        if encoder_layers < 1:
+            raise ValueError(f"encoder_layers must be at least 1, got {encoder_layers}")
+        super().__init__(learn_rate, **adam_settings)
+        self.layer_decay = layer_decay
+        self.encoder_layers = encoder_layers
+
+    def layer_scale(self, name: str) -> float:
+        """The learning-rate factor of the parameter called `name`."""
+        depth = self.depth_below_top(name)
+        return 1.0 if depth is None else self.layer_decay**depth
+
+    def depth_below_top(self, name: str) -> Optional[int]:
+        layer = ENCODER_LAYER.search(name)
+        if layer is not None:
+            index = int(layer.group(1))
+            if index >= self.encoder_layers:
+                raise ValueError(
+                    f"parameter {name!r} belongs to encoder layer {index}, but the optimizer's encoder_layers is "
+                    f"{self.encoder_layers}: set training.optimizer.encoder_layers to the encoder's "
+                    "num_hidden_layers (its config.json)"
+                )
+            return self.encoder_layers - 1 - index
+        if EMBEDDINGS.search(name):
+            return self.encoder_layers
+        return None
+
+    def __call__(
+        self, key: Tuple[int, str], weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0
+    ) -> Tuple[FloatsXd, FloatsXd]:
+        return super().__call__(key, weights, gradient, lr_scale=lr_scale * self.layer_scale(key[1]))
+
+
+@registry.optimizers("conll_ner.AdamWithLayerDecay.v1")
+def create_adam_with_layer_decay(
+    learn_rate: FloatOrSeq,
+    *,
+    layer_decay: float,
+    encoder_layers: int,
+    L2: FloatOrSeq = ADAM_DEFAULTS["L2"],
+    beta1: FloatOrSeq = ADAM_DEFAULTS["beta1"],
+    beta2: FloatOrSeq = ADAM_DEFAULTS["beta2"],
+    eps: FloatOrSeq = ADAM_DEFAULTS["eps"],
+    grad_clip: FloatOrSeq = ADAM_DEFAULTS["grad_clip"],
+    L2_is_weight_decay: bool = bool(ADAM_DEFAULTS["L2_is_weight_decay"]),
+    use_averages: bool = True,
+) -> Optimizer:
+    """Adam.v1's settings and defaults, plus the decay per layer and the encoder's number of
+    layers (num_hidden_layers: 12 for multilingual-e5-small, mBERT and XLM-R
+    base, 6 for all-MiniLM-L6-v2)."""
+    return LayerDecayOptimizer(
+        learn_rate,
+        layer_decay=layer_decay,
+        encoder_layers=encoder_layers,
+        L2=L2,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        grad_clip=grad_clip,
+        L2_is_weight_decay=L2_is_weight_decay,
+        use_averages=use_averages,
+        use_radam=False,
+    )

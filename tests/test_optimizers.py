@@ -1,0 +1,111 @@
+"""conll_ner.AdamWithLayerDecay.v1: the recipe probe's layer-wise learning
+rates, from the config's override to the size of each parameter's step."""
+
+import numpy
+import pytest
+from conftest import PROJECT_DIR
+from spacy.cli._util import parse_config_overrides
+from spacy.util import load_config, registry
+
+from conll_ner.pipeline.library_internals import torch_model
+from conll_ner.training.optimizers import LayerDecayOptimizer, create_adam_with_layer_decay
+
+# what the recipe probe passes to scripts/train.py (docs/recipes.md)
+PROBE_OVERRIDES = [
+    "--training.optimizer.@optimizers",
+    "conll_ner.AdamWithLayerDecay.v1",
+    "--training.optimizer.layer_decay",
+    "0.5",
+    "--training.optimizer.encoder_layers",
+    "4",
+]
+
+
+def test_each_layer_gets_decay_to_the_power_of_its_depth_below_the_top():
+    optimizer = create_adam_with_layer_decay(1e-3, layer_decay=0.5, encoder_layers=4)
+    scales = {
+        name: optimizer.layer_scale(name)
+        for name in (
+            "encoder.layer.3.output.dense.weight",
+            "encoder.layer.2.attention.self.query.weight",
+            "encoder.layer.0.output.LayerNorm.bias",
+            "embeddings.word_embeddings.weight",
+            "embeddings.position_embeddings.weight",
+            "pooler.dense.weight",
+            "W",
+        )
+    }
+    assert scales == {
+        "encoder.layer.3.output.dense.weight": 1.0,
+        "encoder.layer.2.attention.self.query.weight": 0.5,
+        "encoder.layer.0.output.LayerNorm.bias": 0.125,
+        "embeddings.word_embeddings.weight": 0.0625,
+        "embeddings.position_embeddings.weight": 0.0625,
+        "pooler.dense.weight": 1.0,
+        "W": 1.0,
+    }
+
+
+def test_a_layer_beyond_the_configured_depth_is_refused_naming_the_setting():
+    optimizer = create_adam_with_layer_decay(1e-3, layer_decay=0.9, encoder_layers=6)
+    with pytest.raises(ValueError, match="training.optimizer.encoder_layers"):
+        optimizer.layer_scale("encoder.layer.6.output.dense.weight")
+
+
+@pytest.mark.parametrize(
+    "settings", [{"layer_decay": 0.0, "encoder_layers": 4}, {"layer_decay": 0.9, "encoder_layers": 0}]
+)
+def test_settings_out_of_range_are_refused(settings):
+    with pytest.raises(ValueError):
+        create_adam_with_layer_decay(1e-3, **settings)
+
+
+def test_the_probes_command_line_overrides_give_the_optimizer_with_the_configs_schedule():
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=parse_config_overrides(PROBE_OVERRIDES))
+    optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
+    assert isinstance(optimizer, LayerDecayOptimizer)
+    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.5, 4)
+    # the rest of the section is the config's Adam, warmup schedule included
+    assert optimizer.L2 == config["training"]["optimizer"]["L2"]
+    assert optimizer.learn_rate == 0.0  # step 0 of the warmup
+
+
+def test_an_update_moves_the_lower_layers_by_the_decayed_rate(tmp_path):
+    """Adam's first step moves each weight by about the rate, so the median
+    step of a layer's weights shows its rate. spacy-transformers applies the
+    encoder's gradient of one update at the next update's finish_update (its
+    listeners backpropagate after the transformer's own update), so the
+    encoder's first step is the second update's."""
+    from spacy.training import Example
+    from tiny_models import TRAIN, build_tiny_bert, fixture_texts, shipped_pipeline
+
+    bert = build_tiny_bert(tmp_path / "bert", fixture_texts())  # 2 layers
+    nlp = shipped_pipeline("transformer", {"components.transformer.model.name": str(bert)})
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
+    nlp.initialize(lambda: examples)
+    (shim,) = [shim for node in nlp.get_pipe("transformer").model.walk() for shim in node.shims]
+    optimizer = create_adam_with_layer_decay(1e-3, layer_decay=0.25, encoder_layers=2, L2=0.0, grad_clip=0.0)
+    nlp.update(examples, sgd=optimizer, drop=0.0)
+    before = {name: value.detach().numpy().copy() for name, value in torch_model(shim).named_parameters()}
+    assert not any(isinstance(name, str) and "layer" in name for _, name in optimizer.nr_update)
+    nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert optimizer.nr_update[(shim.id, "encoder.layer.0.output.dense.weight")] == 1
+    after = dict(torch_model(shim).named_parameters())
+
+    def median_step(prefix: str) -> float:
+        steps = [
+            numpy.abs(after[name].detach().numpy() - value).ravel()
+            for name, value in before.items()
+            if name.startswith(prefix) and name.endswith("weight")
+        ]
+        moved = numpy.concatenate(steps)
+        return float(numpy.median(moved[moved > 0]))
+
+    top, bottom, embeddings = (
+        median_step("encoder.layer.1."),
+        median_step("encoder.layer.0."),
+        median_step("embeddings."),
+    )
+    assert top == pytest.approx(1e-3, rel=0.1)
+    assert bottom / top == pytest.approx(0.25, rel=0.1)
+    assert embeddings / top == pytest.approx(0.0625, rel=0.1)

@@ -182,6 +182,19 @@ def entity_offsets(text: str, entities: Dict[str, str]) -> List[Tuple[int, int, 
 # its first updates nothing would change and a broken update would go unnoticed (the first GPU run
 # reported the same NER loss before and after its updates)
 CHECK_LEARN_RATE = 1e-3
+# The check's updates, and how many losses at each end of them it compares. A
+# tiny random pipeline's NER loss is noisy in its first updates (it rose after
+# 3 updates in some CPU runs, and the runs are not repeatable: the tiny
+# tokenizer's training and thinc's initialization differ between calls), but
+# over 12 its trend is clear.
+CHECK_UPDATES = 12
+LOSS_ENDS = 3
+
+
+def loss_fell(losses: Sequence[float]) -> bool:
+    """Whether the mean of the last LOSS_ENDS losses is below the mean of the first."""
+    first, last = losses[:LOSS_ENDS], losses[-LOSS_ENDS:]
+    return sum(last) / len(last) < sum(first) / len(first)
 
 
 def train_tiny_pipeline(config_path: Path, encoder: Path, updates: int, mixed_precision: bool):
@@ -211,7 +224,7 @@ def train_tiny_pipeline(config_path: Path, encoder: Path, updates: int, mixed_pr
     return nlp, losses, list(nlp.pipe(text for text, _ in TRAIN))
 
 
-def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
+def check_pipeline(config_path: Path, gpu_id: int, updates: int = CHECK_UPDATES) -> str:
     import spacy
     from spacy.util import load_config
     from thinc.api import set_gpu_allocator
@@ -232,8 +245,11 @@ def check_pipeline(config_path: Path, gpu_id: int, updates: int = 3) -> str:
         raise RuntimeError("mixed precision or grad scaling is off")
     if not all(math.isfinite(loss) for loss in losses):
         raise RuntimeError(f"non-finite ner losses {losses}")
-    if not losses[-1] < losses[0]:
-        raise RuntimeError(f"the ner loss did not fall in {updates} updates at a constant rate: {losses}")
+    if not loss_fell(losses):
+        raise RuntimeError(
+            f"the ner loss did not fall in {updates} updates at a constant rate (mean of the last "
+            f"{LOSS_ENDS} against the first {LOSS_ENDS}): {losses}"
+        )
     found = sum(len(doc.ents) for doc in docs)
     return (
         f"tiny BERT on {device}, mixed precision with grad scaling: {updates} updates "

@@ -92,3 +92,29 @@ def test_the_train_step_fixes_the_malloc_setting_before_training(monkeypatch, tm
     monkeypatch.setattr(train, "spacy_train", lambda *args, **kwargs: calls.append("spacy train"))
     train.train_pipeline(PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus)
     assert calls == ["mallopt", "spacy train"]
+
+
+@pytest.mark.parametrize("overridden", [False, True])
+def test_the_peak_rate_line_names_where_the_rate_comes_from(monkeypatch, tmp_path, capsys, overridden):
+    """The rate by encoder size, or an override's, whichever the run uses."""
+    from tiny_models import build_tiny_bert, fixture_texts
+
+    from conll_ner.training import train
+
+    corpus = english_corpus(tmp_path)
+    bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
+    passed = {}
+    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    extra = {"training.optimizer.learn_rate.initial_rate": 3e-4} if overridden else {}
+    train.train_pipeline(
+        PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
+        transformer=str(bert), extra=extra,
+    )  # fmt: skip
+    printed = [line for line in capsys.readouterr().out.splitlines() if "Peak learning rate" in line]
+    small = load_config(PROJECT_DIR / "configs" / "transformer.cfg")["learn_rate_by_encoder_size"]["small"]
+    if overridden:
+        assert passed["training.optimizer.learn_rate.initial_rate"] == 3e-4
+        assert len(printed) == 1 and "0.0003, as overridden" in printed[0]
+    else:
+        assert passed["training.optimizer.learn_rate.initial_rate"] == small
+        assert len(printed) == 1 and f"{small:g} for a small encoder" in printed[0]

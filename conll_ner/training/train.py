@@ -121,9 +121,12 @@ def train_pipeline(
         raise TrainSetupError(f"{config_path}: {err}") from err
     msg.info(plan.describe())
     overrides.update(plan.overrides())
-    if rate:
+    peak_rate = "training.optimizer.learn_rate.initial_rate"
+    if peak_rate in extra:
+        msg.info(f"Peak learning rate {extra[peak_rate]:g}, as overridden (--{peak_rate})")
+    elif rate:
         msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
-        overrides["training.optimizer.learn_rate.initial_rate"] = rate[0]
+        overrides[peak_rate] = rate[0]
     overrides.update(extra)
     return_large_buffers_to_the_system()  # memory.py: a CPU run's memory stays near an update's
     try:

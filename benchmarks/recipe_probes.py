@@ -44,6 +44,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
     # a schedule's settings, or a constant rate (the CNN's configs)
     rate = training["optimizer"]["learn_rate"]
     schedule = rate if isinstance(rate, dict) else {"initial_rate": rate}
+    tok2vec = config["components"].get("ner", {}).get("model", {}).get("tok2vec", {})
     return {
         "lang": config["nlp"]["lang"],
         "transformer": transformer.get("name"),
@@ -51,11 +52,36 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "freeze_word_embeddings_above": transformer.get("freeze_word_embeddings_above"),
         "peak_learning_rate": schedule.get("initial_rate"),
         "warmup_fraction": schedule.get("warmup_fraction"),
+        "optimizer": training["optimizer"]["@optimizers"],
+        "layer_decay": training["optimizer"].get("layer_decay"),
+        "ner_features": ner_features(tok2vec) if transformer else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
         "vocabulary_rows": vocabulary_rows(transformer.get("name")),
     }
+
+
+def ner_features(tok2vec: Dict[str, Any]) -> List[str]:
+    """What the NER model reads: the named parts of a concatenation (the
+    transformer and the shape embedding in configs/transformer.cfg), or the
+    one layer's name."""
+    if tok2vec.get("@layers") == "concatenate.v1":
+        return sorted(tok2vec["*"])
+    return ["transformer"] if "Transformer" in tok2vec.get("@architectures", "") else [str(tok2vec)]
+
+
+def recipe(settings: Dict[str, Any]) -> str:
+    """The schedule, and what differs from the configs' Adam and features."""
+    parts = [f"peak {settings['peak_learning_rate']:g}"]
+    if settings.get("warmup_fraction") is not None:
+        parts.append(f"warmup {settings['warmup_fraction']:g}")
+    if settings.get("layer_decay") is not None:
+        parts.append(f"layer decay {settings['layer_decay']:g}")
+    features = settings.get("ner_features")
+    if features is not None and "shape" not in features:
+        parts.append("no shape feature")
+    return ", ".join(parts)
 
 
 def vocabulary_rows(checkpoint: Optional[str]) -> Optional[int]:
@@ -203,16 +229,16 @@ def report_markdown(results: Dict[str, Any]) -> str:
         "Each probe is the train step (`scripts/train.py`) with the same budget and the overrides named; dev F1 "
         "on the whole dev file at each evaluation (the first is spaCy's evaluation after one update).",
         "",
-        "| Probe | Lang | Encoder | Word embeddings | Peak rate | Updates | Dev F1 by evaluation | Best | Seconds "
+        "| Probe | Lang | Encoder | Word embeddings | Recipe | Updates | Dev F1 by evaluation | Best | Seconds "
         "| Evaluated (F1) |",
-        "|---|---|---|---|---:|---:|---|---:|---:|---|",
+        "|---|---|---|---|---|---:|---|---:|---:|---|",
     ]
     for probe in probes:
         settings = probe["settings"]
         curve = ", ".join(f"{percent(p['dev_f1'])} ({p['step']})" for p in probe["curve"])
         lines.append(
             f"| {probe['name']} | {settings['lang']} | {encoder_name(settings)} | "
-            f"{word_embeddings(settings)} | {settings['peak_learning_rate']:g} | {probe['updates']:,} | "
+            f"{word_embeddings(settings)} | {recipe(settings)} | {probe['updates']:,} | "
             f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} | {evaluated(probe)} |"
         )
     lines.append("")

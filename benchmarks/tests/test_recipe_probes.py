@@ -11,7 +11,7 @@ from spacy.util import load_config
 from tiny_models import build_tiny_xlmr, fixture_texts
 
 
-def fake_run(folder, encoder, rate, threshold, scores):
+def fake_run(folder, encoder, rate, threshold, scores, overrides=None):
     """A training folder as the train step leaves it: model-last's config
     and one train-log line per evaluation."""
     config = load_config(
@@ -21,6 +21,7 @@ def fake_run(folder, encoder, rate, threshold, scores):
             "components.transformer.model.freeze_word_embeddings_above": threshold,
             "training.optimizer.learn_rate.initial_rate": rate,
             "nlp.lang": "es",
+            **(overrides or {}),
         },
     )
     (folder / "model-last").mkdir(parents=True)
@@ -49,10 +50,30 @@ def test_probes_are_read_from_their_runs_stored_by_name_and_rendered(tmp_path):
 
     report = recipe_probes.report_markdown(stored)
     assert (
-        f"| frozen | es | `xlmr` | frozen ({rows:,} rows) | 0.0001 | 20 | 5.00 (0), 40.00 (10), 60.00 (20) |" in report
+        f"| frozen | es | `xlmr` | frozen ({rows:,} rows) | peak 0.0001, warmup 0.1 | 20 | "
+        "5.00 (0), 40.00 (10), 60.00 (20) |" in report
     )
-    assert f"| dense | es | `xlmr` | trained ({rows:,} rows) | 0.0003 | 20 |" in report
+    assert f"| dense | es | `xlmr` | trained ({rows:,} rows) | peak 0.0003, warmup 0.1 | 20 |" in report
     assert "`dense`: `python scripts/train.py ...`" in report
+
+
+def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path):
+    """The overrides of those probes (docs/recipes.md), read back from the saved config."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    listener_only = {"@architectures": "conll_ner.TransformerListener.v1", "grad_factor": 1.0, "upstream": "*"}
+    overrides = {
+        "components.ner.model.tok2vec": {**listener_only, "pooling": {"@layers": "reduce_mean.v1"}},
+        "training.optimizer.@optimizers": "conll_ner.AdamWithLayerDecay.v1",
+        "training.optimizer.layer_decay": 0.9,
+        "training.optimizer.encoder_layers": 12,
+        "training.optimizer.learn_rate.warmup_fraction": 0.2,
+    }
+    run = fake_run(tmp_path / "run", encoder, 1e-4, 100000, [0.05, 0.7], overrides)
+    settings = recipe_probes.read_probe("variant", run, "python scripts/train.py ...")["settings"]
+    assert settings["ner_features"] == ["transformer"] and settings["layer_decay"] == 0.9
+    assert recipe_probes.recipe(settings) == "peak 0.0001, warmup 0.2, layer decay 0.9, no shape feature"
+    default = recipe_probes.probe_settings(fake_run(tmp_path / "default", encoder, 1e-4, 100000, [0.1]) / "model-last")
+    assert default["ner_features"] == ["shape", "transformer"] and default["optimizer"] == "Adam.v1"
 
 
 def test_the_stored_probes_are_in_benchmarks_md():

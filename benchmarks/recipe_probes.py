@@ -9,6 +9,9 @@ that make the variant. `run` trains a probe and records it; `record` records
 a run made by hand with the command given. Both write
 benchmarks/results/results_recipe_probes.json (one entry per probe name, with its
 command, machine, date and curve), which BENCHMARKS.md renders.
+`record-trainer` records a full-file run of the Hugging Face Trainer recipe
+(benchmarks/hf_baseline.py) beside them, so that the documented command's
+runs are compared with the Trainer's at the same epochs, on the same files.
 
     python benchmarks/recipe_probes.py run es-frozen --lang es --transformer assets/encoders/multilingual-e5-small-q4 --epochs 1
 """
@@ -138,6 +141,35 @@ def read_probe(
     }
 
 
+def read_trainer_run(name: str, result_json: Path, lang: str, command: str, remark: str = "") -> Dict[str, Any]:
+    """A full-file run of the Trainer recipe: the result file that
+    benchmarks/hf_baseline.py writes (with --dev-curve), with the command,
+    machine and date."""
+    result = json.loads(result_json.read_text(encoding="utf8"))
+    if not result.get("curve"):
+        raise ValueError(f"{result_json} has no dev curve: run benchmarks/hf_baseline.py with --dev-curve")
+    return {
+        "name": name,
+        "command": command,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "lang": lang,
+        "encoder": result["config"]["model_dir"],
+        "epochs": result["config"]["epochs"],
+        "bf16": result["config"]["bf16"],
+        "learning_rate": result["config"]["learning_rate"],
+        "batch_size": result["config"]["batch_size"],
+        "curve": [{"epoch": p["epoch"], "step": p["step"], "dev_f1": p["f1"]} for p in result["curve"]],
+        "dev_f1": result["f1"],
+        "steps": result["steps"],
+        "train_seconds": result["train_seconds"],
+        "train_words_per_second": result["train_words_per_second"],
+        "torch_threads": result["torch_threads"],
+        "remarks": [remark] if remark else [],
+    }
+
+
 def read_evaluation(metrics_json: Path) -> Dict[str, Any]:
     """Scores and runtime of one metrics.json of scripts/evaluate.py."""
     metrics = json.loads(metrics_json.read_text(encoding="utf8"))
@@ -157,8 +189,14 @@ def evaluation_options(values: List[str]) -> Dict[str, Path]:
 
 def store(entry: Dict[str, Any], path: Path = RESULTS) -> None:
     """Add or replace the probe of this name in the results file."""
-    results = json.loads(path.read_text()) if path.is_file() else {"probes": {}}
-    results["probes"][entry["name"]] = entry
+    store_in("probes", entry, path)
+
+
+def store_in(key: str, entry: Dict[str, Any], path: Path = RESULTS) -> None:
+    """Add or replace the entry of this name under `key` of the results file."""
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault("probes", {})
+    results.setdefault(key, {})[entry["name"]] = entry
     write_atomically(path, (json.dumps(results, indent=2) + "\n").encode("utf8"))
 
 
@@ -195,6 +233,22 @@ def record_command(
     """Record a finished run of the train step as a probe."""
     store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation)))
     msg.good(f"Probe {name} recorded in {RESULTS}")
+
+
+@app.command("record-trainer")
+def record_trainer_command(
+    name: str = typer.Argument(..., help="The run's name"),
+    result_json: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="benchmarks/hf_baseline.py's --output-json"
+    ),
+    lang: str = typer.Option(..., "--lang", help="The language of its files: es, nl or en"),
+    command: str = typer.Option(..., "--command", help="The command that trained it, as run"),
+    remark: str = typer.Option("", "--remark", help="What the figures do not show (a shared machine, say)"),
+) -> None:
+    """Record a full-file run of the Trainer recipe, for the comparison with
+    the documented command's runs."""
+    store_in("trainer_runs", read_trainer_run(name, result_json, lang, command, remark))
+    msg.good(f"Trainer run {name} recorded in {RESULTS}")
 
 
 def percent(value: float) -> str:
@@ -244,6 +298,68 @@ def report_markdown(results: Dict[str, Any]) -> str:
     lines.append("")
     for probe in probes:
         lines += what_ran_where(probe)
+    if results.get("trainer_runs"):
+        lines += ["### The Trainer recipe on the same files", "", trainer_comparison_markdown(results)]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def final_dev_f1(probe: Dict[str, Any]) -> float:
+    """A run's dev F1 at its last evaluation: after its last epoch, as the
+    Trainer's is."""
+    return probe["curve"][-1]["dev_f1"]
+
+
+def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
+    """Each Trainer run beside the documented command's transformer run of
+    the same language and epochs and the CNN default's run of that language
+    (dev F1 after the last epoch; differences in points), then the Trainer
+    runs' curves and each one's command, machine and date."""
+    runs = workflow_runs(results)
+    trainer_runs = list(results.get("trainer_runs", {}).values())
+    lines = [
+        "| Lang | Epochs | Ours (run): dev F1 | Trainer recipe (run): dev F1 | Ours - Trainer | CNN default (run): dev F1 "
+        "| Ours - CNN |",
+        "|---|---:|---|---|---:|---|---:|",
+    ]
+    for trainer in trainer_runs:
+        ours = [
+            run
+            for run in runs
+            if run["settings"]["transformer"]
+            and run["settings"]["lang"] == trainer["lang"]
+            and run["settings"].get("epochs") == trainer["epochs"]
+        ]
+        cnns = [
+            run for run in runs if not run["settings"]["transformer"] and run["settings"]["lang"] == trainer["lang"]
+        ]
+        trainer_cell = f"{percent(trainer['dev_f1'])} ({trainer['name']})"
+        for run in ours or [None]:
+            ours_cell = f"{percent(final_dev_f1(run))} ({run['name']})" if run else "not run"
+            margin = f"{100 * (final_dev_f1(run) - trainer['dev_f1']):+.2f}" if run else "-"
+            cnn = cnns[-1] if cnns else None
+            cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
+            cnn_margin = f"{100 * (final_dev_f1(run) - final_dev_f1(cnn)):+.2f}" if run and cnn else "-"
+            lines.append(
+                f"| {trainer['lang']} | {trainer['epochs']:g} | {ours_cell} | {trainer_cell} | {margin} | {cnn_cell} "
+                f"| {cnn_margin} |"
+            )
+    lines += [
+        "",
+        "| Trainer run | Lang | Encoder | Recipe | Steps | Dev F1 by epoch | Minutes per epoch | Training words/s |",
+        "|---|---|---|---|---:|---|---:|---:|",
+    ]
+    for trainer in trainer_runs:
+        curve = ", ".join(f"{percent(point['dev_f1'])} ({point['epoch']:g})" for point in trainer["curve"])
+        precision = "bf16 autocast" if trainer["bf16"] else "fp32"
+        recipe_cell = f"{trainer['learning_rate']:g}, batch {trainer['batch_size']}, {precision}"
+        lines.append(
+            f"| {trainer['name']} | {trainer['lang']} | `{Path(trainer['encoder']).name}` | {recipe_cell} | "
+            f"{trainer['steps']:,} | {curve} | {trainer['train_seconds'] / trainer['epochs'] / 60:.0f} | "
+            f"{trainer['train_words_per_second']:,.0f} |"
+        )
+    lines.append("")
+    for trainer in trainer_runs:
+        lines += what_ran_where(trainer)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -281,6 +397,13 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
     lines.append("")
     for probe in runs:
         lines += what_ran_where(probe)
+    if results.get("trainer_runs"):
+        lines += [
+            "Against the Hugging Face Trainer recipe of the model cards (benchmarks/hf_baseline.py) with the same "
+            "encoder, files and epochs, and the CNN default (dev F1 after the last epoch):",
+            "",
+            trainer_comparison_markdown(results),
+        ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

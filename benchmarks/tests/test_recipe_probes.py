@@ -135,3 +135,67 @@ def test_a_cnn_run_is_read_with_its_constant_rate(tmp_path):
 def test_the_stored_workflow_runs_are_in_the_multilingual_page():
     results = json.loads((RESULTS_DIR / "results_recipe_probes.json").read_text())
     assert recipe_probes.workflow_runs_markdown(results) in (PROJECT_DIR / "docs" / "multilingual.md").read_text()
+
+
+def trainer_result(folder, f1s, epochs):
+    """What benchmarks/hf_baseline.py writes with --dev-curve."""
+    result = {
+        "f1": f1s[-1],
+        "steps": 12 * len(f1s),
+        "train_seconds": 600.0 * len(f1s),
+        "train_words_per_second": 321.4,
+        "torch_threads": 1,
+        "curve": [{"epoch": float(i + 1), "step": 12 * (i + 1), "f1": f1} for i, f1 in enumerate(f1s)],
+        "config": {
+            "model_dir": "/tmp/e5-trimmed-es",
+            "epochs": epochs,
+            "bf16": True,
+            "learning_rate": 3e-5,
+            "batch_size": 16,
+        },
+    }
+    path = folder / "hf.json"
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_and_epochs(tmp_path):
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    ours = fake_run(tmp_path / "ours", encoder, 1e-4, 100000, [0.05, 0.6, 0.8123])
+    config = load_config(ours / "model-last" / "config.cfg")
+    config["budget"]["epochs"] = 2
+    config.to_disk(ours / "model-last" / "config.cfg")
+    cnn = tmp_path / "cnn"
+    (cnn / "model-last").mkdir(parents=True)
+    load_config(PROJECT_DIR / "configs" / "cnn.cfg", overrides={"nlp.lang": "es"}).to_disk(
+        cnn / "model-last" / "config.cfg"
+    )
+    (cnn / "train_log.jsonl").write_text(json.dumps({"step": 5, "seconds": 3, "scores": {"ents_f": 70.0}}) + "\n")
+    results = tmp_path / "results.json"
+    recipe_probes.store(recipe_probes.read_probe("es-ours", ours, "spacy project run train . --vars.lang es"), results)
+    recipe_probes.store(recipe_probes.read_probe("es-cnn", cnn, "spacy project run train . --vars.config cnn"), results)
+    with pytest.raises(ValueError, match="--dev-curve"):
+        bare = tmp_path / "bare.json"
+        bare.write_text(json.dumps({"curve": []}))
+        recipe_probes.read_trainer_run("x", bare, "es", "python benchmarks/hf_baseline.py ...")
+    path = trainer_result(tmp_path, [0.5, 0.7512], 2.0)
+    recipe_probes.store_in(
+        "trainer_runs", recipe_probes.read_trainer_run("es-hf", path, "es", "python hf ..."), results
+    )
+    stored = json.loads(results.read_text())
+    assert list(stored["probes"]) == ["es-ours", "es-cnn"] and list(stored["trainer_runs"]) == ["es-hf"]
+
+    table = recipe_probes.trainer_comparison_markdown(stored)
+    assert "| es | 2 | 81.23 (es-ours) | 75.12 (es-hf) | +6.11 | 70.00 (es-cnn) | +11.23 |" in table
+    # 1,200 s over 2 epochs
+    assert (
+        "| es-hf | es | `e5-trimmed-es` | 3e-05, batch 16, bf16 autocast | 24 | 50.00 (1), 75.12 (2) | 10 | 321 |"
+        in table
+    )
+    assert "`es-hf`: `python hf ...`" in table
+    for rendered in (recipe_probes.report_markdown(stored), recipe_probes.workflow_runs_markdown(stored)):
+        assert table in rendered
+    # a Trainer run whose epochs no run of ours has is listed as such
+    other = recipe_probes.read_trainer_run("es-hf-3", trainer_result(tmp_path, [0.7], 3.0), "es", "python hf ...")
+    table = recipe_probes.trainer_comparison_markdown({**stored, "trainer_runs": {"es-hf-3": other}})
+    assert "| es | 3 | not run | 70.00 (es-hf-3) | - | 70.00 (es-cnn) | - |" in table

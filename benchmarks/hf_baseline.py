@@ -44,7 +44,6 @@ from conll_ner.data.tags import iob_to_spans
 from conll_ner.evaluation.scoring import spans_to_tags
 from conll_ner.files import write_json
 from conll_ner.training.checkpoints import check_checkpoint
-from conll_ner.training.memory import return_large_buffers_to_the_system
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips: subwords after the first, special tokens
 
@@ -236,9 +235,6 @@ def train_and_evaluate(
     as 0-1 floats.
     """
     torch_threads = set_threads(threads)
-    # the allocator setting our train step runs under: without it, full-file
-    # runs on esp.train and ned.train were killed for memory (docs/decisions.md)
-    return_large_buffers_to_the_system()
     train_words, train_tags = read_sentences(train_path, max_train_sentences)
     dev_words, dev_tags = read_sentences(dev_path, max_dev_sentences)
     labels = label_list(train_tags)

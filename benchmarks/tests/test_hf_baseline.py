@@ -155,14 +155,3 @@ def test_the_documented_command_runs_with_a_dev_curve_in_bfloat16(hf, tiny_bert,
     assert result["config"]["bf16"] is True
     assert [point["epoch"] for point in result["curve"]] == [1.0, 2.0]
     assert [point["step"] for point in result["curve"]] == [3, 6]
-
-
-def test_training_runs_under_the_train_steps_allocator_setting(hf, tiny_bert, data, tmp_path, monkeypatch):
-    """Full-file runs were killed for memory without it (docs/decisions.md)."""
-    calls = []
-    monkeypatch.setattr(hf, "return_large_buffers_to_the_system", lambda: calls.append("mallopt") or True)
-    monkeypatch.setattr(hf, "read_sentences", lambda *args: calls.append("read") or pytest.fail("stop here"))
-    train, dev = data
-    with pytest.raises(pytest.fail.Exception, match="stop here"):
-        hf.train_and_evaluate(tiny_bert, train, dev, tmp_path, epochs=1, batch_size=4, threads=1)
-    assert calls == ["mallopt", "read"]

@@ -1,6 +1,8 @@
 """conll_ner.AdamWithLayerDecay.v1: the recipe probe's layer-wise learning
 rates, from the config's override to the size of each parameter's step."""
 
+import shlex
+
 import numpy
 import pytest
 from conftest import PROJECT_DIR
@@ -10,15 +12,15 @@ from spacy.util import load_config, registry
 from conll_ner.pipeline.library_internals import torch_model
 from conll_ner.training.optimizers import LayerDecayOptimizer, create_adam_with_layer_decay
 
-# what the recipe probe passes to scripts/train.py (docs/recipes.md)
-PROBE_OVERRIDES = [
-    "--training.optimizer.@optimizers",
-    "conll_ner.AdamWithLayerDecay.v1",
-    "--training.optimizer.layer_decay",
-    "0.5",
-    "--training.optimizer.encoder_layers",
-    "4",
-]
+
+def documented_overrides():
+    """The config overrides of docs/recipes.md's layer-decay command, as the
+    train step parses them."""
+    text = (PROJECT_DIR / "docs" / "recipes.md").read_text(encoding="utf8")
+    (line,) = [line for line in text.splitlines() if line.startswith("python") and "AdamWithLayerDecay" in line]
+    tokens = shlex.split(line)
+    first = next(i for i, token in enumerate(tokens) if token.startswith("--training.optimizer"))
+    return parse_config_overrides(tokens[first:])
 
 
 def test_each_layer_gets_decay_to_the_power_of_its_depth_below_the_top():
@@ -60,11 +62,12 @@ def test_settings_out_of_range_are_refused(settings):
         create_adam_with_layer_decay(1e-3, **settings)
 
 
-def test_the_probes_command_line_overrides_give_the_optimizer_with_the_configs_schedule():
-    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=parse_config_overrides(PROBE_OVERRIDES))
+def test_the_documented_overrides_give_the_optimizer_with_the_configs_schedule():
+    overrides = documented_overrides()
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides)
     optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
     assert isinstance(optimizer, LayerDecayOptimizer)
-    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.5, 4)
+    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.9, 12)  # multilingual-e5-small's 12 layers
     # the rest of the section is the config's Adam, warmup schedule included
     assert optimizer.L2 == config["training"]["optimizer"]["L2"]
     assert optimizer.learn_rate == 0.0  # step 0 of the warmup

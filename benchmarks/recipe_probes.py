@@ -114,6 +114,19 @@ def word_embeddings(settings: Dict[str, Any]) -> str:
     return f"{'frozen' if rows > threshold else 'trained'} ({rows:,} rows)"
 
 
+def provenance(name: str, command: str, remark: str) -> Dict[str, Any]:
+    """What every recorded run carries: its name, command, date, machine,
+    versions and remarks."""
+    return {
+        "name": name,
+        "command": command,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "remarks": [remark] if remark else [],
+    }
+
+
 def read_probe(
     name: str, training_dir: Path, command: str, remark: str = "", evaluations: Optional[Dict[str, Path]] = None
 ) -> Dict[str, Any]:
@@ -126,18 +139,13 @@ def read_probe(
         raise ValueError(f"{training_dir / 'train_log.jsonl'} has no evaluation")
     curve = [{"step": e["step"], "seconds": e["seconds"], "dev_f1": e["scores"]["ents_f"] / 100} for e in log]
     return {
-        "name": name,
-        "command": command,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "versions": versions(),
+        **provenance(name, command, remark),
         "settings": probe_settings(training_dir / "model-last"),
         "curve": curve,
         "best_dev_f1": max(point["dev_f1"] for point in curve),
         "updates": log[-1]["step"],
         "seconds": log[-1]["seconds"],
         "evaluations": {key: read_evaluation(path) for key, path in (evaluations or {}).items()},
-        "remarks": [remark] if remark else [],
     }
 
 
@@ -149,11 +157,7 @@ def read_trainer_run(name: str, result_json: Path, lang: str, command: str, rema
     if not result.get("curve"):
         raise ValueError(f"{result_json} has no dev curve: run benchmarks/hf_baseline.py with --dev-curve")
     return {
-        "name": name,
-        "command": command,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "versions": versions(),
+        **provenance(name, command, remark),
         "lang": lang,
         "encoder": result["config"]["model_dir"],
         "epochs": result["config"]["epochs"],
@@ -166,7 +170,6 @@ def read_trainer_run(name: str, result_json: Path, lang: str, command: str, rema
         "train_seconds": result["train_seconds"],
         "train_words_per_second": result["train_words_per_second"],
         "torch_threads": result["torch_threads"],
-        "remarks": [remark] if remark else [],
     }
 
 
@@ -273,6 +276,11 @@ def what_ran_where(probe: Dict[str, Any]) -> List[str]:
     return lines + remarks(probe)[1:] + ([""] if probe.get("remarks") else [])
 
 
+def with_what_ran_where(table: List[str], entries: List[Dict[str, Any]]) -> List[str]:
+    """A table's lines, then each of its entries' command, date, machine and remarks."""
+    return table + [""] + [line for entry in entries for line in what_ran_where(entry)]
+
+
 def report_markdown(results: Dict[str, Any]) -> str:
     """The probes side by side: settings, the dev curve and the best dev F1,
     then each probe's command, machine and date."""
@@ -295,9 +303,7 @@ def report_markdown(results: Dict[str, Any]) -> str:
             f"{word_embeddings(settings)} | {recipe(settings)} | {probe['updates']:,} | "
             f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} | {evaluated(probe)} |"
         )
-    lines.append("")
-    for probe in probes:
-        lines += what_ran_where(probe)
+    lines = with_what_ran_where(lines, probes)
     if results.get("trainer_runs"):
         lines += ["### The Trainer recipe on the same files", "", trainer_comparison_markdown(results)]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -357,9 +363,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
             f"{trainer['steps']:,} | {curve} | {trainer['train_seconds'] / trainer['epochs'] / 60:.0f} | "
             f"{trainer['train_words_per_second']:,.0f} |"
         )
-    lines.append("")
-    for trainer in trainer_runs:
-        lines += what_ran_where(trainer)
+    lines = with_what_ran_where(lines, trainer_runs)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -394,9 +398,7 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
             f"| {probe['name']} | {probe['settings']['lang']} | {epochs or 'not recorded'} | {probe['updates']:,} | "
             f"{curve} | {evaluated(probe)} | {minutes} |"
         )
-    lines.append("")
-    for probe in runs:
-        lines += what_ran_where(probe)
+    lines = with_what_ran_where(lines, runs)
     if results.get("trainer_runs"):
         lines += [
             "Against the Hugging Face Trainer recipe of the model cards (benchmarks/hf_baseline.py) with the same "

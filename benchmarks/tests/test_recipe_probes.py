@@ -186,7 +186,10 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
     assert list(stored["probes"]) == ["es-ours", "es-cnn"] and list(stored["trainer_runs"]) == ["es-hf"]
 
     table = recipe_probes.trainer_comparison_markdown(stored)
-    assert "| es | 2 | 81.23 (es-ours) | 75.12 (es-hf) | +6.11 | 70.00 (es-cnn) | +11.23 |" in table
+    assert (
+        "| es | 2 | 81.23 (es-ours) | 75.12 (es-hf) | +6.11 (met: target +1) | 70.00 (es-cnn) | +11.23 (met: target +5) |"
+        in table
+    )
     # 1,200 s over 2 epochs
     assert (
         "| es-hf | es | `e5-trimmed-es` | 3e-05, batch 16, bf16 autocast | 24 | 50.00 (1), 75.12 (2) | 10 | 321 |"
@@ -199,3 +202,8 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
     other = recipe_probes.read_trainer_run("es-hf-3", trainer_result(tmp_path, [0.7], 3.0), "es", "python hf ...")
     table = recipe_probes.trainer_comparison_markdown({**stored, "trainer_runs": {"es-hf-3": other}})
     assert "| es | 3 | not run | 70.00 (es-hf-3) | - | 70.00 (es-cnn) | - |" in table
+
+
+def test_a_margin_below_its_target_says_missed():
+    assert recipe_probes.target_cell(-1.44, recipe_probes.TRAINER_MARGIN) == "-1.44 (missed: target +1)"
+    assert recipe_probes.target_cell(5.0, recipe_probes.CNN_MARGIN) == "+5.00 (met: target +5)"

@@ -34,3 +34,12 @@ def resident_kb(mode: str) -> int:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="not glibc: malloc keeps its own policy")
 def test_freed_buffers_of_changing_sizes_leave_the_process():
     assert resident_kb("fixed") < resident_kb("dynamic") - 30_000  # tens of MB kept without it
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="not glibc: malloc keeps its own policy")
+def test_a_threshold_the_user_set_is_left_in_place(monkeypatch):
+    """MALLOC_MMAP_THRESHOLD_ is the user's choice: the train step keeps it."""
+    from conll_ner.training.memory import GLIBC_MMAP_THRESHOLD_VARIABLE, return_large_buffers_to_the_system
+
+    monkeypatch.setenv(GLIBC_MMAP_THRESHOLD_VARIABLE, str(32 << 20))
+    assert not return_large_buffers_to_the_system()

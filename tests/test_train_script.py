@@ -82,18 +82,6 @@ def test_a_missing_corpus_says_which_step_writes_it(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_the_train_step_fixes_the_malloc_setting_before_training(monkeypatch, tmp_path):
-    """conll_ner/training/memory.py's setting is in place when spaCy's training starts."""
-    from conll_ner.training import train
-
-    corpus = english_corpus(tmp_path)
-    calls = []
-    monkeypatch.setattr(train, "return_large_buffers_to_the_system", lambda: calls.append("mallopt") or True)
-    monkeypatch.setattr(train, "spacy_train", lambda *args, **kwargs: calls.append("spacy train"))
-    train.train_pipeline(PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus)
-    assert calls == ["mallopt", "spacy train"]
-
-
 @pytest.mark.parametrize("overridden", [False, True])
 def test_the_peak_rate_line_names_where_the_rate_comes_from(monkeypatch, tmp_path, capsys, overridden):
     """The rate by encoder size, or an override's, whichever the run uses."""

@@ -19,7 +19,6 @@ from .budget import plan_training
 from .checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
 from .encoders import pipeline_transformer
 from .guard import EarlyStop
-from .memory import return_large_buffers_to_the_system
 from .schedules import learn_rate_for_encoder
 
 
@@ -128,7 +127,6 @@ def train_pipeline(
         msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
         overrides[peak_rate] = rate[0]
     overrides.update(extra)
-    return_large_buffers_to_the_system()  # memory.py: a CPU run's memory stays near an update's
     try:
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     except EarlyStop as err:

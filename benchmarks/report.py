@@ -12,6 +12,7 @@ import gpu_run
 import int8_weight_range
 import readme_table
 import recipe_probes
+import train_memory
 from modes import (
     annotate,
     distill,
@@ -38,13 +39,15 @@ def write_benchmarks_md(
     gpu: Optional[Dict[str, Any]] = None,
     probes: Optional[Dict[str, Any]] = None,
     weight_ranges: Sequence[Tuple[str, Dict[str, Any]]] = (),
+    memory: Optional[Dict[str, Any]] = None,
 ) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full and the keyed modes from results.json (the keyed ones under their
     own keys), long from results_long.json, the multilingual mode from
     results_multilingual*.json (each with its learning curves' PNG), the GPU
     run from results_gpu.json, the recipe probes from results_recipe_probes.json,
-    the int8 weight ranges from int8_weight_range_*.json."""
+    the int8 weight ranges from int8_weight_range_*.json, the train step's
+    memory policies from results_train_memory.json."""
     stored = full_results or {}
     parts = []
     if "spacy_trf" in stored:
@@ -64,6 +67,8 @@ def write_benchmarks_md(
         parts.append(recipe_probes.report_markdown(probes))
     if weight_ranges:
         parts.append(int8_weight_range.report_markdown(weight_ranges))
+    if memory:
+        parts.append(train_memory.report_markdown(memory))
     if gpu:
         parts.append(gpu_run.report_markdown(gpu))
     if parts and not parts[0].startswith("# Benchmarks"):
@@ -100,6 +105,7 @@ def render_pages(root: Path = PROJECT_DIR) -> None:
             (path.stem[len(int8_weight_range.RESULTS_PREFIX) :], read_json(path))
             for path in sorted(RESULTS_DIR.glob(f"{int8_weight_range.RESULTS_PREFIX}*.json"))
         ],
+        read_json(RESULTS_DIR / train_memory.RESULTS_FILE),
     )
     if multi:
         multilingual.render_docs(root / "docs" / "multilingual.md", multi)

@@ -154,7 +154,9 @@ def report_markdown(results: Dict[str, Any]) -> str:
     for variant, variant_runs in runs.items():
         seconds = statistics.median(run["seconds_per_update"] for run in variant_runs)
         peak = max(run["peak_rss_mb"] for run in variant_runs)
-        lines.append(f"| {variant} | {seconds:.3f} | {seconds / default:.2f} | {peak:,.0f} |")
+        # the training log counts whole seconds: a run of tiny updates can log none
+        ratio = f"{seconds / default:.2f}" if default else "-"
+        lines.append(f"| {variant} | {seconds:.3f} | {ratio} | {peak:,.0f} |")
     lines += ["", f"`{results['command']}`  ", f"Date: {results['date']}  ", machine_line(results["machine"])]
     lines += remarks(results)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -49,3 +49,17 @@ def test_a_failed_run_says_which_command_failed(tmp_path):
         assert "scripts/train.py" in str(err) and missing in str(err)
     else:
         raise AssertionError("a run with a missing encoder did not fail")
+
+
+def test_a_default_that_logged_no_whole_second_gives_no_ratio():
+    """Tiny runs can log 0 seconds (whole seconds in the training log)."""
+    run = {"seconds_per_update": 0.0, "updates": 3, "peak_rss_mb": 500.0, "process_seconds": 9.0}
+    results = {
+        "command": "python benchmarks/train_memory.py x",
+        "date": "2026-12-03",
+        "machine": {"cpu": "x", "cores": 2, "platform": "p"},
+        "settings": {"lang": "en", "transformer": "t", "updates": 3, "rounds": 1, "release": {}},
+        "runs": {variant: [run] for variant in train_memory.VARIANTS},
+    }
+    report = train_memory.report_markdown(results)
+    assert f"| {train_memory.DEFAULT} | 0.000 | - | 500 |" in report

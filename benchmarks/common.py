@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -283,3 +284,14 @@ def cpu_runtime_note(trained: Dict[str, Any]) -> str:
 
 def read_json(path: Path) -> Optional[Dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def script_provenance() -> Dict[str, Any]:
+    """What a standalone measuring script records with its figures: the
+    command as run, the date, the machine and the versions."""
+    return {
+        "command": " ".join(["python", *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+    }

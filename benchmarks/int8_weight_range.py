@@ -8,16 +8,14 @@ The figures go to --output-json (benchmarks/results/int8_weight_range_*.json),
 from which BENCHMARKS.md renders them."""
 
 import copy
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import spacy
 import typer
-from common import machine, machine_line, versions
+from common import machine_line, script_provenance
 
 from conll_ner.evaluation.metrics import evaluate_docbin
 from conll_ner.files import write_json
@@ -63,10 +61,7 @@ def main(
     write_json(
         output_json,
         {
-            "command": " ".join(["python", *sys.argv]),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "versions": versions(),
+            **script_provenance(),
             "results": results,
         },
     )

@@ -18,13 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import spacy
 import typer
-from common import machine, machine_line, remarks, versions
+from common import machine_line, remarks, script_provenance
 from processes import PROJECT_DIR
 from spacy.tokens import DocBin
 from spacy.util import load_config
@@ -118,10 +117,7 @@ def main(
     write_json(
         output_json,
         {
-            "command": " ".join(["python", *sys.argv]),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "versions": versions(),
+            **script_provenance(),
             "settings": {
                 "lang": lang,
                 "transformer": transformer,

@@ -3,7 +3,7 @@ from conftest import PROJECT_DIR
 from spacy.util import load_config
 from tiny_models import build_tiny_bert, fixture_texts
 
-from conll_ner.training.encoders import encoder_size
+from conll_ner.training.encoders import encoder_layers, encoder_size
 from conll_ner.training.schedules import learn_rate_for_encoder
 
 
@@ -36,3 +36,18 @@ def test_transformer_config_rate_follows_the_encoder(name, rate, size):
 
 def test_configs_without_a_rate_table_keep_their_rate():
     assert learn_rate_for_encoder(load_config(PROJECT_DIR / "configs" / "cnn.cfg")) is None
+
+
+def test_layer_counts_come_offline_for_documented_encoders_and_from_a_local_config(tmp_path):
+    import json
+
+    assert encoder_layers("xlm-roberta-base") == 12
+    assert encoder_layers("bert-large-cased") == 24
+    bert = build_tiny_bert(tmp_path / "tiny", fixture_texts())
+    assert encoder_layers(str(bert)) == json.loads((bert / "config.json").read_text())["num_hidden_layers"]
+
+
+def test_an_unreadable_encoder_says_how_to_set_its_layers(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="training.optimizer.encoder_layers"):
+        encoder_layers(str(tmp_path / "no-such-model"))

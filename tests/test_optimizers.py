@@ -11,6 +11,7 @@ from spacy.util import load_config, registry
 
 from conll_ner.pipeline.library_internals import torch_model
 from conll_ner.training.optimizers import LayerDecayOptimizer, create_adam_with_layer_decay
+from conll_ner.training.train import ENCODER_LAYERS, layers_for_decay
 
 
 def documented_overrides():
@@ -64,10 +65,13 @@ def test_settings_out_of_range_are_refused(settings):
 
 def test_the_documented_overrides_give_the_optimizer_with_the_configs_schedule():
     overrides = documented_overrides()
+    assert ENCODER_LAYERS not in overrides  # the train step counts the encoder's layers
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides)
+    overrides[ENCODER_LAYERS] = layers_for_decay(config, overrides)
     config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides)
     optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
     assert isinstance(optimizer, LayerDecayOptimizer)
-    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.9, 12)  # multilingual-e5-small's 12 layers
+    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.9, 12)  # the config's mBERT has 12 layers
     # the rest of the section is the config's Adam, warmup schedule included
     assert optimizer.L2 == config["training"]["optimizer"]["L2"]
     assert optimizer.learn_rate == 0.0  # step 0 of the warmup

@@ -106,3 +106,43 @@ def test_the_peak_rate_line_names_where_the_rate_comes_from(monkeypatch, tmp_pat
     else:
         assert passed["training.optimizer.learn_rate.initial_rate"] == small
         assert len(printed) == 1 and f"{small:g} for a small encoder" in printed[0]
+
+
+@pytest.mark.parametrize("given_layers", [None, 5])
+def test_layer_decay_counts_the_encoders_own_layers_unless_given(monkeypatch, tmp_path, capsys, given_layers):
+    """The layer-decay optimizer gets the checkpoint's num_hidden_layers from
+    the train step; an override's count wins."""
+    import json
+
+    from tiny_models import build_tiny_bert, fixture_texts
+
+    from conll_ner.training import train
+
+    corpus = english_corpus(tmp_path)
+    bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
+    layers = json.loads((bert / "config.json").read_text())["num_hidden_layers"]
+    passed = {}
+    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    extra = {"training.optimizer.@optimizers": "conll_ner.AdamWithLayerDecay.v1", "training.optimizer.layer_decay": 0.8}
+    if given_layers is not None:
+        extra["training.optimizer.encoder_layers"] = given_layers
+    train.train_pipeline(
+        PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
+        transformer=str(bert), extra=extra,
+    )  # fmt: skip
+    printed = [line for line in capsys.readouterr().out.splitlines() if "Layer-wise rate decay" in line]
+    if given_layers is None:
+        assert passed["training.optimizer.encoder_layers"] == layers
+        assert len(printed) == 1 and f"0.8 over the encoder's {layers} layers" in printed[0]
+    else:
+        assert passed["training.optimizer.encoder_layers"] == given_layers
+        assert printed == []
+
+
+def test_layer_decay_without_a_transformer_is_refused(tmp_path):
+    corpus = english_corpus(tmp_path)
+    extra = {"training.optimizer.@optimizers": "conll_ner.AdamWithLayerDecay.v1", "training.optimizer.layer_decay": 0.9}
+    with pytest.raises(TrainSetupError, match="this config has none"):
+        train_pipeline(
+            PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus, extra=extra
+        )

@@ -11,15 +11,22 @@ the card's readers.
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
-# The encoders the project documents, by hub id: short name and size, known
-# here so that names and learning rates need no hub access
+
+class KnownEncoder(NamedTuple):
+    short_name: str
+    size: str
+    layers: int  # num_hidden_layers of the checkpoint's config.json
+
+
+# The encoders the project documents, by hub id, known here so that names,
+# learning rates and layer counts need no hub access
 KNOWN_ENCODERS = {
-    "bert-base-multilingual-cased": ("mbert", "base"),
-    "xlm-roberta-base": ("xlmr_base", "base"),
-    "xlm-roberta-large": ("xlmr_large", "large"),
-    "bert-large-cased": ("bert_large", "large"),
+    "bert-base-multilingual-cased": KnownEncoder("mbert", "base", 12),
+    "xlm-roberta-base": KnownEncoder("xlmr_base", "base", 12),
+    "xlm-roberta-large": KnownEncoder("xlmr_large", "large", 24),
+    "bert-large-cased": KnownEncoder("bert_large", "large", 24),
 }
 # The short name of a pipeline without a transformer: the project's only
 # such config is configs/cnn.cfg.
@@ -56,7 +63,7 @@ def encoder_name(transformer: Optional[str], encoder: str = "") -> str:
     if transformer is None:
         return NO_TRANSFORMER
     if transformer in KNOWN_ENCODERS:
-        return KNOWN_ENCODERS[transformer][0]
+        return KNOWN_ENCODERS[transformer].short_name
     derived = sanitise(folder_name(transformer) if is_local_checkpoint(transformer) else transformer)
     if not derived:
         raise ValueError(f"cannot derive an encoder name from {transformer!r}: give one")
@@ -85,18 +92,32 @@ def pipeline_transformer(config: Dict[str, Any]) -> Optional[str]:
     return component["model"]["name"] if component else None
 
 
+def checkpoint_config(name: str, needed_for: str, setting: str) -> Any:
+    """The checkpoint's transformers config; an error that names the setting
+    to write instead when it cannot be read."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as err:  # not on the hub or no network; a bad repo id
+        raise ValueError(
+            f"Cannot read the configuration of encoder {name!r} to pick {needed_for} ({err}). "
+            f"Set {setting} to a number instead."
+        ) from err
+
+
 def encoder_size(name: str) -> str:
     """small (hidden size up to 512: MiniLM, DistilBERT-small...), base (768)
     or large (1024 and more), from the encoder's hidden size."""
     if name in KNOWN_ENCODERS:
-        return KNOWN_ENCODERS[name][1]
-    from transformers import AutoConfig
-
-    try:
-        hidden_size = AutoConfig.from_pretrained(name).hidden_size
-    except (OSError, ValueError) as err:  # not on the hub or no network; a bad repo id
-        raise ValueError(
-            f"Cannot read the size of encoder {name!r} to pick its learning rate ({err}). "
-            "Set training.optimizer.learn_rate.initial_rate to a number instead."
-        ) from err
+        return KNOWN_ENCODERS[name].size
+    hidden_size = checkpoint_config(name, "its learning rate", "training.optimizer.learn_rate.initial_rate").hidden_size
     return "small" if hidden_size <= 512 else "base" if hidden_size <= 768 else "large"
+
+
+def encoder_layers(name: str) -> int:
+    """The encoder's number of layers (num_hidden_layers), which layer-wise
+    rate decay counts down from."""
+    if name in KNOWN_ENCODERS:
+        return KNOWN_ENCODERS[name].layers
+    return int(checkpoint_config(name, "its number of layers", "training.optimizer.encoder_layers").num_hidden_layers)

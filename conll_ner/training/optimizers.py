@@ -20,6 +20,7 @@ from spacy.util import registry
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq, Optimizer
 from thinc.types import FloatsXd
 
+LAYER_DECAY_OPTIMIZER = "conll_ner.AdamWithLayerDecay.v1"
 # BERT's and XLM-R's parameter names (transformers' BertModel, XLMRobertaModel)
 ENCODER_LAYER = re.compile(r"(?:^|\.)layer\.(\d+)\.")
 EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
@@ -53,7 +54,7 @@ class LayerDecayOptimizer(Optimizer):
                 raise ValueError(
                     f"parameter {name!r} belongs to encoder layer {index}, but the optimizer's encoder_layers is "
                     f"{self.encoder_layers}: set training.optimizer.encoder_layers to the encoder's "
-                    "num_hidden_layers (its config.json)"
+                    "num_hidden_layers (its config.json); the train step (scripts/train.py) sets it from there"
                 )
             return self.encoder_layers - 1 - index
         if EMBEDDINGS.search(name):
@@ -66,7 +67,7 @@ class LayerDecayOptimizer(Optimizer):
         return super().__call__(key, weights, gradient, lr_scale=lr_scale * self.layer_scale(key[1]))
 
 
-@registry.optimizers("conll_ner.AdamWithLayerDecay.v1")
+@registry.optimizers(LAYER_DECAY_OPTIMIZER)
 def create_adam_with_layer_decay(
     learn_rate: FloatOrSeq,
     *,

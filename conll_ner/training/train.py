@@ -17,8 +17,9 @@ from ..commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
 from ..runs import spacy_lang, training_path
 from .budget import plan_training
 from .checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
-from .encoders import pipeline_transformer
+from .encoders import encoder_layers, pipeline_transformer
 from .guard import EarlyStop
+from .optimizers import LAYER_DECAY_OPTIMIZER
 from .schedules import learn_rate_for_encoder
 
 
@@ -69,6 +70,21 @@ def check_local_transformer(path: Path) -> None:
         )
 
 
+ENCODER_LAYERS = "training.optimizer.encoder_layers"
+
+
+def layers_for_decay(config: Dict[str, Any], extra: Dict[str, Any]) -> Optional[int]:
+    """The layer count of the run's encoder when its optimizer decays the rate
+    by layer and no override sets the count: a config serves encoders of 6,
+    12 or 24 layers, as it serves every size with [learn_rate_by_encoder_size]."""
+    checkpoint = pipeline_transformer(config)
+    if config["training"]["optimizer"].get("@optimizers") != LAYER_DECAY_OPTIMIZER or ENCODER_LAYERS in extra:
+        return None
+    if checkpoint is None:
+        raise ValueError(f"{LAYER_DECAY_OPTIMIZER} decays the rate over a transformer's layers; this config has none")
+    return encoder_layers(checkpoint)
+
+
 def train_pipeline(
     config_path: Path,
     output_path: Path,
@@ -116,6 +132,7 @@ def train_pipeline(
     try:
         plan = plan_training(merged, epochs, max_steps)
         rate = learn_rate_for_encoder(merged)
+        layers = layers_for_decay(merged, extra)
     except ValueError as err:
         raise TrainSetupError(f"{config_path}: {err}") from err
     msg.info(plan.describe())
@@ -126,6 +143,10 @@ def train_pipeline(
     elif rate:
         msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
         overrides[peak_rate] = rate[0]
+    if layers is not None:
+        decay = merged["training"]["optimizer"]["layer_decay"]
+        msg.info(f"Layer-wise rate decay {decay:g} over the encoder's {layers} layers ({checkpoint})")
+        overrides[ENCODER_LAYERS] = layers
     overrides.update(extra)
     try:
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)

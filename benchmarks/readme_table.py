@@ -51,7 +51,7 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
         trf, hf = long["spacy_trf"], long["hf_trainer"]
         rows.append(
             [
-                "spaCy transformer+ner, all-MiniLM-L6-v2, configs/transformer.cfg's default recipe",
+                f"spaCy transformer+ner, all-MiniLM-L6-v2, configs/transformer.cfg's default recipe of {long['date'][:10]}",
                 f"{trf['dev']['f1'] * 100:.2f}",
                 f"{trf['train']['train_seconds']:,.0f} s ({trf['train']['epochs']:g} epochs)",
                 f"{ours_speed:,.0f} ({inference['default']})" if ours_speed else "",
@@ -112,7 +112,7 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
 
 # Systems of the multilingual mode, in the README's words
 MULTILINGUAL_SYSTEMS = (
-    ("spacy_trf", "spaCy transformer+ner, configs/transformer.cfg's default recipe"),
+    ("spacy_trf", "spaCy transformer+ner, configs/transformer.cfg's default recipe of {date}"),
     ("hf_trainer", "Hugging Face Trainer recipe of the model cards, same encoder"),
     ("spacy_cnn", "spaCy CNN+ner, configs/cnn.cfg (no transformer)"),
     ("spacy_multi", "spaCy transformer+ner, one pipeline for en+es+nl"),
@@ -144,7 +144,7 @@ def multilingual_table(results: Optional[Dict[str, Any]]) -> str:
                 else results["data"][lang]["train"]["sentences"]
             )
             lines.append(
-                f"| {lang} | {name} | {sentences:,} | {entry[key]['dev']['f1'] * 100:.2f} | "
+                f"| {lang} | {name.format(date=results['date'][:10])} | {sentences:,} | {entry[key]['dev']['f1'] * 100:.2f} | "
                 f"{train['train_seconds']:,.0f} s ({train['epochs']:g} epochs) |"
             )
     return "\n".join(lines)

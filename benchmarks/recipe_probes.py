@@ -79,7 +79,7 @@ def recipe(settings: Dict[str, Any]) -> str:
     parts = [f"peak {settings['peak_learning_rate']:g}"]
     if settings.get("warmup_fraction") is not None:
         parts.append(f"warmup {settings['warmup_fraction']:g}")
-    if settings.get("layer_decay") is not None:
+    if settings.get("layer_decay") not in (None, 1.0):  # 1.0: one rate for the whole encoder
         parts.append(f"layer decay {settings['layer_decay']:g}")
     features = settings.get("ner_features")
     if features is not None and "shape" not in features:
@@ -326,21 +326,22 @@ def target_cell(margin: float, target: float) -> str:
 
 
 def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
-    """Each Trainer run beside the documented command's transformer run of
-    the same language and epochs and the CNN default's run of that language
+    """Each Trainer run beside every transformer run of ours of the same
+    language and epochs, each with its recipe (the documented command's and
+    the probes' at full length), and the CNN default's run of that language
     (dev F1 after the last epoch; differences in points), then the Trainer
     runs' curves and each one's command, machine and date."""
     runs = workflow_runs(results)
     trainer_runs = list(results.get("trainer_runs", {}).values())
     lines = [
-        "| Lang | Epochs | Ours (run): dev F1 | Trainer recipe (run): dev F1 | Ours - Trainer | CNN default (run): dev F1 "
-        "| Ours - CNN |",
-        "|---|---:|---|---|---:|---|---:|",
+        "| Lang | Epochs | Ours (run): dev F1 | Our recipe | Trainer recipe (run): dev F1 | Ours - Trainer "
+        "| CNN default (run): dev F1 | Ours - CNN |",
+        "|---|---:|---|---|---|---:|---|---:|",
     ]
     for trainer in trainer_runs:
         ours = [
             run
-            for run in runs
+            for run in results["probes"].values()
             if run["settings"]["transformer"]
             and run["settings"]["lang"] == trainer["lang"]
             and run["settings"].get("epochs") == trainer["epochs"]
@@ -351,13 +352,14 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
         trainer_cell = f"{percent(trainer['dev_f1'])} ({trainer['name']})"
         for run in ours or [None]:
             ours_cell = f"{percent(final_dev_f1(run))} ({run['name']})" if run else "not run"
+            recipe_cell = recipe(run["settings"]) if run else "-"
             margin = target_cell(100 * (final_dev_f1(run) - trainer["dev_f1"]), TRAINER_MARGIN) if run else "-"
             cnn = cnns[-1] if cnns else None
             cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
             cnn_margin = target_cell(100 * (final_dev_f1(run) - final_dev_f1(cnn)), CNN_MARGIN) if run and cnn else "-"
             lines.append(
-                f"| {trainer['lang']} | {trainer['epochs']:g} | {ours_cell} | {trainer_cell} | {margin} | {cnn_cell} "
-                f"| {cnn_margin} |"
+                f"| {trainer['lang']} | {trainer['epochs']:g} | {ours_cell} | {recipe_cell} | {trainer_cell} | {margin} "
+                f"| {cnn_cell} | {cnn_margin} |"
             )
     lines += [
         "",

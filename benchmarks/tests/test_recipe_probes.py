@@ -73,7 +73,10 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     assert settings["ner_features"] == ["transformer"] and settings["layer_decay"] == 0.9
     assert recipe_probes.recipe(settings) == "peak 0.0001, warmup 0.2, layer decay 0.9, no shape feature"
     default = recipe_probes.probe_settings(fake_run(tmp_path / "default", encoder, 1e-4, 100000, [0.1]) / "model-last")
-    assert default["ner_features"] == ["shape", "transformer"] and default["optimizer"] == "Adam.v1"
+    assert default["ner_features"] == ["shape", "transformer"]
+    # the config as written: the layer-decay optimizer at 1.0, one rate for the whole encoder, said as no decay
+    assert default["optimizer"] == "conll_ner.AdamWithLayerDecay.v1" and default["layer_decay"] == 1.0
+    assert recipe_probes.recipe(default) == "peak 0.0001, warmup 0.1"
 
 
 def test_the_stored_probes_are_in_benchmarks_md():
@@ -187,8 +190,8 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
 
     table = recipe_probes.trainer_comparison_markdown(stored)
     assert (
-        "| es | 2 | 81.23 (es-ours) | 75.12 (es-hf) | +6.11 (met: target +1) | 70.00 (es-cnn) | +11.23 (met: target +5) |"
-        in table
+        "| es | 2 | 81.23 (es-ours) | peak 0.0001, warmup 0.1 | 75.12 (es-hf) | +6.11 (met: target +1) | 70.00 (es-cnn) "
+        "| +11.23 (met: target +5) |" in table
     )
     # 1,200 s over 2 epochs
     assert (
@@ -201,7 +204,7 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
     # a Trainer run whose epochs no run of ours has is listed as such
     other = recipe_probes.read_trainer_run("es-hf-3", trainer_result(tmp_path, [0.7], 3.0), "es", "python hf ...")
     table = recipe_probes.trainer_comparison_markdown({**stored, "trainer_runs": {"es-hf-3": other}})
-    assert "| es | 3 | not run | 70.00 (es-hf-3) | - | 70.00 (es-cnn) | - |" in table
+    assert "| es | 3 | not run | - | 70.00 (es-hf-3) | - | 70.00 (es-cnn) | - |" in table
 
 
 def test_a_margin_below_its_target_says_missed():

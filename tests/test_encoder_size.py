@@ -3,8 +3,7 @@ from conftest import PROJECT_DIR
 from spacy.util import load_config
 from tiny_models import build_tiny_bert, fixture_texts
 
-from conll_ner.training.encoders import encoder_layers, encoder_size
-from conll_ner.training.schedules import learn_rate_for_encoder
+from conll_ner.training.encoders import encoder_layers, encoder_size, setting_by_encoder_size
 
 
 def test_documented_encoders_are_sized_offline():
@@ -31,11 +30,13 @@ def test_transformer_config_rate_follows_the_encoder(name, rate, size):
     config = load_config(
         PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": name}
     )
-    assert learn_rate_for_encoder(config) == (rate, size)
+    assert setting_by_encoder_size(config, "learn_rate_by_encoder_size") == (rate, size)
 
 
 def test_configs_without_a_rate_table_keep_their_rate():
-    assert learn_rate_for_encoder(load_config(PROJECT_DIR / "configs" / "cnn.cfg")) is None
+    assert (
+        setting_by_encoder_size(load_config(PROJECT_DIR / "configs" / "cnn.cfg"), "learn_rate_by_encoder_size") is None
+    )
 
 
 def test_layer_counts_come_offline_for_documented_encoders_and_from_a_local_config(tmp_path):
@@ -51,3 +52,16 @@ def test_an_unreadable_encoder_says_how_to_set_its_layers(tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match="training.optimizer.encoder_layers"):
         encoder_layers(str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.parametrize("name,decay", [("bert-base-multilingual-cased", 1.0), ("xlm-roberta-large", 1.0)])
+def test_base_and_large_encoders_keep_one_rate_for_the_whole_encoder(name, decay):
+    config = load_config(
+        PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": name}
+    )
+    assert setting_by_encoder_size(config, "layer_decay_by_encoder_size")[0] == decay
+    # what plain `spacy train` uses for the default mBERT: no decay, its 12 layers
+    assert (
+        config["training"]["optimizer"]["layer_decay"] == 1.0
+        and config["training"]["optimizer"]["encoder_layers"] == 12
+    )

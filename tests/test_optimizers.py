@@ -8,17 +8,18 @@ import pytest
 from conftest import PROJECT_DIR
 from spacy.cli._util import parse_config_overrides
 from spacy.util import load_config, registry
+from wasabi import Printer
 
 from conll_ner.pipeline.library_internals import torch_model
 from conll_ner.training.optimizers import LayerDecayOptimizer, create_adam_with_layer_decay
-from conll_ner.training.train import ENCODER_LAYERS, layers_for_decay
+from conll_ner.training.train import ENCODER_LAYERS, encoder_recipe
 
 
 def documented_overrides():
-    """The config overrides of docs/recipes.md's layer-decay command, as the
-    train step parses them."""
+    """The config overrides of docs/recipes.md's command with another layer
+    decay, as the train step parses them."""
     text = (PROJECT_DIR / "docs" / "recipes.md").read_text(encoding="utf8")
-    (line,) = [line for line in text.splitlines() if line.startswith("python") and "AdamWithLayerDecay" in line]
+    (line,) = [line for line in text.splitlines() if line.startswith("python") and "optimizer.layer_decay" in line]
     tokens = shlex.split(line)
     first = next(i for i, token in enumerate(tokens) if token.startswith("--training.optimizer"))
     return parse_config_overrides(tokens[first:])
@@ -63,15 +64,16 @@ def test_settings_out_of_range_are_refused(settings):
         create_adam_with_layer_decay(1e-3, **settings)
 
 
-def test_the_documented_overrides_give_the_optimizer_with_the_configs_schedule():
+def test_the_documented_overrides_give_one_rate_for_the_whole_encoder_with_the_configs_schedule():
     overrides = documented_overrides()
     assert ENCODER_LAYERS not in overrides  # the train step counts the encoder's layers
     config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides)
-    overrides[ENCODER_LAYERS] = layers_for_decay(config, overrides)
+    overrides.update(encoder_recipe(config, overrides, Printer(no_print=True)))
     config = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides=overrides)
     optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
     assert isinstance(optimizer, LayerDecayOptimizer)
-    assert (optimizer.layer_decay, optimizer.encoder_layers) == (0.9, 12)  # the config's mBERT has 12 layers
+    assert (optimizer.layer_decay, optimizer.encoder_layers) == (1.0, 12)  # the override's; the config's mBERT has 12
+    assert optimizer.layer_scale("embeddings.word_embeddings.weight") == 1.0
     # the rest of the section is the config's Adam, warmup schedule included
     assert optimizer.L2 == config["training"]["optimizer"]["L2"]
     assert optimizer.learn_rate == 0.0  # step 0 of the warmup

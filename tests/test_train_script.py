@@ -131,12 +131,10 @@ def test_layer_decay_counts_the_encoders_own_layers_unless_given(monkeypatch, tm
         transformer=str(bert), extra=extra,
     )  # fmt: skip
     printed = [line for line in capsys.readouterr().out.splitlines() if "Layer-wise rate decay" in line]
-    if given_layers is None:
-        assert passed["training.optimizer.encoder_layers"] == layers
-        assert len(printed) == 1 and f"0.8 over the encoder's {layers} layers" in printed[0]
-    else:
-        assert passed["training.optimizer.encoder_layers"] == given_layers
-        assert printed == []
+    expected = layers if given_layers is None else given_layers
+    assert passed["training.optimizer.encoder_layers"] == expected
+    assert passed["training.optimizer.layer_decay"] == 0.8  # the override's
+    assert len(printed) == 1 and f"0.8 over {expected} encoder layers, as overridden" in printed[0]
 
 
 def test_layer_decay_without_a_transformer_is_refused(tmp_path):
@@ -146,3 +144,30 @@ def test_layer_decay_without_a_transformer_is_refused(tmp_path):
         train_pipeline(
             PROJECT_DIR / "configs" / "cnn.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus, extra=extra
         )
+
+
+def test_the_default_recipe_decays_a_small_encoders_rate_over_its_own_layers(monkeypatch, tmp_path, capsys):
+    """configs/transformer.cfg as shipped: the decay of the encoder's size and
+    the checkpoint's layer count reach the optimizer."""
+    import json
+
+    from tiny_models import build_tiny_bert, fixture_texts
+
+    from conll_ner.training import train
+
+    corpus = english_corpus(tmp_path)
+    bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
+    layers = json.loads((bert / "config.json").read_text())["num_hidden_layers"]
+    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg")
+    small_decay = config["layer_decay_by_encoder_size"]["small"]
+    assert config["training"]["optimizer"]["layer_decay"] != small_decay  # the written value is the default mBERT's
+    passed = {}
+    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    train.train_pipeline(
+        PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
+        transformer=str(bert),
+    )  # fmt: skip
+    assert passed["training.optimizer.layer_decay"] == small_decay
+    assert passed["training.optimizer.encoder_layers"] == layers
+    printed = [line for line in capsys.readouterr().out.splitlines() if "Layer-wise rate decay" in line]
+    assert len(printed) == 1 and f"{small_decay:g} over {layers} encoder layers for a small encoder" in printed[0]

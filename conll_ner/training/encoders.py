@@ -11,7 +11,7 @@ the card's readers.
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 
 class KnownEncoder(NamedTuple):
@@ -121,3 +121,17 @@ def encoder_layers(name: str) -> int:
     if name in KNOWN_ENCODERS:
         return KNOWN_ENCODERS[name].layers
     return int(checkpoint_config(name, "its number of layers", "training.optimizer.encoder_layers").num_hidden_layers)
+
+
+def setting_by_encoder_size(config: Dict[str, Any], section: str) -> Optional[Tuple[float, str]]:
+    """The value for the config's transformer in one of its tables by encoder
+    size ([learn_rate_by_encoder_size], [layer_decay_by_encoder_size]), and
+    the size; None for configs without that table. Encoders of different
+    sizes want different recipes (large ones diverge at base-model rates,
+    small ones learn too slowly at them), so one transformer config serves
+    every encoder (values and reasons are in configs/transformer.cfg)."""
+    table = config.get(section)
+    if not table:
+        return None
+    size = encoder_size(config["components"]["transformer"]["model"]["name"])
+    return float(table[size]), size

@@ -8,9 +8,11 @@ language-general features that fine-tuning should move least. thinc's Adam
 has one rate for every parameter, but its optimizer call takes a per-call
 `lr_scale`, and spacy-transformers names each torch parameter in the key it
 passes (`encoder.layer.3.attention...`, `embeddings.word_embeddings.weight`),
-so a subclass that picks the scale from that name is all this needs. It is
-a recipe probe's setting (docs/recipes.md); the configs' default is thinc's
-Adam.v1.
+so a subclass that picks the scale from that name is all this needs.
+configs/transformer.cfg trains with it; the decay comes from
+[layer_decay_by_encoder_size] (a decay of one, one rate for the whole
+encoder, where nothing was measured) and the layer count from the checkpoint, both set by
+the train step (docs/recipes.md).
 """
 
 import re

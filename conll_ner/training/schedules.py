@@ -5,12 +5,10 @@ a tenth). With a fixed step count, shortening a run with `max_steps` leaves it
 in warmup for good, which is one way runs end up stuck at a low F1.
 """
 
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Iterable
 
 from spacy.util import registry
 from thinc.api import warmup_linear
-
-from .encoders import encoder_size
 
 
 @registry.schedules("conll_ner.warmup_linear_fraction.v1")
@@ -26,16 +24,3 @@ def create_warmup_linear_fraction(
         )
     warmup_steps = max(1, int(total_steps * warmup_fraction))
     return warmup_linear(initial_rate, warmup_steps, total_steps)
-
-
-def learn_rate_for_encoder(config: Dict[str, Any]) -> Optional[Tuple[float, str]]:
-    """The peak rate from the config's [learn_rate_by_encoder_size] for its
-    transformer, and the size; None for configs without one. Large encoders
-    diverge at base-model rates and small ones learn too slowly at them, so
-    one transformer config serves every encoder (values and reasons are in
-    configs/transformer.cfg)."""
-    rates = config.get("learn_rate_by_encoder_size")
-    if not rates:
-        return None
-    size = encoder_size(config["components"]["transformer"]["model"]["name"])
-    return float(rates[size]), size

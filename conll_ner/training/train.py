@@ -17,10 +17,9 @@ from ..commands import CPU_TRAINING, GPU_CHECK, GPU_INSTALL
 from ..runs import spacy_lang, training_path
 from .budget import plan_training
 from .checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
-from .encoders import encoder_layers, pipeline_transformer
+from .encoders import encoder_layers, pipeline_transformer, setting_by_encoder_size
 from .guard import EarlyStop
 from .optimizers import LAYER_DECAY_OPTIMIZER
-from .schedules import learn_rate_for_encoder
 
 
 class TrainSetupError(ValueError):
@@ -70,19 +69,46 @@ def check_local_transformer(path: Path) -> None:
         )
 
 
+PEAK_RATE = "training.optimizer.learn_rate.initial_rate"
+LAYER_DECAY = "training.optimizer.layer_decay"
 ENCODER_LAYERS = "training.optimizer.encoder_layers"
 
 
-def layers_for_decay(config: Dict[str, Any], extra: Dict[str, Any]) -> Optional[int]:
-    """The layer count of the run's encoder when its optimizer decays the rate
-    by layer and no override sets the count: a config serves encoders of 6,
-    12 or 24 layers, as it serves every size with [learn_rate_by_encoder_size]."""
+def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) -> Dict[str, object]:
+    """The overrides that fit the config's recipe to the run's encoder, as
+    one config serves encoders of every size: the peak rate by its size and,
+    with the layer-decay optimizer, the decay by its size and its number of
+    layers (6, 12 or 24). An override given for any of them wins. Each is
+    printed with where it came from."""
+    recipe: Dict[str, object] = {}
+    rate = setting_by_encoder_size(config, "learn_rate_by_encoder_size")
+    if PEAK_RATE in extra:
+        msg.info(f"Peak learning rate {extra[PEAK_RATE]:g}, as overridden (--{PEAK_RATE})")
+    elif rate:
+        msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
+        recipe[PEAK_RATE] = rate[0]
+    if config["training"]["optimizer"].get("@optimizers") != LAYER_DECAY_OPTIMIZER:
+        return recipe
     checkpoint = pipeline_transformer(config)
-    if config["training"]["optimizer"].get("@optimizers") != LAYER_DECAY_OPTIMIZER or ENCODER_LAYERS in extra:
-        return None
     if checkpoint is None:
         raise ValueError(f"{LAYER_DECAY_OPTIMIZER} decays the rate over a transformer's layers; this config has none")
-    return encoder_layers(checkpoint)
+    if ENCODER_LAYERS in extra:
+        layers = extra[ENCODER_LAYERS]
+    else:
+        layers = recipe[ENCODER_LAYERS] = encoder_layers(checkpoint)
+    decay = setting_by_encoder_size(config, "layer_decay_by_encoder_size")
+    if LAYER_DECAY in extra or not decay:
+        source = f"as overridden (--{LAYER_DECAY})" if LAYER_DECAY in extra else "as configured"
+        msg.info(
+            f"Layer-wise rate decay {config['training']['optimizer']['layer_decay']:g} over {layers} encoder layers, {source}"
+        )
+    else:
+        recipe[LAYER_DECAY] = decay[0]
+        msg.info(
+            f"Layer-wise rate decay {decay[0]:g} over {layers} encoder layers for a {decay[1]} encoder "
+            "([layer_decay_by_encoder_size])"
+        )
+    return recipe
 
 
 def train_pipeline(
@@ -131,22 +157,12 @@ def train_pipeline(
         check_local_transformer(Path(checkpoint))
     try:
         plan = plan_training(merged, epochs, max_steps)
-        rate = learn_rate_for_encoder(merged)
-        layers = layers_for_decay(merged, extra)
+        msg.info(plan.describe())
+        recipe = encoder_recipe(merged, extra, msg)
     except ValueError as err:
         raise TrainSetupError(f"{config_path}: {err}") from err
-    msg.info(plan.describe())
     overrides.update(plan.overrides())
-    peak_rate = "training.optimizer.learn_rate.initial_rate"
-    if peak_rate in extra:
-        msg.info(f"Peak learning rate {extra[peak_rate]:g}, as overridden (--{peak_rate})")
-    elif rate:
-        msg.info(f"Peak learning rate {rate[0]:g} for a {rate[1]} encoder ([learn_rate_by_encoder_size])")
-        overrides[peak_rate] = rate[0]
-    if layers is not None:
-        decay = merged["training"]["optimizer"]["layer_decay"]
-        msg.info(f"Layer-wise rate decay {decay:g} over the encoder's {layers} layers ({checkpoint})")
-        overrides[ENCODER_LAYERS] = layers
+    overrides.update(recipe)
     overrides.update(extra)
     try:
         spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)

@@ -54,6 +54,9 @@ def test_a_layer_beyond_the_configured_depth_is_refused_naming_the_setting():
     optimizer = create_adam_with_layer_decay(1e-3, layer_decay=0.9, encoder_layers=6)
     with pytest.raises(ValueError, match="training.optimizer.encoder_layers"):
         optimizer.layer_scale("encoder.layer.6.output.dense.weight")
+    # without decay the depth does not matter: a 24-layer encoder under the config's 12
+    flat = create_adam_with_layer_decay(1e-3, layer_decay=1.0, encoder_layers=12)
+    assert flat.layer_scale("encoder.layer.23.output.dense.weight") == 1.0
 
 
 @pytest.mark.parametrize(

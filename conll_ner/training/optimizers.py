@@ -44,7 +44,12 @@ class LayerDecayOptimizer(Optimizer):
         self.encoder_layers = encoder_layers
 
     def layer_scale(self, name: str) -> float:
-        """The learning-rate factor of the parameter called `name`."""
+        """The learning-rate factor of the parameter called `name`. A decay of
+        one is one rate for every layer, whatever the encoder's depth: plain
+        `spacy train` with the config's values then trains encoders of any
+        depth."""
+        if self.layer_decay == 1.0:
+            return 1.0
         depth = self.depth_below_top(name)
         return 1.0 if depth is None else self.layer_decay**depth
 

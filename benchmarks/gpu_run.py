@@ -3,10 +3,12 @@ left, for benchmarks/results/results_gpu.json and BENCHMARKS.md's GPU section.
 
 The run cannot write our results file itself: the GPU machine has no checkout to commit to and returns at
 most 8 files, so its raw files are committed under benchmarks/results/gpu/<date>-<gpu>/ and this module derives the
-figures from them: the kit's log (GPU, driver, torch, the check-gpu lines, each step's exit status), the
-training logs (updates, words, seconds at each evaluation), the evaluation's metrics (device and precision),
-lscpu, and, where they came back, steps.jsonl and gpu.csv (peak GPU memory and utilization per step);
-the profile of training updates stays in the kit's log, where it is read.
+figures from them: the kit's log (GPU, driver, torch, the check-gpu lines, each step's exit status and
+output: lscpu, the kit's versions, the training plans), the training logs (updates, words, seconds at each
+evaluation), the evaluation's metrics (device and precision), and, where they came back, steps.jsonl and
+gpu.csv (peak GPU memory and utilization per step); the profile of training updates stays in the kit's log,
+where it is read. Runs before 2026-12-03 left lscpu and the kit's versions as files of their own
+(lscpu.txt, kit-versions.txt), which are read where they are.
 
     python benchmarks/run_benchmark.py gpu-results benchmarks/results/gpu/2026-11-27-h200
 """
@@ -15,18 +17,21 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from common import remarks
 from processes import PROJECT_DIR, RESULTS_DIR
 
 RESULTS_PATH = RESULTS_DIR / "results_gpu.json"
 RUN_COMMAND = "bash .devkit/gpu-run.sh bash benchmarks/gpu_run.sh"
-# the steps of benchmarks/gpu_run.sh, in its order
+# the steps of benchmarks/gpu_run.sh that describe the machine (read into the results' machine and versions),
+# then those of the path under test (reported one by one), in its order
+MACHINE_STEPS = ["lscpu", "kit_versions"]
 STEPS = [
     "encoders",
     "data",
     "convert",
+    "train_multilingual",
     "train_base",
     "evaluate",
     "profile_updates",
@@ -36,7 +41,15 @@ STEPS = [
     "predict_gpu",
     "predict_cpu",
 ]
+# the training runs: the key of their log (train_log_<key>.jsonl), their step and their encoder
+TRAINING_RUNS = [
+    ("multilingual", "train_multilingual", "e5_small_size"),
+    ("base", "train_base", "mbert_size"),
+    ("large", "train_large", "xlmr_large_size"),
+]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# the train step's plan, as scripts/train.py prints it (wrapped across lines)
+UPDATES_PER_EPOCH = re.compile(r"\(([\d,]+) updates per epoch\)")
 
 
 def read_kit_log(path: Path) -> Dict[str, Any]:
@@ -103,8 +116,21 @@ def parameter_counts(output: List[str]) -> Dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in (re.match(r"^(\w+) (\d+) parameters", line) for line in output) if m}
 
 
-def cpu_description(path: Path) -> Dict[str, Any]:
-    fields = dict(line.split(":", 1) for line in path.read_text(encoding="utf8").splitlines() if ":" in line)
+def step_output(raw: Path, kit: Dict[str, Any], step: str, older_file: str) -> str:
+    """What a step printed into the kit's log; for runs that left it as a file of its own, that file."""
+    if (raw / older_file).is_file():
+        return (raw / older_file).read_text(encoding="utf8")
+    return "\n".join(kit["outputs"].get(step, []))
+
+
+def updates_per_epoch(output: List[str]) -> Optional[int]:
+    """The train step's planned updates per epoch, where its output holds the plan."""
+    found = UPDATES_PER_EPOCH.search(" ".join(output))
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def cpu_description(lscpu: str) -> Dict[str, Any]:
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
     flags = set(fields.get("Flags", "").split())
     return {
         "cpu": fields["Model name"].strip(),
@@ -135,8 +161,8 @@ def gpu_usage_by_step(raw: Path) -> Dict[str, Dict[str, float]]:
     return usage
 
 
-def kit_versions(path: Path) -> Dict[str, str]:
-    pins = dict(pin.split("==") for pin in path.read_text(encoding="utf8").split())
+def kit_versions(pinned: str) -> Dict[str, str]:
+    pins = dict(pin.split("==") for pin in pinned.split())
     return {name: pins[name] for name in ("spacy", "thinc", "spacy-transformers", "transformers") if name in pins}
 
 
@@ -156,13 +182,18 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
     metrics = json.loads(metrics_path.read_text(encoding="utf8")) if metrics_path.is_file() else {}
     params = parameter_counts(kit["outputs"].get("encoders", []))
     training = {}
-    for key, step, encoder in (("base", "train_base", "mbert_size"), ("large", "train_large", "xlmr_large_size")):
+    for key, step, encoder in TRAINING_RUNS:
         if (raw / f"train_log_{key}.jsonl").is_file():
+            figures = training_figures(raw / f"train_log_{key}.jsonl")
+            per_epoch = updates_per_epoch(kit["outputs"].get(step, []))
             training[key] = {
                 "encoder": encoder,
                 "parameters": params.get(encoder),
                 "command": kit["commands"][step],
-                **training_figures(raw / f"train_log_{key}.jsonl"),
+                **figures,
+                "updates_per_epoch": per_epoch,
+                # at the run's rate, evaluations included: what a full epoch of its training file takes
+                "minutes_per_epoch": round(per_epoch / figures["updates_per_second"] / 60, 1) if per_epoch else None,
             }
     return {
         "command": RUN_COMMAND,
@@ -172,13 +203,13 @@ def collect(raw: Path, remarks: List[str]) -> Dict[str, Any]:
             "gpu": kit["gpu"],
             "gpu_memory_mib": kit["gpu_memory_mib"],
             "driver": kit["driver"],
-            **cpu_description(raw / "lscpu.txt"),
+            **cpu_description(step_output(raw, kit, "lscpu", "lscpu.txt")),
         },
         "versions": {
             "torch": kit["torch"],
             "cuda": kit["cuda"],
             **({"cupy": cupy.group(1)} if cupy else {}),
-            **(kit_versions(raw / "kit-versions.txt") if (raw / "kit-versions.txt").is_file() else {}),
+            **kit_versions(step_output(raw, kit, "kit_versions", "kit-versions.txt")),
         },
         "checks": kit["checks"],
         "steps": [
@@ -228,18 +259,29 @@ def report_markdown(results: Dict[str, Any]) -> str:
     ]
     if results["training"]:
         lines += [
-            "| Training run | Parameters | Updates | Evaluations | Step 0 done at (s) | Updates/s | Words/s | Dev F1 (random weights) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| Training run | Parameters | Updates | Evaluations | Step 0 done at (s) | Updates/s | Words/s "
+            "| Minutes per epoch | Dev F1 (random weights) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             *(
                 f"| {t['encoder']} | {t['parameters'] or 0:,} | {t['updates']} | {t['evaluations']} | "
-                f"{t['step0_seconds']} | {t['updates_per_second']} | {t['words_per_second']:,} | {t['last_dev_f1']} |"
+                f"{t['step0_seconds']} | {t['updates_per_second']} | {t['words_per_second']:,} | "
+                f"{t['minutes_per_epoch'] or ''} | {t['last_dev_f1']} |"
                 for t in results["training"].values()
             ),
             "",
             "Updates/s and words/s run from the evaluation at step 0 to the last, so they include the dev "
-            "evaluations and leave out loading, initializing and step 0 (spaCy's clock starts with the training loop).",
+            "evaluations and leave out loading, initializing and step 0 (spaCy's clock starts with the training loop). "
+            "Minutes per epoch: the train step's planned updates per epoch of the whole training file at that rate.",
             "",
         ]
+        if "multilingual" in results["training"]:
+            lines += [
+                "e5_small_size is multilingual-e5-small's size, trained with the documented Spanish command's recipe "
+                "for small encoders (frozen word embeddings, layer-wise rate decay), so its minutes per epoch are "
+                "about that command's on this GPU (its tokenizer is a WordPiece one built on the data, not the real "
+                "SentencePiece one).",
+                "",
+            ]
     if results["evaluation"]:
         splits = results["evaluation"].items()
         lines += [

@@ -83,10 +83,19 @@ def test_the_report_names_the_gpu_every_check_and_step_and_each_runs_rates():
 def test_the_script_runs_the_steps_the_parser_reads_and_leaves_at_most_8_files():
     text = SCRIPT.read_text()
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
-    assert re.findall(r"^step (\w+) \d+ ", text, re.M) == gpu_run.STEPS
+    assert re.findall(r"^step (\w+) \d+ ", text, re.M) == gpu_run.MACHINE_STEPS + gpu_run.STEPS
     # what it writes into $OUT, plus the kit's gpu-run.log
     outputs = set(re.findall(r'"\$out/([\w.]+)"', text)) | {"gpu-run.log"}
-    assert {"steps.jsonl", "gpu.csv", "lscpu.txt", "metrics_base.json", "train_log_base.jsonl"} <= outputs
+    assert {
+        "steps.jsonl",
+        "gpu.csv",
+        "metrics_base.json",
+        "train_log_multilingual.jsonl",
+        "train_log_base.jsonl",
+    } <= outputs
+    assert [f"train_log_{key}.jsonl" for key, _, _ in gpu_run.TRAINING_RUNS] == re.findall(
+        r'"\$out/(train_log_\w+\.jsonl)"', text
+    )
     assert len(outputs) <= 8
 
 
@@ -114,14 +123,24 @@ def test_a_run_is_read_from_the_kits_log_its_steps_their_outputs_and_the_update_
         "\x1b[1mok      torch sees the GPU: NVIDIA H100\x1b[0m\n"
         "failed  cupy compiles and runs a kernel: no NVRTC\n"
         "check-gpu exit 1 in 30s\n"
-        "== encoders: python3 -\nmbert_size 177853440 parameters 4.7 s\n== encoders exit 0\n"
+        "== lscpu: lscpu\nCPU(s): 16\nModel name: Xeon\nFlags: avx2 amx_int8 amx_bf16\n== lscpu exit 0\n"
+        "== kit_versions: cat .devkit/versions.txt\nspacy==3.8.18 thinc==8.3.14 wasabi==1.1.3\n== kit_versions exit 0\n"
+        "== encoders: python3 -\nmbert_size 177853440 parameters 4.7 s\ne5_small_size 117653760 parameters 2.0 s\n"
+        "== encoders exit 0\n"
+        "== train_multilingual: python3 -m spacy project run train . --vars.lang es\n"
+        "\x1b[38;5;4mℹ Training plan: 264,715 words in 833 docs, ~336 words per update\n"
+        "(1,786 updates per epoch); 4 epochs = 7,144 updates\x1b[0m\n== train_multilingual exit 0\n"
         "== profile_updates: python3 -\nok  a line of a step's output, not a check\nbatch size 300: 10 updates, 4775 words: 0.125 s per update without the profiler, 3820 words/s\n"
         "batch size 1200: 10 updates, 19100 words: 0.250 s per update without the profiler, 7640 words/s\n"
         "== profile_updates exit 0\n"
         "== package: python3 -m spacy project run package .\n"
     )
-    (raw / "lscpu.txt").write_text("CPU(s): 16\nModel name: Xeon\nFlags: avx2 amx_int8 amx_bf16\n")
-    (raw / "kit-versions.txt").write_text("spacy==3.8.18 thinc==8.3.14 wasabi==1.1.3\n")
+    (raw / "train_log_multilingual.jsonl").write_text(
+        "".join(
+            json.dumps({"step": n, "words": 300 * n, "seconds": 10 + n / 2, "scores": {"ents_f": 1.0}}) + "\n"
+            for n in (0, 100)
+        )
+    )
     (raw / "metrics_base.json").write_text(json.dumps({"dev-es": {"runtime": {"device": "gpu", "precision": "fp16"}}}))
     results = gpu_run.collect(raw, [])
     assert results["date"] == "2027-01-02" and results["machine"]["gpu"] == "NVIDIA H100"
@@ -130,10 +149,15 @@ def test_a_run_is_read_from_the_kits_log_its_steps_their_outputs_and_the_update_
     assert [c["status"] for c in results["checks"]] == ["ok", "failed"]
     status = {step["step"]: step["status"] for step in results["steps"]}
     assert status["encoders"] == "ok" and status["package"] == "ended by the run's time limit"
-    assert status["train_base"] == "not run" and results["training"] == {}
+    assert status["train_base"] == "not run" and list(results["training"]) == ["multilingual"]
+    multilingual = results["training"]["multilingual"]
+    assert multilingual["parameters"] == 117653760 and multilingual["updates_per_second"] == 2.0
+    # 1,786 planned updates per epoch at 2 updates/s
+    assert multilingual["updates_per_epoch"] == 1786 and multilingual["minutes_per_epoch"] == 14.9
     assert [line.split(":")[0] for line in results["update_timing"]] == ["batch size 300", "batch size 1200"]
     report = gpu_run.report_markdown(results)
-    assert all(f"- {line}" in report for line in results["update_timing"]) and "| Training run |" not in report
+    assert all(f"- {line}" in report for line in results["update_timing"])
+    assert "| e5_small_size | 117,653,760 | 100 | 2 | 10.0 | 2.0 | 600 | 14.9 | 1.0 |" in report
     assert "Evaluation: dev-es on gpu in fp16." in report
     # a run whose evaluate step did not write its metrics
     (raw / "metrics_base.json").unlink()

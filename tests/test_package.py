@@ -118,6 +118,11 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
     assert served_int8_scores(tmp_path / "int8", tmp_path / "nothing", "en", quiet) is None
     served = served_int8_scores(tmp_path / "int8", tmp_path / "corpus", "en", quiet)
     assert set(served) == {"dev-en", "test-en"}
+    # without the test file (the CoNLL test files are not everywhere), the dev file is still measured
+    test_file = tmp_path / "corpus" / "test" / "en.spacy"
+    test_file.rename(tmp_path / "test-en.spacy")
+    assert set(served_int8_scores(tmp_path / "int8", tmp_path / "corpus", "en", quiet)) == {"dev-en"}
+    (tmp_path / "test-en.spacy").rename(test_file)
     assert served["dev-en"]["runtime"] == {"device": "cpu", "precision": "int8"}
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
     (tmp_path / "metrics.json").write_text(json.dumps({name: METRICS[name] for name in served}))
@@ -138,6 +143,22 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
     assert f"on a CPU whose int8 dot products are: {int8_dot_products()}" in text
     dev_row = next(line for line in text.splitlines() if line.startswith("| `conll2003`") and "| validation |" in line)
     assert dev_row.endswith(f"| {served['dev-en']['ents_f'] * 100:.2f} |")
+    # served on the dev file alone: the test row says so
+    readme = write_model_card(
+        tmp_path / "int8",
+        tmp_path / "log.jsonl",
+        tmp_path / "metrics.json",
+        tmp_path / "card-dev",
+        package_name="en_ner_conll03_tiny",
+        version="0.1.0",
+        lang="en",
+        dataset_names={"en": "conll2003"},
+        served_int8={"dev-en": served["dev-en"]},
+    )
+    test_row = next(
+        line for line in readme.read_text().splitlines() if line.startswith("| `conll2003`") and "| test |" in line
+    )
+    assert test_row.endswith("| not measured |")
 
 
 def test_card_names_the_local_checkpoint_portably(packaged):

@@ -371,7 +371,7 @@ def results_section(
         row += [percent(scores[key]) for key in ("ents_p", "ents_r", "ents_f", "ents_token_acc")]
         row.append(runtime_words(scores["runtime"]) if "runtime" in scores else "not recorded")
         if served_int8:
-            row.append(percent(served_int8[name]["ents_f"]))
+            row.append(percent(served_int8[name]["ents_f"]) if name in served_int8 else "not measured")
         overall.append(row)
     header = ["Dataset", "Split", "Tokens", "Precision", "Recall", "F1", "Token accuracy", "Predicted on"]
     sections = [

@@ -126,39 +126,32 @@ def test_the_card_shows_the_int8_encoders_served_scores(tmp_path, monkeypatch):
     assert served["dev-en"]["runtime"] == {"device": "cpu", "precision": "int8"}
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
     (tmp_path / "metrics.json").write_text(json.dumps({name: METRICS[name] for name in served}))
-    readme = write_model_card(
-        tmp_path / "int8",
-        tmp_path / "log.jsonl",
-        tmp_path / "metrics.json",
-        tmp_path / "card",
-        package_name="en_ner_conll03_tiny",
-        version="0.1.0",
-        lang="en",
-        dataset_names={"en": "conll2003"},
-        served_int8=served,
-    )
-    text = readme.read_text()
-    assert "| F1 served (CPU int8) |" in text
-    # measured here, whatever this CPU is, and the card says which kind it is
-    assert f"on a CPU whose int8 dot products are: {int8_dot_products()}" in text
-    dev_row = next(line for line in text.splitlines() if line.startswith("| `conll2003`") and "| validation |" in line)
-    assert dev_row.endswith(f"| {served['dev-en']['ents_f'] * 100:.2f} |")
+
+    def card_rows(served_int8: dict) -> dict:
+        """The card's overall rows by split, with these served scores."""
+        readme = write_model_card(
+            tmp_path / "int8",
+            tmp_path / "log.jsonl",
+            tmp_path / "metrics.json",
+            tmp_path / "card",
+            package_name="en_ner_conll03_tiny",
+            version="0.1.0",
+            lang="en",
+            dataset_names={"en": "conll2003"},
+            served_int8=served_int8,
+        )
+        text = readme.read_text()
+        assert "| F1 served (CPU int8) |" in text
+        # measured here, whatever this CPU is, and the card says which kind it is
+        assert f"on a CPU whose int8 dot products are: {int8_dot_products()}" in text
+        rows = [line for line in text.splitlines() if line.startswith("| `conll2003`")]
+        return {split: next(row for row in rows if f"| {split} |" in row) for split in ("validation", "test")}
+
+    rows = card_rows(served)
+    assert rows["validation"].endswith(f"| {served['dev-en']['ents_f'] * 100:.2f} |")
+    assert rows["test"].endswith(f"| {served['test-en']['ents_f'] * 100:.2f} |")
     # served on the dev file alone: the test row says so
-    readme = write_model_card(
-        tmp_path / "int8",
-        tmp_path / "log.jsonl",
-        tmp_path / "metrics.json",
-        tmp_path / "card-dev",
-        package_name="en_ner_conll03_tiny",
-        version="0.1.0",
-        lang="en",
-        dataset_names={"en": "conll2003"},
-        served_int8={"dev-en": served["dev-en"]},
-    )
-    test_row = next(
-        line for line in readme.read_text().splitlines() if line.startswith("| `conll2003`") and "| test |" in line
-    )
-    assert test_row.endswith("| not measured |")
+    assert card_rows({"dev-en": served["dev-en"]})["test"].endswith("| not measured |")
 
 
 def test_card_names_the_local_checkpoint_portably(packaged):

@@ -407,7 +407,8 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
         curve = ", ".join(f"{percent(point['dev_f1'])} ({point['step']:,})" for point in probe["curve"][1:])
         minutes = f"{probe['seconds'] / epochs / 60:.0f}" if epochs else "not recorded"
         lines.append(
-            f"| {probe['name']} | {probe['settings']['lang']} | {epochs or 'not recorded'} | {probe['updates']:,} | "
+            f"| {probe['name']} | {probe['settings']['lang']} | {f'{epochs:g}' if epochs else 'not recorded'} | "
+            f"{probe['updates']:,} | "
             f"{curve} | {evaluated(probe)} | {minutes} |"
         )
     lines = with_what_ran_where(lines, runs)

@@ -210,3 +210,39 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
 def test_a_margin_below_its_target_says_missed():
     assert recipe_probes.target_cell(-1.44, recipe_probes.TRAINER_MARGIN) == "-1.44 (missed: target +1)"
     assert recipe_probes.target_cell(5.0, recipe_probes.CNN_MARGIN) == "+5.00 (met: target +5)"
+
+
+def test_the_readme_shows_per_language_the_longest_trainer_run_beside_our_latest_run_of_its_epochs():
+    import readme_table
+
+    machine = {"cores": 2, "native_bfloat16": True, "int8_dot_products": False, "x86_flags": ["avx2"]}
+
+    def ours(name, lang, epochs, date, f1, transformer="e5"):
+        settings = {"lang": lang, "epochs": epochs, "transformer": transformer, "peak_learning_rate": 2e-4}
+        command = "spacy project run train ." if transformer is None else "python scripts/train.py"
+        return {"name": name, "date": date, "machine": machine, "settings": settings, "command": command,
+                "curve": [{"dev_f1": 0.1}, {"dev_f1": f1}]}  # fmt: skip
+
+    def trainer(lang, epochs, f1):
+        return {"name": f"{lang}-trainer-{epochs}", "lang": lang, "epochs": epochs, "dev_f1": f1}
+
+    results = {
+        "probes": {
+            "nl-old": ours("nl-old", "nl", 6.0, "2026-12-01T00:00:00", 0.80),
+            "nl-new": ours("nl-new", "nl", 6.0, "2026-12-03T00:00:00", 0.88),
+            "nl-4": ours("nl-4", "nl", 4.0, "2026-12-04T00:00:00", 0.90),
+            "nl-cnn": ours("nl-cnn", "nl", 10, "2026-12-02T00:00:00", 0.70, transformer=None),
+            "es-4": ours("es-4", "es", 4.0, "2026-12-04T00:00:00", 0.85),
+        },
+        "trainer_runs": {
+            "a": trainer("nl", 4.0, 0.86),
+            "b": trainer("nl", 6.0, 0.875),
+            "c": trainer("es", 6.0, 0.83),  # no run of ours for 6 epochs: no row
+        },
+    }
+    table = readme_table.full_files_table(results)
+    rows = [line for line in table.splitlines() if line.startswith("| nl") or line.startswith("| es")]
+    assert rows == ["| nl | 6 | 88.00 (`nl-new`; peak 0.0002) | 87.50 | +0.50 | 70.00 (10 epochs) |"]
+    assert "2 CPU cores (native bfloat16: yes" in table
+    assert readme_table.full_files_table({"probes": {}, "trainer_runs": {}}) == ""
+    assert readme_table.full_files_table(None) == ""

@@ -165,26 +165,15 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
     for trainer in results["trainer_runs"].values():
         if trainer["epochs"] > longest.get(trainer["lang"], {}).get("epochs", 0):
             longest[trainer["lang"]] = trainer
-    cnns = {
-        run["settings"]["lang"]: run
-        for run in recipe_probes.workflow_runs(results)
-        if not run["settings"]["transformer"]
-    }
     rows, machines = [], []
     for lang, trainer in longest.items():
-        ours = [
-            run
-            for run in results["probes"].values()
-            if run["settings"]["transformer"]
-            and run["settings"]["lang"] == lang
-            and run["settings"].get("epochs") == trainer["epochs"]
-        ]
+        ours = recipe_probes.runs_like_trainer_run(results, trainer)
         if not ours:
             continue
         run = max(ours, key=lambda probe: probe["date"])
         machines.append(run["machine"])
         ours_f1, trainer_f1 = 100 * recipe_probes.final_dev_f1(run), 100 * trainer["dev_f1"]
-        cnn = cnns.get(lang)
+        cnn = recipe_probes.cnn_default_run(results, lang)
         cnn_cell = (
             f"{100 * recipe_probes.final_dev_f1(cnn):.2f} ({cnn['settings']['epochs']:g} epochs)" if cnn else "not run"
         )

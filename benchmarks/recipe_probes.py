@@ -325,13 +325,32 @@ def target_cell(margin: float, target: float) -> str:
     return f"{margin:+.2f} ({'met' if margin >= target else 'missed'}: target {target:+g})"
 
 
+def runs_like_trainer_run(results: Dict[str, Any], trainer: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Our transformer runs (documented command and probes) of a Trainer
+    run's language and epochs, in the order they were recorded."""
+    return [
+        run
+        for run in results["probes"].values()
+        if run["settings"]["transformer"]
+        and run["settings"]["lang"] == trainer["lang"]
+        and run["settings"].get("epochs") == trainer["epochs"]
+    ]
+
+
+def cnn_default_run(results: Dict[str, Any], lang: str) -> Optional[Dict[str, Any]]:
+    """The last recorded run of the documented CNN command for a language."""
+    cnns = [
+        run for run in workflow_runs(results) if not run["settings"]["transformer"] and run["settings"]["lang"] == lang
+    ]
+    return cnns[-1] if cnns else None
+
+
 def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
     """Each Trainer run beside every transformer run of ours of the same
     language and epochs, each with its recipe (the documented command's and
     the probes' at full length), and the CNN default's run of that language
     (dev F1 after the last epoch; differences in points), then the Trainer
     runs' curves and each one's command, machine and date."""
-    runs = workflow_runs(results)
     trainer_runs = list(results.get("trainer_runs", {}).values())
     lines = [
         "| Lang | Epochs | Ours (run): dev F1 | Our recipe | Trainer recipe (run): dev F1 | Ours - Trainer "
@@ -339,22 +358,13 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
         "|---|---:|---|---|---|---:|---|---:|",
     ]
     for trainer in trainer_runs:
-        ours = [
-            run
-            for run in results["probes"].values()
-            if run["settings"]["transformer"]
-            and run["settings"]["lang"] == trainer["lang"]
-            and run["settings"].get("epochs") == trainer["epochs"]
-        ]
-        cnns = [
-            run for run in runs if not run["settings"]["transformer"] and run["settings"]["lang"] == trainer["lang"]
-        ]
+        ours = runs_like_trainer_run(results, trainer)
+        cnn = cnn_default_run(results, trainer["lang"])
         trainer_cell = f"{percent(trainer['dev_f1'])} ({trainer['name']})"
         for run in ours or [None]:
             ours_cell = f"{percent(final_dev_f1(run))} ({run['name']})" if run else "not run"
             recipe_cell = recipe(run["settings"]) if run else "-"
             margin = target_cell(100 * (final_dev_f1(run) - trainer["dev_f1"]), TRAINER_MARGIN) if run else "-"
-            cnn = cnns[-1] if cnns else None
             cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
             cnn_margin = target_cell(100 * (final_dev_f1(run) - final_dev_f1(cnn)), CNN_MARGIN) if run and cnn else "-"
             lines.append(

@@ -32,6 +32,7 @@ from wasabi import msg
 
 from conll_ner.files import write_atomically
 from conll_ner.markdown import replace_between
+from conll_ner.runs import LANGUAGES, MULTI, spacy_lang
 
 RESULTS = RESULTS_DIR / "results_recipe_probes.json"
 WORK = WORK_DIR / "recipe_probes"
@@ -299,13 +300,15 @@ def report_markdown(results: Dict[str, Any]) -> str:
         settings = probe["settings"]
         curve = ", ".join(f"{percent(p['dev_f1'])} ({p['step']})" for p in probe["curve"])
         lines.append(
-            f"| {probe['name']} | {settings['lang']} | {encoder_name(settings)} | "
+            f"| {probe['name']} | {lang_cell(probe)} | {encoder_name(settings)} | "
             f"{word_embeddings(settings)} | {recipe(settings)} | {probe['updates']:,} | "
             f"{curve} | {percent(probe['best_dev_f1'])} | {probe['seconds']:,} | {evaluated(probe)} |"
         )
     lines = with_what_ran_where(lines, probes)
     if results.get("trainer_runs"):
         lines += ["### The Trainer recipe on the same files", "", trainer_comparison_markdown(results)]
+    if joint_runs(results):
+        lines += ["### One pipeline for en+es+nl against one per language", "", joint_comparison_markdown(results)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -315,9 +318,11 @@ def final_dev_f1(probe: Dict[str, Any]) -> float:
     return probe["curve"][-1]["dev_f1"]
 
 
-# #33's targets on the full dev files, in points: ours >= Trainer + 1, ours >= CNN + 5
+# #33's targets on the full dev files, in points: ours >= Trainer + 1, ours >= CNN + 5, the joint
+# pipeline at most 1 below each per-language pipeline
 TRAINER_MARGIN = 1.0
 CNN_MARGIN = 5.0
+JOINT_MARGIN = -1.0
 
 
 def target_cell(margin: float, target: float) -> str:
@@ -343,6 +348,70 @@ def cnn_default_run(results: Dict[str, Any], lang: str) -> Optional[Dict[str, An
         run for run in workflow_runs(results) if not run["settings"]["transformer"] and run["settings"]["lang"] == lang
     ]
     return cnns[-1] if cnns else None
+
+
+def epochs_cell(run: Dict[str, Any]) -> str:
+    """A run's epochs as its config's budget says (whole ones as "6")."""
+    epochs = run["settings"].get("epochs")
+    return f"{epochs:g}" if epochs else "not recorded"
+
+
+def lang_cell(run: Dict[str, Any]) -> str:
+    """A run's language as the workflow names it: `multi` for the joint
+    pipeline (spaCy's `xx` class)."""
+    lang = run["settings"]["lang"]
+    return MULTI if lang == spacy_lang(MULTI) else lang
+
+
+def joint_runs(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Our runs of one pipeline for en+es+nl (`--vars.lang multi`: spaCy's
+    multi-language class)."""
+    return [run for run in results["probes"].values() if run["settings"]["lang"] == spacy_lang(MULTI)]
+
+
+def per_language_run(results: Dict[str, Any], joint: Dict[str, Any], lang: str) -> Optional[Dict[str, Any]]:
+    """Our latest recorded run of one language with the joint run's encoder,
+    epochs and recipe."""
+    runs = [
+        run
+        for run in results["probes"].values()
+        if run["settings"]["lang"] == lang
+        and run["settings"]["transformer"] == joint["settings"]["transformer"]
+        and run["settings"].get("epochs") == joint["settings"].get("epochs")
+        and recipe(run["settings"]) == recipe(joint["settings"])
+    ]
+    return max(runs, key=lambda run: run["date"]) if runs else None
+
+
+def joint_comparison_markdown(results: Dict[str, Any]) -> str:
+    """Each joint run's best model on each language's dev file (its
+    `dev-<lang>` evaluations) beside the best model of our run of that
+    language alone with the same encoder, epochs and recipe (its `torch`
+    evaluation): both scored by scripts/evaluate.py, as each would ship;
+    differences in points."""
+    lines = [
+        "| Lang | Epochs | Recipe | Joint en+es+nl (run): dev F1 | Per-language (run): dev F1 | Joint - per-language |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for joint in joint_runs(results):
+        for lang in LANGUAGES:
+            joint_score = joint.get("evaluations", {}).get(f"dev-{lang}")
+            alone = per_language_run(results, joint, lang)
+            alone_score = alone.get("evaluations", {}).get("torch") if alone else None
+            joint_cell = f"{percent(joint_score['ents_f'])} ({joint['name']})" if joint_score else "not evaluated"
+            if alone is None:
+                alone_cell = "not run"
+            else:
+                alone_cell = f"{percent(alone_score['ents_f'])} ({alone['name']})" if alone_score else "not evaluated"
+            margin = (
+                target_cell(100 * (joint_score["ents_f"] - alone_score["ents_f"]), JOINT_MARGIN)
+                if joint_score and alone_score
+                else "-"
+            )
+            lines.append(
+                f"| {lang} | {epochs_cell(joint)} | {recipe(joint['settings'])} | {joint_cell} | {alone_cell} | {margin} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
@@ -417,7 +486,7 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
         curve = ", ".join(f"{percent(point['dev_f1'])} ({point['step']:,})" for point in probe["curve"][1:])
         minutes = f"{probe['seconds'] / epochs / 60:.0f}" if epochs else "not recorded"
         lines.append(
-            f"| {probe['name']} | {probe['settings']['lang']} | {f'{epochs:g}' if epochs else 'not recorded'} | "
+            f"| {probe['name']} | {lang_cell(probe)} | {epochs_cell(probe)} | "
             f"{probe['updates']:,} | "
             f"{curve} | {evaluated(probe)} | {minutes} |"
         )
@@ -428,6 +497,14 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
             "encoder, files and epochs, and the CNN default (dev F1 after the last epoch):",
             "",
             trainer_comparison_markdown(results),
+        ]
+    if joint_runs(results):
+        lines += [
+            "The joint pipeline (`--vars.lang multi`) on each language's dev file against our run of that language "
+            "alone with the same encoder, epochs and recipe: each one's best model scored by scripts/evaluate.py "
+            "(target: the joint at most 1 point below):",
+            "",
+            joint_comparison_markdown(results),
         ]
     return "\n".join(lines).rstrip("\n") + "\n"
 

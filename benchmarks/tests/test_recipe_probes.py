@@ -246,3 +246,49 @@ def test_the_readme_shows_per_language_the_longest_trainer_run_beside_our_latest
     assert "2 CPU cores (native bfloat16: yes" in table
     assert readme_table.full_files_table({"probes": {}, "trainer_runs": {}}) == ""
     assert readme_table.full_files_table(None) == ""
+
+
+def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alone(tmp_path):
+    """Best models scored by scripts/evaluate.py on both sides; only a run
+    of the same encoder, epochs and recipe counts as the language's own."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+
+    def metrics(name, f1):
+        path = tmp_path / "metrics" / name / "metrics.json"
+        path.parent.mkdir(parents=True)
+        runtime = {"device": "cpu", "precision": "bfloat16"}
+        path.write_text(json.dumps({"ents_f": f1, "ents_p": f1, "ents_r": f1, "runtime": runtime}))
+        return f"{path.parent.name.split('_')[-1]}={path}"
+
+    joint = fake_run(tmp_path / "joint", encoder, 2e-4, 100000, [0.05, 0.85], {"nlp.lang": "xx"})
+    nl = fake_run(tmp_path / "nl", encoder, 2e-4, 100000, [0.05, 0.87], {"nlp.lang": "nl"})
+    es_other_recipe = fake_run(tmp_path / "es", encoder, 1e-4, 100000, [0.05, 0.80], {"nlp.lang": "es"})
+    evaluations = recipe_probes.evaluation_options(
+        [metrics("j_dev-en", 0.9), metrics("j_dev-es", 0.81), metrics("j_dev-nl", 0.8655)]
+    )
+    results = {
+        "probes": {
+            "multi": recipe_probes.read_probe("multi", joint, "spacy project run train . --vars.lang multi", "", evaluations),
+            "nl-alone": recipe_probes.read_probe(
+                "nl-alone", nl, "python scripts/train.py", "", recipe_probes.evaluation_options([metrics("n_torch", 0.88)])
+            ),
+            "es-alone": recipe_probes.read_probe(
+                "es-alone", es_other_recipe, "python scripts/train.py", "",
+                recipe_probes.evaluation_options([metrics("e_torch", 0.83)]),
+            ),
+        }
+    }  # fmt: skip
+    assert [run["name"] for run in recipe_probes.joint_runs(results)] == ["multi"]
+    assert "| multi | multi |" in recipe_probes.workflow_runs_markdown(results)  # as the workflow names it, not xx
+    table = recipe_probes.joint_comparison_markdown(results)
+    epochs = recipe_probes.epochs_cell(results["probes"]["multi"])
+    rows = [line for line in table.splitlines() if line.startswith(("| en", "| es", "| nl"))]
+    assert rows == [
+        f"| en | {epochs} | peak 0.0002, warmup 0.1 | 90.00 (multi) | not run | - |",
+        f"| es | {epochs} | peak 0.0002, warmup 0.1 | 81.00 (multi) | not run | - |",  # its es run: another recipe
+        f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi) | 88.00 (nl-alone) | -1.45 (missed: target -1) |",
+    ]
+    for rendered in (recipe_probes.report_markdown(results), recipe_probes.workflow_runs_markdown(results)):
+        assert table in rendered
+    no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
+    assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)

@@ -199,11 +199,27 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
     )
 
 
+def joint_files_table(results: Optional[Dict[str, Any]]) -> str:
+    """The joint en+es+nl pipeline on each language's whole dev file beside
+    our pipeline of that language alone, as the recipe probes render it."""
+    if not results or not recipe_probes.joint_runs(results):
+        return ""
+    machine = recipe_probes.joint_runs(results)[-1]["machine"]
+    return (
+        f"One pipeline for English, Spanish and Dutch (`--vars.lang multi`), **whole training and dev files**, "
+        f"trained on {machine['cores']} CPU cores ({cpu_features(machine)}) with multilingual-e5-small (4-bit weights "
+        "dequantized), beside our pipeline of each language alone with the same encoder, epochs and recipe; each "
+        "one's best model scored on the language's dev file ([docs/multilingual.md](docs/multilingual.md)):\n\n"
+        + recipe_probes.joint_comparison_markdown(results).rstrip("\n")
+    )
+
+
 def render_readme(text: str, results_dir: Path = RESULTS_DIR) -> str:
     results = read_results(results_dir)
     tables = [
         results_table(results["full"], results["long"]),
         full_files_table(results["recipe_probes"]),
+        joint_files_table(results["recipe_probes"]),
         multilingual_table(results["multilingual"]),
     ]
     return replace_between(text, START, END, "\n\n".join(table for table in tables if table))

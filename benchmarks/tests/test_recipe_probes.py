@@ -292,3 +292,19 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
         assert table in rendered
     no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
     assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)
+
+
+def test_the_readme_shows_the_joint_run_once_one_is_recorded():
+    import readme_table
+
+    machine = {"cores": 2, "native_bfloat16": True, "int8_dot_products": True, "x86_flags": ["avx512_vnni"]}
+    settings = {"transformer": "e5", "epochs": 4.0, "peak_learning_rate": 2e-4}
+    score = {"ents_f": 0.9, "runtime": {"precision": "bfloat16"}}
+    joint = {"name": "multi", "date": "2026-12-03", "machine": machine, "settings": {**settings, "lang": "xx"},
+             "evaluations": {"dev-en": score}}  # fmt: skip
+    results = {"probes": {"multi": joint}}
+    table = readme_table.joint_files_table(results)
+    assert table.startswith("One pipeline for English, Spanish and Dutch") and "2 CPU cores" in table
+    assert recipe_probes.joint_comparison_markdown(results).rstrip("\n") in table
+    assert "| en | 4 | peak 0.0002 | 90.00 (multi) | not run | - |" in table
+    assert readme_table.joint_files_table({"probes": {}}) == "" and readme_table.joint_files_table(None) == ""

@@ -129,12 +129,19 @@ def provenance(name: str, command: str, remark: str) -> Dict[str, Any]:
 
 
 def read_probe(
-    name: str, training_dir: Path, command: str, remark: str = "", evaluations: Optional[Dict[str, Path]] = None
+    name: str,
+    training_dir: Path,
+    command: str,
+    remark: str = "",
+    evaluations: Optional[Dict[str, Path]] = None,
+    unfinished: bool = False,
 ) -> Dict[str, Any]:
     """A probe's entry: its settings, the dev curve of its train log, the
     scores of its evaluations (metrics.json files of scripts/evaluate.py,
     by name: the best model in torch, served in int8, ...), and what was run
-    where."""
+    where. An unfinished run (still training, or stopped before its last
+    update) is read as far as its last evaluation: spaCy saves model-last
+    and model-best at every evaluation."""
     log = [json.loads(line) for line in (training_dir / "train_log.jsonl").read_text().splitlines() if line]
     if not log:
         raise ValueError(f"{training_dir / 'train_log.jsonl'} has no evaluation")
@@ -147,6 +154,7 @@ def read_probe(
         "updates": log[-1]["step"],
         "seconds": log[-1]["seconds"],
         "evaluations": {key: read_evaluation(path) for key, path in (evaluations or {}).items()},
+        "unfinished": unfinished,
     }
 
 
@@ -233,9 +241,13 @@ def record_command(
     evaluation: List[str] = typer.Option(
         [], "--evaluation", help="NAME=PATH of a metrics.json of scripts/evaluate.py on the run (repeatable)"
     ),
+    unfinished: bool = typer.Option(
+        False, "--unfinished", help="The run is still training or was stopped before its last update"
+    ),
 ) -> None:
-    """Record a finished run of the train step as a probe."""
-    store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation)))
+    """Record a run of the train step as a probe: a finished one, or with
+    --unfinished one as far as its last evaluation."""
+    store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation), unfinished))
     msg.good(f"Probe {name} recorded in {RESULTS}")
 
 
@@ -331,12 +343,13 @@ def target_cell(margin: float, target: float) -> str:
 
 
 def runs_like_trainer_run(results: Dict[str, Any], trainer: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Our transformer runs (documented command and probes) of a Trainer
-    run's language and epochs, in the order they were recorded."""
+    """Our finished transformer runs (documented command and probes) of a
+    Trainer run's language and epochs, in the order they were recorded."""
     return [
         run
         for run in results["probes"].values()
         if run["settings"]["transformer"]
+        and not run.get("unfinished")
         and run["settings"]["lang"] == trainer["lang"]
         and run["settings"].get("epochs") == trainer["epochs"]
     ]
@@ -350,10 +363,22 @@ def cnn_default_run(results: Dict[str, Any], lang: str) -> Optional[Dict[str, An
     return cnns[-1] if cnns else None
 
 
-def epochs_cell(run: Dict[str, Any]) -> str:
-    """A run's epochs as its config's budget says (whole ones as "6")."""
+def epochs_done(run: Dict[str, Any]) -> Optional[float]:
+    """The epochs a run trained: its budget's, or for an unfinished run the
+    share of them its updates so far make."""
     epochs = run["settings"].get("epochs")
-    return f"{epochs:g}" if epochs else "not recorded"
+    if epochs and run.get("unfinished"):
+        return round(epochs * run["updates"] / run["settings"]["max_steps"], 1)
+    return epochs
+
+
+def epochs_cell(run: Dict[str, Any]) -> str:
+    """A run's epochs as its config's budget says (whole ones as "6"), and
+    how far an unfinished run got."""
+    epochs = run["settings"].get("epochs")
+    if not epochs:
+        return "not recorded"
+    return f"{epochs_done(run):g} of {epochs:g}, unfinished" if run.get("unfinished") else f"{epochs:g}"
 
 
 def lang_cell(run: Dict[str, Any]) -> str:
@@ -370,12 +395,13 @@ def joint_runs(results: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def per_language_run(results: Dict[str, Any], joint: Dict[str, Any], lang: str) -> Optional[Dict[str, Any]]:
-    """Our latest recorded run of one language with the joint run's encoder,
-    epochs and recipe."""
+    """Our latest recorded finished run of one language with the joint run's
+    encoder, epochs and recipe."""
     runs = [
         run
         for run in results["probes"].values()
         if run["settings"]["lang"] == lang
+        and not run.get("unfinished")
         and run["settings"]["transformer"] == joint["settings"]["transformer"]
         and run["settings"].get("epochs") == joint["settings"].get("epochs")
         and recipe(run["settings"]) == recipe(joint["settings"])
@@ -403,11 +429,12 @@ def joint_comparison_markdown(results: Dict[str, Any]) -> str:
                 alone_cell = "not run"
             else:
                 alone_cell = f"{percent(alone_score['ents_f'])} ({alone['name']})" if alone_score else "not evaluated"
-            margin = (
-                target_cell(100 * (joint_score["ents_f"] - alone_score["ents_f"]), JOINT_MARGIN)
-                if joint_score and alone_score
-                else "-"
-            )
+            margin = "-"
+            if joint_score and alone_score:
+                difference = 100 * (joint_score["ents_f"] - alone_score["ents_f"])
+                # an unfinished joint run has fewer epochs than the run it is set beside: no verdict yet
+                unfinished = f"{difference:+.2f} (joint unfinished)"
+                margin = unfinished if joint.get("unfinished") else target_cell(difference, JOINT_MARGIN)
             lines.append(
                 f"| {lang} | {epochs_cell(joint)} | {recipe(joint['settings'])} | {joint_cell} | {alone_cell} | {margin} |"
             )
@@ -482,7 +509,7 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
         "|---|---|---:|---:|---|---|---:|",
     ]
     for probe in runs:
-        epochs = probe["settings"].get("epochs")
+        epochs = epochs_done(probe)
         curve = ", ".join(f"{percent(point['dev_f1'])} ({point['step']:,})" for point in probe["curve"][1:])
         minutes = f"{probe['seconds'] / epochs / 60:.0f}" if epochs else "not recorded"
         lines.append(

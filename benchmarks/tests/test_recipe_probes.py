@@ -290,6 +290,19 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
     ]
     for rendered in (recipe_probes.report_markdown(results), recipe_probes.workflow_runs_markdown(results)):
         assert table in rendered
+    # recorded while still training (or stopped by hand): how far it got, and no verdict yet
+    unfinished = recipe_probes.read_probe("multi", joint, "spacy project run ...", "", evaluations, unfinished=True)
+    unfinished["settings"]["epochs"], unfinished["settings"]["max_steps"] = 4.0, 40  # 10 updates so far
+    partial = {"probes": {**results["probes"], "multi": unfinished}}
+    table = recipe_probes.joint_comparison_markdown(partial)
+    assert "| nl | 1 of 4, unfinished |" in table and "| -1.45 (joint unfinished) |" in table
+    assert "| multi | multi | 1 of 4, unfinished | 10 |" in recipe_probes.workflow_runs_markdown(partial)
+    # nor does an unfinished run of one language stand for it
+    results["probes"]["nl-alone"]["unfinished"] = True
+    assert f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi) | not run | - |" in (
+        recipe_probes.joint_comparison_markdown(results)
+    )
+    results["probes"]["nl-alone"]["unfinished"] = False
     no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
     assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)
 

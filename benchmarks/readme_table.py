@@ -167,10 +167,9 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
             longest[trainer["lang"]] = trainer
     rows, machines = [], []
     for lang, trainer in longest.items():
-        ours = recipe_probes.runs_like_trainer_run(results, trainer)
-        if not ours:
+        run = recipe_probes.latest(recipe_probes.runs_like_trainer_run(results, trainer))
+        if run is None:
             continue
-        run = max(ours, key=lambda probe: probe["date"])
         machines.append(run["machine"])
         ours_f1, trainer_f1 = 100 * recipe_probes.final_dev_f1(run), 100 * trainer["dev_f1"]
         cnn = recipe_probes.cnn_default_run(results, lang)

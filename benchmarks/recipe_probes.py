@@ -406,6 +406,11 @@ def per_language_run(results: Dict[str, Any], joint: Dict[str, Any], lang: str) 
         and run["settings"].get("epochs") == joint["settings"].get("epochs")
         and recipe(run["settings"]) == recipe(joint["settings"])
     ]
+    return latest(runs)
+
+
+def latest(runs: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The most recently recorded of some runs."""
     return max(runs, key=lambda run: run["date"]) if runs else None
 
 
@@ -433,8 +438,8 @@ def joint_comparison_markdown(results: Dict[str, Any]) -> str:
             if joint_score and alone_score:
                 difference = 100 * (joint_score["ents_f"] - alone_score["ents_f"])
                 # an unfinished joint run has fewer epochs than the run it is set beside: no verdict yet
-                unfinished = f"{difference:+.2f} (joint unfinished)"
-                margin = unfinished if joint.get("unfinished") else target_cell(difference, JOINT_MARGIN)
+                verdict = "(joint unfinished)" if joint.get("unfinished") else None
+                margin = f"{difference:+.2f} {verdict}" if verdict else target_cell(difference, JOINT_MARGIN)
             lines.append(
                 f"| {lang} | {epochs_cell(joint)} | {recipe(joint['settings'])} | {joint_cell} | {alone_cell} | {margin} |"
             )

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import spacy
 import typer
-from common import machine_line, script_provenance
+from common import machine_line, remarks, script_provenance
 from processes import run_checked
 from spacy.tokens import DocBin
 
@@ -232,6 +232,7 @@ def report_markdown(runs: List[Tuple[str, Dict[str, Any]]]) -> str:
             f"Date: {run['date']}  ",
             machine_line(run["machine"]),
             *([f"Emulation: {emulation['qemu']}  "] if emulation else []),
+            *remarks(run),
             "",
         ]
     return "\n".join(lines).rstrip("\n") + "\n"

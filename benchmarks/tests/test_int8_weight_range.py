@@ -49,6 +49,10 @@ def test_the_weight_ranges_are_scored_side_by_side(tmp_path):
     sentences = runs["fp32"]["sentences"]
     assert sentences == dev_sentences and recorded["settings"] == {"dev_docs": 0}
     assert f"| tiny | all, {sentences:,} | {' | '.join(f1)} |" in report and recorded["command"] in report
+    # what a run's figures do not show, added to its results by whoever ran it
+    assert "- A shared machine." in int8_weight_range.report_markdown(
+        [("tiny", {**recorded, "remarks": ["A shared machine."]})]
+    )
 
 
 @pytest.mark.skipif(

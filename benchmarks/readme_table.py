@@ -153,6 +153,16 @@ def multilingual_table(results: Optional[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_cores(machines: List[Dict[str, Any]]) -> str:
+    """The cores and CPU features of the machines some runs of a table ran
+    on: one kind, or each of its kinds (the docs name each run's machine)."""
+    kinds = list(dict.fromkeys((machine["cores"], cpu_features(machine)) for machine in machines))
+    if len(kinds) == 1:
+        cores, features = kinds[0]
+        return f"{cores} CPU cores ({features})"
+    return f"CPUs of {len(kinds)} kinds (" + "; ".join(f"{cores} cores, {features}" for cores, features in kinds) + ")"
+
+
 def full_files_table(results: Optional[Dict[str, Any]]) -> str:
     """Spanish and Dutch on the whole training and dev files, from the recipe
     probes' results: per language, the Trainer recipe's run of the most
@@ -182,11 +192,10 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
         )
     if not rows:
         return ""
-    machine = machines[0]  # every run recorded here so far ran on one kind of machine
     return "\n".join(
         [
-            f"CoNLL-2002 Spanish and Dutch, **whole training and dev files**, trained on {machine['cores']} CPU cores "
-            f"({cpu_features(machine)}) with multilingual-e5-small (4-bit weights dequantized), ours and the "
+            f"CoNLL-2002 Spanish and Dutch, **whole training and dev files**, trained on {cpu_cores(machines)} "
+            "with multilingual-e5-small (4-bit weights dequantized), ours and the "
             "Hugging Face Trainer recipe for the same epochs, and the CNN default; dev F1 after the last epoch "
             "(each run's command, machine and remarks: [docs/multilingual.md](docs/multilingual.md)):",
             "",
@@ -203,10 +212,15 @@ def joint_files_table(results: Optional[Dict[str, Any]]) -> str:
     our pipeline of that language alone, as the recipe probes render it."""
     if not results or not recipe_probes.joint_runs(results):
         return ""
-    machine = recipe_probes.joint_runs(results)[-1]["machine"]
+    shown = [
+        run
+        for joint in recipe_probes.joint_runs(results)
+        for run in [joint, *(recipe_probes.per_language_run(results, joint, lang) for lang in recipe_probes.LANGUAGES)]
+        if run is not None
+    ]
     return (
         f"One pipeline for English, Spanish and Dutch (`--vars.lang multi`), **whole training and dev files**, "
-        f"trained on {machine['cores']} CPU cores ({cpu_features(machine)}) with multilingual-e5-small (4-bit weights "
+        f"trained on {cpu_cores([run['machine'] for run in shown])} with multilingual-e5-small (4-bit weights "
         "dequantized), beside our pipeline of each language alone with the same encoder, epochs and recipe; each "
         "one's best model scored on the language's dev file ([docs/multilingual.md](docs/multilingual.md)):\n\n"
         + recipe_probes.joint_comparison_markdown(results).rstrip("\n")

@@ -321,3 +321,10 @@ def test_the_readme_shows_the_joint_run_once_one_is_recorded():
     assert recipe_probes.joint_comparison_markdown(results).rstrip("\n") in table
     assert "| en | 4 | peak 0.0002 | 90.00 (multi) | not run | - |" in table
     assert readme_table.joint_files_table({"probes": {}}) == "" and readme_table.joint_files_table(None) == ""
+    # a run of one language alone on another kind of CPU: the header names both kinds
+    other_cpu = {"cores": 2, "native_bfloat16": False, "int8_dot_products": False, "x86_flags": ["avx2"]}
+    alone = {"name": "en-alone", "date": "2026-12-04", "machine": other_cpu, "settings": {**settings, "lang": "en"},
+             "evaluations": {"torch": score}}  # fmt: skip
+    table = readme_table.joint_files_table({"probes": {"multi": joint, "en-alone": alone}})
+    assert "| en | 4 | peak 0.0002 | 90.00 (multi) | 90.00 (en-alone) |" in table
+    assert "CPUs of 2 kinds (2 cores, native bfloat16: yes" in table and "; 2 cores, native bfloat16: no" in table

@@ -44,6 +44,11 @@ WEIGHT_LEVELS = (64, 127)
 FP32 = {"components.transformer.model.cpu_int8": False, "components.transformer.model.cpu_bfloat16": False}
 
 
+def int8_variant(level: int) -> str:
+    """The name a weight range's figures have in the results."""
+    return f"int8, weights in [-{level}, {level}]"
+
+
 # what a process under emulation reports of the CPU it sees (torch's and the
 # pipeline's own checks read CPUID, which QEMU answers for the emulated model)
 CPU_SEEN = (
@@ -142,7 +147,7 @@ def main(
             graph = work / "int8.onnx"
             export_int8_graph(copy.deepcopy(torch_model(shim)), graph, weight_level=level)
             shim.set_int8_graph(graph.read_bytes(), export_settings())
-            name = f"int8, weights in [-{level}, {level}]"
+            name = int8_variant(level)
             int8_pipelines[name] = work / f"int8-{level}"
             predictions[name] = work / f"predictions-int8-{level}.conll"
             results[name] = scored(nlp, dev, predictions=predictions[name])
@@ -199,8 +204,7 @@ def emulated_markdown(runs: List[Tuple[str, Dict[str, Any]]]) -> List[str]:
             f"`{emulation['cpu_model']}` (torch {seen['torch_cpu_capability']}; {seen['int8_dot_products']})",
         ]
         for level in WEIGHT_LEVELS:
-            variant = f"int8, weights in [-{level}, {level}]"
-            here, there = run["results"][variant], emulation["results"][variant]
+            here, there = run["results"][int8_variant(level)], emulation["results"][int8_variant(level)]
             cells += [f"{100 * here['f1']:.2f}", f"{100 * there['f1']:.2f}", f"{there['sentences_differing']:,}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -221,7 +225,7 @@ def report_markdown(runs: List[Tuple[str, Dict[str, Any]]]) -> str:
         "|---|---|---:|" + "---:|" * len(WEIGHT_LEVELS),
     ]
     for name, run in runs:
-        scores = [run["results"]["fp32"]] + [run["results"][f"int8, weights in [-{n}, {n}]"] for n in WEIGHT_LEVELS]
+        scores = [run["results"]["fp32"]] + [run["results"][int8_variant(n)] for n in WEIGHT_LEVELS]
         lines.append(f"| {name} | {dev_cell(run)} | " + " | ".join(f"{100 * s['f1']:.2f}" for s in scores) + " |")
     lines += emulated_markdown(runs)
     lines.append("")

@@ -208,13 +208,15 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
 
 
 def joint_files_table(results: Optional[Dict[str, Any]]) -> str:
-    """The joint en+es+nl pipeline on each language's whole dev file beside
-    our pipeline of that language alone, as the recipe probes render it."""
-    if not results or not recipe_probes.joint_runs(results):
+    """The documented joint command's runs (en+es+nl) on each language's
+    whole dev file beside our pipeline of that language alone, as the recipe
+    probes render them; the probes are in BENCHMARKS.md."""
+    joints = recipe_probes.joint_workflow_runs(results) if results else []
+    if not joints:
         return ""
     shown = [
         run
-        for joint in recipe_probes.joint_runs(results)
+        for joint in joints
         for run in [joint, *(recipe_probes.per_language_run(results, joint, lang) for lang in recipe_probes.LANGUAGES)]
         if run is not None
     ]
@@ -223,7 +225,7 @@ def joint_files_table(results: Optional[Dict[str, Any]]) -> str:
         f"trained on {cpu_cores([run['machine'] for run in shown])} with multilingual-e5-small (4-bit weights "
         "dequantized), beside our pipeline of each language alone with the same encoder, epochs and recipe; each "
         "one's best model scored on the language's dev file ([docs/multilingual.md](docs/multilingual.md)):\n\n"
-        + recipe_probes.joint_comparison_markdown(results).rstrip("\n")
+        + recipe_probes.joint_comparison_markdown(results, joints).rstrip("\n")
     )
 
 

@@ -283,10 +283,11 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
     table = recipe_probes.joint_comparison_markdown(results)
     epochs = recipe_probes.epochs_cell(results["probes"]["multi"])
     rows = [line for line in table.splitlines() if line.startswith(("| en", "| es", "| nl"))]
+    recipe = "peak 0.0002, warmup 0.1; nl x2 per epoch"  # the config's language weights
     assert rows == [
-        f"| en | {epochs} | peak 0.0002, warmup 0.1 | 90.00 (multi) | not run | - |",
-        f"| es | {epochs} | peak 0.0002, warmup 0.1 | 81.00 (multi) | not run | - |",  # its es run: another recipe
-        f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi) | 88.00 (nl-alone) | -1.45 (missed: target -1) |",
+        f"| en | {epochs} | {recipe} | 90.00 (multi) | not run | - |",
+        f"| es | {epochs} | {recipe} | 81.00 (multi) | not run | - |",  # its es run: another recipe
+        f"| nl | {epochs} | {recipe} | 86.55 (multi) | 88.00 (nl-alone) | -1.45 (missed: target -1) |",
     ]
     for rendered in (recipe_probes.report_markdown(results), recipe_probes.workflow_runs_markdown(results)):
         assert table in rendered
@@ -299,10 +300,22 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
     assert "| multi | multi | 1 of 4, unfinished | 10 |" in recipe_probes.workflow_runs_markdown(partial)
     # nor does an unfinished run of one language stand for it
     results["probes"]["nl-alone"]["unfinished"] = True
-    assert f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi) | not run | - |" in (
+    assert f"| nl | {epochs} | {recipe} | 86.55 (multi) | not run | - |" in (
         recipe_probes.joint_comparison_markdown(results)
     )
     results["probes"]["nl-alone"]["unfinished"] = False
+    # a joint run that read each language once (as runs before the setting did) has no suffix, and the
+    # same per-language runs
+    unweighted = fake_run(
+        tmp_path / "unweighted", encoder, 2e-4, 100000, [0.05, 0.86], {"nlp.lang": "xx", "corpora.train.copies.nl": 1}
+    )
+    entry = recipe_probes.read_probe("multi-1x", unweighted, "python scripts/train.py --lang multi", "", evaluations)
+    assert entry["settings"]["language_copies"] == {} and results["probes"]["multi"]["settings"]["language_copies"] == {
+        "nl": 2
+    }
+    table = recipe_probes.joint_comparison_markdown({"probes": {**results["probes"], "multi-1x": entry}})
+    assert f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi-1x) | 88.00 (nl-alone) | -1.45 (probe) |" in table
+    assert recipe_probes.read_probe("nl", nl, "python scripts/train.py")["settings"]["language_copies"] == {}
     no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
     assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)
 
@@ -314,9 +327,13 @@ def test_the_readme_shows_the_joint_run_once_one_is_recorded():
     settings = {"transformer": "e5", "epochs": 4.0, "peak_learning_rate": 2e-4}
     score = {"ents_f": 0.9, "runtime": {"precision": "bfloat16"}}
     joint = {"name": "multi", "date": "2026-12-03", "machine": machine, "settings": {**settings, "lang": "xx"},
-             "evaluations": {"dev-en": score}}  # fmt: skip
+             "evaluations": {"dev-en": score}, "command": "spacy project run train . --vars.lang multi"}  # fmt: skip
     results = {"probes": {"multi": joint}}
-    table = readme_table.joint_files_table(results)
+    # a probe of the joint pipeline (not the documented command) is BENCHMARKS.md's, not the README's
+    probe = {**joint, "name": "multi-probe", "command": "python scripts/train.py configs/transformer.cfg --lang multi"}
+    assert readme_table.joint_files_table({"probes": {"multi-probe": probe}}) == ""
+    table = readme_table.joint_files_table({"probes": {"multi": joint, "multi-probe": probe}})
+    assert "multi-probe" not in table
     assert table.startswith("One pipeline for English, Spanish and Dutch") and "2 CPU cores" in table
     assert recipe_probes.joint_comparison_markdown(results).rstrip("\n") in table
     assert "| en | 4 | peak 0.0002 | 90.00 (multi) | not run | - |" in table
@@ -324,7 +341,7 @@ def test_the_readme_shows_the_joint_run_once_one_is_recorded():
     # a run of one language alone on another kind of CPU: the header names both kinds
     other_cpu = {"cores": 2, "native_bfloat16": False, "int8_dot_products": False, "x86_flags": ["avx2"]}
     alone = {"name": "en-alone", "date": "2026-12-04", "machine": other_cpu, "settings": {**settings, "lang": "en"},
-             "evaluations": {"torch": score}}  # fmt: skip
+             "evaluations": {"torch": score}, "command": "python scripts/train.py --lang en"}  # fmt: skip
     table = readme_table.joint_files_table({"probes": {"multi": joint, "en-alone": alone}})
     assert "| en | 4 | peak 0.0002 | 90.00 (multi) | 90.00 (en-alone) |" in table
     assert "CPUs of 2 kinds (2 cores, native bfloat16: yes" in table and "; 2 cores, native bfloat16: no" in table

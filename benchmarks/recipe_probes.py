@@ -28,13 +28,12 @@ import typer
 from common import machine, machine_line, remarks, versions
 from processes import PROJECT_DIR, RESULTS_DIR, WORK_DIR
 from spacy.util import load_config
-from thinc.api import Config
 from wasabi import msg
 
 from conll_ner.files import write_atomically
 from conll_ner.markdown import replace_between
 from conll_ner.runs import LANGUAGES, MULTI, spacy_lang
-from conll_ner.training.joint_corpus import LANGUAGE_WEIGHTED_CORPUS
+from conll_ner.training.joint_corpus import language_copies
 
 RESULTS = RESULTS_DIR / "results_recipe_probes.json"
 WORK = WORK_DIR / "recipe_probes"
@@ -67,15 +66,6 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "vocabulary_rows": vocabulary_rows(transformer.get("name")),
         "language_copies": language_copies(config),
     }
-
-
-def language_copies(config: Config) -> Dict[str, int]:
-    """How many times per epoch a joint run read each language's file, where
-    not once (conll_ner.LanguageWeightedCorpus.v1); {} for any other run."""
-    reader = config["corpora"]["train"]
-    if config["nlp"]["lang"] != spacy_lang(MULTI) or reader.get("@readers") != LANGUAGE_WEIGHTED_CORPUS:
-        return {}
-    return {lang: count for lang, count in reader.get("copies", {}).items() if count != 1}
 
 
 def copies_cell(settings: Dict[str, Any]) -> str:

@@ -260,6 +260,24 @@ def test_transformer_hyperparameters_come_from_the_config():
     assert f"total_steps={config['training']['max_steps']}" in rows["Learning rate"]
 
 
+def test_a_joint_pipeline_card_says_which_training_files_were_read_more_than_once():
+    """The config's language weights ([corpora.train.copies]) shape a joint
+    pipeline's training data; a one-language pipeline read its file once."""
+    joint = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={"nlp.lang": "xx"}, interpolate=True)
+    copies = joint["corpora"]["train"]["copies"]
+    assert copies and all(count >= 1 for count in copies.values())
+    expected = ", ".join(f"{lang} x{count}" for lang, count in sorted(copies.items()) if count != 1)
+    assert dict(hyperparameters(joint))["Training files read per epoch"] == f"{expected}, others once"
+    english = load_config(PROJECT_DIR / "configs" / "transformer.cfg", overrides={"nlp.lang": "en"}, interpolate=True)
+    assert "Training files read per epoch" not in dict(hyperparameters(english))
+    once = load_config(
+        PROJECT_DIR / "configs" / "transformer.cfg",
+        overrides={"nlp.lang": "xx", **{f"corpora.train.copies.{lang}": 1 for lang in copies}},
+        interpolate=True,
+    )
+    assert "Training files read per epoch" not in dict(hyperparameters(once))
+
+
 def test_transformer_card_says_how_it_predicts_on_a_cpu(tmp_path):
     """A package with an int8 encoder says what it needs and how to switch it
     off; the switch-off it shows works as written."""

@@ -13,7 +13,7 @@ weights are what they are: docs/recipes.md.
 """
 
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Union
 
 from spacy.errors import Errors
 from spacy.language import Language
@@ -21,7 +21,7 @@ from spacy.training import Corpus, Example
 from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
-from ..runs import LANGUAGES
+from ..runs import LANGUAGES, MULTI, spacy_lang
 
 LANGUAGE_WEIGHTED_CORPUS = "conll_ner.LanguageWeightedCorpus.v1"
 
@@ -30,7 +30,7 @@ class CorpusWeightsError(ValueError):
     pass
 
 
-def language_copies(copies: Dict[str, int]) -> Dict[str, int]:
+def checked_copies(copies: Dict[str, int]) -> Dict[str, int]:
     """`copies` checked: languages of the workflow (a misspelt one would
     silently weigh nothing), each read a whole number of times, at least once."""
     unknown = sorted(set(copies) - set(LANGUAGES))
@@ -62,7 +62,7 @@ def create_language_weighted_corpus(
     if path is None:
         raise ValueError(Errors.E913)
     path = Path(path)
-    counts = language_copies(copies)
+    counts = checked_copies(copies)
 
     def corpus(file: Path) -> Corpus:
         return Corpus(file, limit=limit, gold_preproc=gold_preproc, max_length=max_length, augmenter=augmenter)
@@ -78,3 +78,13 @@ def create_language_weighted_corpus(
                 yield from language_corpus(nlp)
 
     return read
+
+
+def language_copies(config: Dict[str, Any]) -> Dict[str, int]:
+    """How many times per epoch a joint run read each language's file, where
+    not once, from its config (a pipeline's config.cfg); {} for a
+    one-language run or another reader."""
+    reader = config["corpora"]["train"]
+    if config["nlp"]["lang"] != spacy_lang(MULTI) or reader.get("@readers") != LANGUAGE_WEIGHTED_CORPUS:
+        return {}
+    return {lang: count for lang, count in sorted(reader.get("copies", {}).items()) if count != 1}

@@ -76,3 +76,27 @@ def test_other_files_of_a_folder_are_read_once(tmp_path):
 def test_copies_the_folder_cannot_honour_are_refused_with_the_reason(joint_folder, copies, message):
     with pytest.raises(CorpusWeightsError, match=message):
         create_language_weighted_corpus(joint_folder, copies=copies)
+
+
+def test_the_train_steps_plan_counts_the_copies(joint_folder):
+    """Epochs, warmup and evaluations follow the weighted corpus: the plan of
+    configs/transformer.cfg on a joint folder counts Dutch as many times as
+    its copies say (resolving the reader and batcher only, no encoder)."""
+    from conftest import PROJECT_DIR
+    from spacy.util import load_config
+
+    from conll_ner.training.budget import plan_training
+
+    def plan(**overrides):
+        config = load_config(
+            PROJECT_DIR / "configs" / "transformer.cfg",
+            overrides={"paths.train": str(joint_folder), "nlp.lang": "xx", **overrides},
+        )
+        return plan_training(config, epochs=1)
+
+    copies = load_config(PROJECT_DIR / "configs" / "transformer.cfg")["corpora"]["train"]["copies"]
+    once = plan(**{f"corpora.train.copies.{lang}": 1 for lang in copies})
+    assert (once.corpus_docs, once.corpus_words) == (9, 18)  # 3 + 2 + 4 Docs of 2 words
+    weighted = plan()
+    extra_docs = sum((count - 1) * {"en": 3, "es": 2, "nl": 4}[lang] for lang, count in copies.items())
+    assert extra_docs > 0 and (weighted.corpus_docs, weighted.corpus_words) == (9 + extra_docs, 18 + 2 * extra_docs)

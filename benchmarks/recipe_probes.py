@@ -72,7 +72,9 @@ def copies_cell(settings: Dict[str, Any]) -> str:
     """A joint run's language weights, for its recipe cell: runs recorded
     before the setting read each language once."""
     copies = settings.get("language_copies") or {}
-    return "".join(f"; {lang} x{count} per epoch" for lang, count in sorted(copies.items()))
+    if not copies:
+        return "; each language once per epoch"
+    return "; " + ", ".join(f"{lang} x{count}" for lang, count in sorted(copies.items())) + " per epoch"
 
 
 def ner_features(tok2vec: Dict[str, Any]) -> List[str]:

@@ -314,7 +314,8 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
         "nl": 2
     }
     table = recipe_probes.joint_comparison_markdown({"probes": {**results["probes"], "multi-1x": entry}})
-    assert f"| nl | {epochs} | peak 0.0002, warmup 0.1 | 86.55 (multi-1x) | 88.00 (nl-alone) | -1.45 (probe) |" in table
+    once = "peak 0.0002, warmup 0.1; each language once per epoch"
+    assert f"| nl | {epochs} | {once} | 86.55 (multi-1x) | 88.00 (nl-alone) | -1.45 (probe) |" in table
     assert recipe_probes.read_probe("nl", nl, "python scripts/train.py")["settings"]["language_copies"] == {}
     no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
     assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)
@@ -336,12 +337,12 @@ def test_the_readme_shows_the_joint_run_once_one_is_recorded():
     assert "multi-probe" not in table
     assert table.startswith("One pipeline for English, Spanish and Dutch") and "2 CPU cores" in table
     assert recipe_probes.joint_comparison_markdown(results).rstrip("\n") in table
-    assert "| en | 4 | peak 0.0002 | 90.00 (multi) | not run | - |" in table
+    assert "| en | 4 | peak 0.0002; each language once per epoch | 90.00 (multi) | not run | - |" in table
     assert readme_table.joint_files_table({"probes": {}}) == "" and readme_table.joint_files_table(None) == ""
     # a run of one language alone on another kind of CPU: the header names both kinds
     other_cpu = {"cores": 2, "native_bfloat16": False, "int8_dot_products": False, "x86_flags": ["avx2"]}
     alone = {"name": "en-alone", "date": "2026-12-04", "machine": other_cpu, "settings": {**settings, "lang": "en"},
              "evaluations": {"torch": score}, "command": "python scripts/train.py --lang en"}  # fmt: skip
     table = readme_table.joint_files_table({"probes": {"multi": joint, "en-alone": alone}})
-    assert "| en | 4 | peak 0.0002 | 90.00 (multi) | 90.00 (en-alone) |" in table
+    assert "| en | 4 | peak 0.0002; each language once per epoch | 90.00 (multi) | 90.00 (en-alone) |" in table
     assert "CPUs of 2 kinds (2 cores, native bfloat16: yes" in table and "; 2 cores, native bfloat16: no" in table

@@ -60,6 +60,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "optimizer": training["optimizer"]["@optimizers"],
         "layer_decay": training["optimizer"].get("layer_decay"),
         "ner_features": ner_features(tok2vec) if transformer else None,
+        "pooling": pooling(tok2vec) if transformer else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -86,6 +87,13 @@ def ner_features(tok2vec: Dict[str, Any]) -> List[str]:
     return ["transformer"] if "Transformer" in tok2vec.get("@architectures", "") else [str(tok2vec)]
 
 
+def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
+    """How the NER model's listener pools a token's pieces (the configs:
+    reduce_mean.v1), from the listener alone or inside the concatenation."""
+    listener = tok2vec["*"].get("transformer", {}) if tok2vec.get("@layers") == "concatenate.v1" else tok2vec
+    return listener.get("pooling", {}).get("@layers")
+
+
 def recipe(settings: Dict[str, Any]) -> str:
     """The schedule, and what differs from the configs' Adam and features."""
     parts = [f"peak {settings['peak_learning_rate']:g}"]
@@ -96,6 +104,8 @@ def recipe(settings: Dict[str, Any]) -> str:
     features = settings.get("ner_features")
     if features is not None and "shape" not in features:
         parts.append("no shape feature")
+    if settings.get("pooling") not in (None, "reduce_mean.v1"):  # runs recorded before it: the configs' mean
+        parts.append(f"pieces pooled by {settings['pooling']}")
     return ", ".join(parts)
 
 

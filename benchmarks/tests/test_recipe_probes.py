@@ -72,6 +72,12 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     settings = recipe_probes.read_probe("variant", run, "python scripts/train.py ...")["settings"]
     assert settings["ner_features"] == ["transformer"] and settings["layer_decay"] == 0.9
     assert recipe_probes.recipe(settings) == "peak 0.0001, warmup 0.2, layer decay 0.9, no shape feature"
+    assert settings["pooling"] == "reduce_mean.v1"
+    first_piece = {"components.ner.model.tok2vec.*.transformer.pooling.@layers": "reduce_first.v1"}
+    first = recipe_probes.read_probe(
+        "first", fake_run(tmp_path / "first", encoder, 1e-4, 100000, [0.1], first_piece), "x"
+    )
+    assert recipe_probes.recipe(first["settings"]) == "peak 0.0001, warmup 0.1, pieces pooled by reduce_first.v1"
     default = recipe_probes.probe_settings(fake_run(tmp_path / "default", encoder, 1e-4, 100000, [0.1]) / "model-last")
     assert default["ner_features"] == ["shape", "transformer"]
     # the config as written: the layer-decay optimizer at 1.0, one rate for the whole encoder, said as no decay

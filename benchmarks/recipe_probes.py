@@ -33,7 +33,7 @@ from wasabi import msg
 from conll_ner.files import write_atomically
 from conll_ner.markdown import replace_between
 from conll_ner.runs import LANGUAGES, MULTI, spacy_lang
-from conll_ner.training.joint_corpus import language_copies
+from conll_ner.training.joint_corpus import describe_copies, language_copies
 
 RESULTS = RESULTS_DIR / "results_recipe_probes.json"
 WORK = WORK_DIR / "recipe_probes"
@@ -75,7 +75,7 @@ def copies_cell(settings: Dict[str, Any]) -> str:
     copies = settings.get("language_copies") or {}
     if not copies:
         return "; each language once per epoch"
-    return "; " + ", ".join(f"{lang} x{count}" for lang, count in sorted(copies.items())) + " per epoch"
+    return f"; {describe_copies(copies)} per epoch"
 
 
 def ner_features(tok2vec: Dict[str, Any]) -> List[str]:

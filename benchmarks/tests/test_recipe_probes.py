@@ -310,8 +310,8 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
         recipe_probes.joint_comparison_markdown(results)
     )
     results["probes"]["nl-alone"]["unfinished"] = False
-    # a joint run that read each language once (as runs before the setting did) has no suffix, and the
-    # same per-language runs
+    # a joint run that read each language once (as runs before the setting did) says so, and is set beside
+    # the same per-language runs
     unweighted = fake_run(
         tmp_path / "unweighted", encoder, 2e-4, 100000, [0.05, 0.86], {"nlp.lang": "xx", "corpora.train.copies.nl": 1}
     )

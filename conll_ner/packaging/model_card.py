@@ -28,7 +28,7 @@ from ..files import write_atomically
 from ..pipeline.prediction_runtime import transformer_shims
 from ..runs import languages
 from ..training.encoders import checkpoint_name, is_local_checkpoint, pipeline_transformer
-from ..training.joint_corpus import language_copies
+from ..training.joint_corpus import describe_copies, language_copies
 
 CURVE_FILE = "training_curve.png"
 HUB_SPLIT_OF_EVALUATION = {"dev": "validation", "test": "test"}
@@ -173,12 +173,7 @@ def hyperparameters(config: Dict[str, Any]) -> List[Tuple[str, str]]:
     ]
     copies = language_copies(config)
     if copies:
-        rows.append(
-            (
-                "Training files read per epoch",
-                ", ".join(f"{lang} x{count}" for lang, count in copies.items()) + ", others once",
-            )
-        )
+        rows.append(("Training files read per epoch", f"{describe_copies(copies)}, others once"))
     if "transformer" in config["components"]:
         model = config["components"]["transformer"]["model"]
         rows += [

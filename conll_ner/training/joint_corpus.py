@@ -88,3 +88,8 @@ def language_copies(config: Dict[str, Any]) -> Dict[str, int]:
     if config["nlp"]["lang"] != spacy_lang(MULTI) or reader.get("@readers") != LANGUAGE_WEIGHTED_CORPUS:
         return {}
     return {lang: count for lang, count in sorted(reader.get("copies", {}).items()) if count != 1}
+
+
+def describe_copies(copies: Dict[str, int]) -> str:
+    """`nl x2, ...`: how a model card or a report names a joint run's language copies."""
+    return ", ".join(f"{lang} x{count}" for lang, count in sorted(copies.items()))

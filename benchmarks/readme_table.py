@@ -167,8 +167,8 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
     """Spanish and Dutch on the whole training and dev files, from the recipe
     probes' results: per language, the Trainer recipe's run of the most
     epochs beside our most recently recorded transformer run of the same
-    epochs (the current recipe's, as runs are recorded) and the CNN default's
-    run; dev F1 after the last epoch."""
+    epochs with the workflow's recipe (documented_recipe_runs) and the CNN
+    default's run; dev F1 after the last epoch."""
     if not results or not results.get("trainer_runs"):
         return ""
     longest: Dict[str, Dict[str, Any]] = {}
@@ -177,7 +177,9 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
             longest[trainer["lang"]] = trainer
     rows, machines = [], []
     for lang, trainer in longest.items():
-        run = recipe_probes.latest(recipe_probes.runs_like_trainer_run(results, trainer))
+        run = recipe_probes.latest(
+            documented_recipe_runs(results, recipe_probes.runs_like_trainer_run(results, trainer))
+        )
         if run is None:
             continue
         machines.append(run["machine"])
@@ -205,6 +207,28 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
             *rows,
         ]
     )
+
+
+def documented_recipe_runs(results: Dict[str, Any], runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Of some runs of one language, those with the recipe of that language's
+    most recent documented-command transformer run, so that a probe of a
+    variant (first-piece pooling, say) recorded after it does not stand for
+    what the command gives; all of them where no such run is recorded."""
+    if not runs:
+        return runs
+    lang = runs[0]["settings"]["lang"]
+    documented = recipe_probes.latest(
+        [
+            run
+            for run in recipe_probes.workflow_runs(results)
+            if run["settings"]["transformer"] and run["settings"]["lang"] == lang
+        ]
+    )
+    if documented is None:
+        return runs
+    return [
+        run for run in runs if recipe_probes.recipe(run["settings"]) == recipe_probes.recipe(documented["settings"])
+    ]
 
 
 def joint_files_table(results: Optional[Dict[str, Any]]) -> str:

@@ -3,17 +3,18 @@ a piece.
 
 thinc's `reduce_first.v1` refuses a batch in which any token has no piece
 ("all sequence lengths must be > 0"). The CoNLL files give every token a
-piece, but raw text does not: XLM-R's tokenizer drops a zero-width space, so
-`nlp(" \\u200b Piet")` fails with it, where `reduce_mean.v1` gives such a token
-a row of zeros. This layer is `reduce_first.v1` with that one difference, so
-a pipeline that pools by first piece predicts on any text.
+piece, but raw text does not: BERT's tokenizer drops a blank line or a double
+space (spaCy tokens of their own), XLM-R's a zero-width space, so any such
+text fails with it, where `reduce_mean.v1` gives such a token a row of
+zeros. This layer is `reduce_first.v1` with that one difference, so a
+pipeline that pools by first piece predicts on any text.
 """
 
 from typing import Callable, Tuple, cast
 
 from spacy.util import registry
 from thinc.api import Model
-from thinc.types import Floats2d, Ints1d, Ragged
+from thinc.types import Floats2d, Ragged
 
 
 @registry.layers("conll_ner.reduce_first_piece.v1")
@@ -25,7 +26,9 @@ def create_reduce_first_piece() -> Model[Ragged, Floats2d]:
 def forward(model: Model[Ragged, Floats2d], pieces: Ragged, is_train: bool) -> Tuple[Floats2d, Callable]:
     X = cast(Floats2d, pieces.dataXd)
     lengths = pieces.lengths
-    firsts = first_rows(model, lengths)
+    # the row of each token's first piece (for a token without pieces, the
+    # next token's, never read)
+    firsts = model.ops.xp.cumsum(lengths) - lengths
     has_piece = lengths > 0
     Y = model.ops.alloc2f(lengths.shape[0], X.shape[1], dtype=X.dtype)
     Y[has_piece] = X[firsts[has_piece]]
@@ -36,12 +39,3 @@ def forward(model: Model[Ragged, Floats2d], pieces: Ragged, is_train: bool) -> T
         return Ragged(dX, lengths)
 
     return Y, backprop
-
-
-def first_rows(model: Model, lengths: Ints1d) -> Ints1d:
-    """The row of each token's first piece (that of the next token for a
-    token without pieces, never read)."""
-    starts = model.ops.alloc1i(lengths.shape[0])
-    if lengths.shape[0] > 1:
-        starts[1:] = model.ops.xp.cumsum(lengths[:-1])
-    return starts

@@ -1,4 +1,4 @@
-"""The benchmark's corpora: the first N sentences of a CoNLL file, converted
+"""The benchmark's corpora: a language's CoNLL file, its first N sentences converted
 as the project's `convert` step does (its `n_sents` var, read from
 project.yml), the distill mode's split of a corpus by documents, and its
 unlabelled part as the text a user would give the teacher."""
@@ -15,10 +15,17 @@ from spacy.tokens import DocBin
 
 from conll_ner.data.conll import Sentence, iter_documents, read_conll_file
 from conll_ner.data.docbin import conll_to_docbin, save_conversion
+from conll_ner.data.sources import LANG_OF_FILE_PREFIX
 from conll_ner.files import write_atomically
 
 # Sentences per Doc of the convert step, so that spaCy trains on what a user gets
 N_SENTS = int(srsly.read_yaml(PROJECT_DIR / "project.yml")["vars"]["n_sents"])
+
+
+def conll_path(data_dir: Path, lang: str, split: str) -> Path:
+    """A language's CoNLL file as distributed: (en, train) -> conll2003/eng.train."""
+    prefix = next(prefix for prefix, file_lang in LANG_OF_FILE_PREFIX.items() if file_lang == lang)
+    return data_dir / f"{prefix}.{split}"
 
 
 def first_sentences(path: Path, limit: int) -> List[Sentence]:

@@ -1,8 +1,7 @@
 """The README's results table, rendered from the same results files as
 BENCHMARKS.md (benchmarks/results/results.json and results_long.json), so
 that the README never retypes a measured figure (results_recipe_probes.json
-gives Spanish and Dutch on the whole files, results_multilingual.json the
-older per-language table on slices). The harness writes it
+gives Spanish and Dutch on the whole files). The harness writes it
 between its markers in the README after every run that updates
 BENCHMARKS.md, and `spacy project run render benchmarks` at any time; the
 product's own `document` step renders the README's other parts and leaves
@@ -27,7 +26,6 @@ def read_results(results_dir: Path = RESULTS_DIR) -> Dict[str, Optional[Dict[str
     paths = {
         "full": results_dir / "results.json",
         "long": results_dir / "results_long.json",
-        "multilingual": results_dir / "results_multilingual.json",
         "recipe_probes": results_dir / "results_recipe_probes.json",
     }
     return {key: json.loads(path.read_text()) if path.is_file() else None for key, path in paths.items()}
@@ -110,46 +108,6 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
         "|---|---:|---:|---:|---|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-# Systems of the multilingual mode, in the README's words
-MULTILINGUAL_SYSTEMS = (
-    ("spacy_trf", "spaCy transformer+ner, configs/transformer.cfg's default recipe of {date}"),
-    ("hf_trainer", "Hugging Face Trainer recipe of the model cards, same encoder"),
-    ("spacy_cnn", "spaCy CNN+ner, configs/cnn.cfg (no transformer)"),
-    ("spacy_multi", "spaCy transformer+ner, one pipeline for en+es+nl"),
-)
-
-
-def multilingual_table(results: Optional[Dict[str, Any]]) -> str:
-    """Dev F1 and training time per language of the `multilingual` mode, marked
-    as what it is: CPU figures of a 4-bit-dequantized multilingual-e5-small."""
-    if not results:
-        return ""
-    lines = [
-        f"CoNLL-2002 Spanish and Dutch, dev slices, trained on {results['machine']['cores']} CPU cores "
-        f"({cpu_features(results['machine'])}) with "
-        "**multilingual-e5-small, 4-bit weights dequantized, not mBERT or XLM-R**, the same epochs for both "
-        "transformer recipes ([docs/multilingual.md](docs/multilingual.md); `multilingual` mode):",
-        "",
-        "| Language | Pipeline | Train sentences | Dev F1 | Training |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for lang, entry in results["languages"].items():
-        for key, name in MULTILINGUAL_SYSTEMS:
-            if key not in entry:
-                continue
-            train = entry[key]["train"]
-            sentences = (
-                sum(d["train"]["sentences"] for d in results["data"].values())
-                if key == "spacy_multi"
-                else results["data"][lang]["train"]["sentences"]
-            )
-            lines.append(
-                f"| {lang} | {name.format(date=results['date'][:10])} | {sentences:,} | {entry[key]['dev']['f1'] * 100:.2f} | "
-                f"{train['train_seconds']:,.0f} s ({train['epochs']:g} epochs) |"
-            )
     return "\n".join(lines)
 
 
@@ -259,7 +217,6 @@ def render_readme(text: str, results_dir: Path = RESULTS_DIR) -> str:
         results_table(results["full"], results["long"]),
         full_files_table(results["recipe_probes"]),
         joint_files_table(results["recipe_probes"]),
-        multilingual_table(results["multilingual"]),
     ]
     return replace_between(text, START, END, "\n\n".join(table for table in tables if table))
 

@@ -10,7 +10,6 @@ from modes import (
     full,
     inference,
     long,
-    multilingual,
     serving,
     serving_http,
     update_cost,
@@ -25,7 +24,6 @@ MODES = {
     "inference": inference,
     "serving": serving,
     "serving_http": serving_http,
-    "multilingual": multilingual,
     "update_cost": update_cost,
 }
 

@@ -1,6 +1,6 @@
 """The pages rendered from the results files in benchmarks/results/:
 BENCHMARKS.md (the latest results of every mode, the recipe probes and the
-GPU run, in this order), the results section of docs/multilingual.md and
+GPU run, in this order), the runs section of docs/multilingual.md and
 the README's results table (readme_table.py). Nobody edits a figure of
 them by hand: `spacy project run render benchmarks` renders them again."""
 
@@ -20,7 +20,6 @@ from modes import (
     full,
     inference,
     long,
-    multilingual,
     serving,
     serving_http,
     update_cost,
@@ -35,7 +34,6 @@ def write_benchmarks_md(
     full_results: Optional[Dict[str, Any]],
     long_results: Optional[Dict[str, Any]],
     curve_png: str,
-    multi: Sequence[Tuple[Dict[str, Any], str]] = (),
     gpu: Optional[Dict[str, Any]] = None,
     probes: Optional[Dict[str, Any]] = None,
     weight_ranges: Sequence[Tuple[str, Dict[str, Any]]] = (),
@@ -43,9 +41,8 @@ def write_benchmarks_md(
 ) -> None:
     """BENCHMARKS.md holds the latest result of each mode that has been run:
     full and the keyed modes from results.json (the keyed ones under their
-    own keys), long from results_long.json, the multilingual mode from
-    results_multilingual*.json (each with its learning curves' PNG), the GPU
-    run from results_gpu.json, the recipe probes from results_recipe_probes.json,
+    own keys), long from results_long.json, the GPU run from
+    results_gpu.json, the recipe probes from results_recipe_probes.json,
     the int8 weight ranges from int8_weight_range_*.json, the train step's
     memory policies from results_train_memory.json."""
     stored = full_results or {}
@@ -61,8 +58,6 @@ def write_benchmarks_md(
     for mode in (annotate, inference, serving, serving_http, update_cost):
         if mode.RESULTS_KEY in stored:
             parts.append(mode.report_markdown(stored[mode.RESULTS_KEY]))
-    for results, png in multi:
-        parts.append(multilingual.report_markdown(results, png))
     if probes:
         parts.append(recipe_probes.report_markdown(probes))
     if weight_ranges:
@@ -86,19 +81,14 @@ def results_png(name: str) -> str:
 
 
 def render_pages(root: Path = PROJECT_DIR) -> None:
-    """BENCHMARKS.md, docs/multilingual.md's results section and the README's
+    """BENCHMARKS.md, docs/multilingual.md's runs section and the README's
     results table from the results files, in the project at `root` (another
     root: the test that the committed pages are their rendering)."""
-    multi = [
-        (read_json(path), results_png(multilingual.curve_name(path.stem[len("results_") :])))
-        for path in sorted(RESULTS_DIR.glob("results_multilingual*.json"))
-    ]
     write_benchmarks_md(
         root / "BENCHMARKS.md",
         read_json(RESULTS_DIR / "results.json"),
         read_json(RESULTS_DIR / long.RESULTS_FILE),
         results_png(long.curve_name("long")),
-        multi,
         read_json(RESULTS_DIR / "results_gpu.json"),
         read_json(RESULTS_DIR / "results_recipe_probes.json"),
         [
@@ -107,8 +97,6 @@ def render_pages(root: Path = PROJECT_DIR) -> None:
         ],
         read_json(RESULTS_DIR / train_memory.RESULTS_FILE),
     )
-    if multi:
-        multilingual.render_docs(root / "docs" / "multilingual.md", multi)
     probes = read_json(RESULTS_DIR / "results_recipe_probes.json")
     if probes:
         recipe_probes.render_docs(root / "docs" / "multilingual.md", probes)

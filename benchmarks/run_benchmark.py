@@ -64,7 +64,7 @@ def run_command(
     mode: str = typer.Option(
         "full",
         "--mode",
-        help="full, long, distill, distill_scale, annotate, inference, serving, serving_http, multilingual, update_cost or their quick checks (see benchmarks/modes.json)",
+        help="full, long, distill, distill_scale, annotate, inference, serving, serving_http, update_cost or their quick checks (see benchmarks/modes.json)",
     ),
     work: Path = typer.Option(WORK_DIR, "--work-dir", help="Models and intermediate files"),
 ) -> None:
@@ -95,7 +95,7 @@ def run_command(
         module.plot_learning_curves(results, (RESULTS_DIR if final else work) / curve)
         curve_png = results_png(curve) if final else curve
     results["total_seconds"] = time.perf_counter() - started
-    results_path = RESULTS_DIR / module.RESULTS_FILE.format(mode=mode) if final else work / "results.json"
+    results_path = RESULTS_DIR / module.RESULTS_FILE if final else work / "results.json"
     stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
@@ -103,9 +103,7 @@ def run_command(
         render_pages()
     else:
         report_path = work / "BENCHMARKS.md"
-        if kind == "multilingual":
-            write_benchmarks_md(report_path, None, None, curve_png, [(stored, curve_png)])
-        elif kind == "long":
+        if kind == "long":
             write_benchmarks_md(report_path, None, stored, curve_png)
         else:
             write_benchmarks_md(report_path, stored, None, curve_png)

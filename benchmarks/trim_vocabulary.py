@@ -1,6 +1,6 @@
 """A copy of an XLM-R-vocabulary checkpoint that keeps only the pieces a
-corpus uses: the multilingual benchmark's speed-up, which leaves every
-output on that corpus unchanged.
+corpus uses: the Trainer runs' and the update_cost mode's speed-up, which
+leaves every output on that corpus unchanged.
 
 multilingual-e5-small has 117M parameters, 96M of them the embeddings of
 250,002 pieces; CoNLL-2002/2003 use about 32,000. On the CPU both optimizers

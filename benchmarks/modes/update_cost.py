@@ -31,22 +31,26 @@ from typing import Any, Dict, List, Tuple
 
 import hf_baseline
 from common import mode_header, remarks
+from corpora import conll_path, first_sentences, write_docbin
 from processes import PROJECT_DIR
 from spacy.language import Language
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config, registry
 from thinc.api import fix_random_seed
+from trim_vocabulary import trim_vocabulary
 from wasabi import msg
 
 from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16
 from conll_ner.pipeline.prediction_runtime import transformer_shims
 from conll_ner.training.budget import plan_training
-from modes.multilingual import built_encoder, conll_path, prepare_corpus, trimmed_encoder
 
-# variant name -> (which encoder, config overrides)
 RESULTS_FILE = "results.json"
 RESULTS_KEY = "update_cost"
+ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
+# (corpus split, CoNLL file split, the mode's setting of its sentences)
+SPLITS = (("train", "train", "train_sentences"), ("dev", "testa", "dev_sentences"))
 NEVER_FROZEN = 10**9
+# variant name -> (which encoder, config overrides)
 VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "dense_full": ("full", {"components.transformer.model.freeze_word_embeddings_above": NEVER_FROZEN}),
     "default_full": ("full", {}),
@@ -66,6 +70,50 @@ PROFILE_FUNCTIONS = {
     "spacy-transformers forward": ("spacy_transformers/layers/transformer_model.py", "forward"),
     "optimizer": ("thinc/model.py", "finish_update"),
 }
+
+
+def built_encoder(settings: Dict[str, Any]) -> str:
+    """The mode's encoder folder (multilingual-e5-small by default), or a
+    clear stop when it has not been built."""
+    encoder = str(Path(settings.get("encoder", ENCODER_DIR)))
+    if not (Path(encoder) / "config.json").is_file():
+        msg.fail(
+            f"{encoder} is missing: build it with `spacy project run multilingual-encoder .` "
+            "(pip install -r requirements-multilingual.txt first)",
+            exits=1,
+        )
+    return encoder
+
+
+def mode_sentences(data_dir: Path, settings: Dict[str, Any], file_split: str, key: str) -> List[Any]:
+    """The first N sentences of the mode's language's file, N from the mode (0: all)."""
+    lang = settings["lang"]
+    return first_sentences(conll_path(data_dir, lang, file_split), settings[key].get(lang, 0))
+
+
+def prepare_corpus(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """The mode's sentences of the language's train and dev files, converted
+    as the convert step does: corpus/train/<lang>.spacy, corpus/dev/<lang>.spacy."""
+    lang = settings["lang"]
+    data: Dict[str, Any] = {}
+    for split, file_split, key in SPLITS:
+        path = conll_path(data_dir, lang, file_split)
+        sentences = mode_sentences(data_dir, settings, file_split, key)
+        stats = write_docbin(sentences, lang, work / "corpus" / split / f"{lang}.spacy", path.name)
+        data[split] = {"file": path.name, "sentences": len(sentences), "words": stats.tokens}
+    return {lang: data}
+
+
+def trimmed_encoder(encoder: str, data_dir: Path, settings: Dict[str, Any], work: Path) -> Dict[str, Any]:
+    """The encoder with only the pieces of the mode's training and dev
+    sentences (benchmarks/trim_vocabulary.py: the same pieces and outputs on
+    them), written to work/encoder-trimmed."""
+    texts = [
+        " ".join(sentence.words)
+        for _, file_split, key in SPLITS
+        for sentence in mode_sentences(data_dir, settings, file_split, key)
+    ]
+    return trim_vocabulary(Path(encoder), texts, work / "encoder-trimmed")
 
 
 def build_pipeline(encoder: str, lang: str, corpus: Path, overrides: Dict[str, Any]) -> Tuple[Language, Any, Any]:
@@ -208,9 +256,9 @@ def trainer_speed(encoder: str, data_dir: Path, work: Path, settings: Dict[str, 
 def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     encoder = built_encoder(settings)
     lang = settings["lang"]
-    data = prepare_corpus(data_dir, work, settings, [lang])
+    data = prepare_corpus(data_dir, work, settings)
     msg.info("Keeping only the encoder's pieces that the mode's sentences use")
-    trim = trimmed_encoder(encoder, data_dir, settings, [lang], work)
+    trim = trimmed_encoder(encoder, data_dir, settings, work)
     encoders = {"full": encoder, "trimmed": str(work / "encoder-trimmed")}
     bf16 = cpu_computes_bfloat16()
     pipelines = {}

@@ -13,7 +13,7 @@ from report import render_pages
 
 def stored_results():
     """Every mode's latest results: the full mode's and the keyed modes' in
-    results.json, the long and multilingual modes' in files of their own."""
+    results.json, the long mode's and the other results files' in files of their own."""
     full = json.loads((RESULTS_DIR / "results.json").read_text())
     found = [full, *(value for key, value in full.items() if key in run_benchmark.KEYED_MODES)]
     found += [json.loads(path.read_text()) for path in sorted(RESULTS_DIR.glob("results_*.json"))]

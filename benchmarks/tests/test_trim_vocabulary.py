@@ -1,4 +1,4 @@
-"""The multilingual benchmark's vocabulary trimming (benchmarks/trim_vocabulary.py):
+"""The benchmarks' vocabulary trimming (benchmarks/trim_vocabulary.py):
 the copy keeps the pieces a corpus uses and gives the same pieces and the
 same hidden states on it as the full checkpoint."""
 

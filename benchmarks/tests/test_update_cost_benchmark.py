@@ -1,6 +1,7 @@
 """The update_cost benchmark mode's own parts (benchmarks/modes/update_cost.py):
-the interleaved update timings and the profile's parts on a tiny XLM-R
-pipeline, and the targets as verdicts of the stored figures."""
+its corpus and trimmed encoder from the mode's first sentences, the
+interleaved update timings and the profile's parts on a tiny XLM-R pipeline,
+and the targets as verdicts of the stored figures."""
 
 import json
 
@@ -8,8 +9,10 @@ import pytest
 import spacy
 from modes import update_cost
 from processes import PROJECT_DIR, RESULTS_DIR
+from spacy.tokens import DocBin
 from spacy.training import Example
-from tiny_models import build_tiny_transformer_pipeline, fixture_texts
+from tiny_models import build_tiny_transformer_pipeline, build_tiny_xlmr, fixture_texts
+from trim_vocabulary import trim_vocabulary
 
 from conll_ner.pipeline.prediction_runtime import transformer_shims
 
@@ -27,6 +30,31 @@ def batches(nlp, count):
         doc = nlp.make_doc(texts[i % len(texts)])
         examples.append(Example.from_dict(doc, {"entities": [(0, len(doc[0].text), "PER")]}))
     return [examples[i : i + 2] for i in range(0, 2 * count, 2)]
+
+
+def test_the_corpus_and_the_trimmed_encoder_hold_the_modes_first_sentences(tmp_path):
+    data = tmp_path / "data" / "conll2002"
+    data.mkdir(parents=True)
+    (data / "esp.train").write_text(
+        "La B-LOC\nCoruña I-LOC\n. O\n\nCastaño B-PER\nsalió O\n. O\n\nEl O\nfin O\n. O\n\n", encoding="utf8"
+    )
+    (data / "esp.testa").write_text("Córdoba B-LOC\nganó O\n. O\n\nMadrid B-LOC\nperdió O\n. O\n\n", encoding="utf8")
+    settings = {"lang": "es", "train_sentences": {"es": 2}, "dev_sentences": {"es": 1}}
+    work = tmp_path / "work"
+    data_info = update_cost.prepare_corpus(tmp_path / "data", work, settings)
+    assert data_info["es"]["train"] == {"file": "esp.train", "sentences": 2, "words": 6}
+    assert data_info["es"]["dev"] == {"file": "esp.testa", "sentences": 1, "words": 3}
+    docs = list(DocBin().from_disk(work / "corpus" / "train" / "es.spacy").get_docs(spacy.blank("es").vocab))
+    assert [ent.text for doc in docs for ent in doc.ents] == ["La Coruña", "Castaño"]
+    full = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    trim = update_cost.trimmed_encoder(str(full), tmp_path / "data", settings, work)
+    assert trim["texts_with_other_pieces"] == 0 and (work / "encoder-trimmed" / "config.json").is_file()
+    # the pieces of the mode's three sentences, not of the unread training and dev sentences
+    first = trim_vocabulary(full, ["La Coruña .", "Castaño salió .", "Córdoba ganó ."], tmp_path / "first")
+    every = trim_vocabulary(
+        full, ["La Coruña .", "Castaño salió .", "El fin .", "Córdoba ganó .", "Madrid perdió ."], tmp_path / "every"
+    )
+    assert trim["pieces_kept"] == first["pieces_kept"] < every["pieces_kept"]
 
 
 def test_variants_are_timed_on_the_same_batches_and_the_profile_names_real_functions(tiny_xlmr_pipeline):

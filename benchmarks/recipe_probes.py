@@ -49,7 +49,8 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
     # a schedule's settings, or a constant rate (the CNN's configs)
     rate = training["optimizer"]["learn_rate"]
     schedule = rate if isinstance(rate, dict) else {"initial_rate": rate}
-    tok2vec = config["components"].get("ner", {}).get("model", {}).get("tok2vec", {})
+    ner_model = config["components"].get("ner", {}).get("model", {})
+    tok2vec = ner_model.get("tok2vec", {})
     return {
         "lang": config["nlp"]["lang"],
         "transformer": transformer.get("name"),
@@ -61,6 +62,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "layer_decay": training["optimizer"].get("layer_decay"),
         "ner_features": ner_features(tok2vec) if transformer else None,
         "pooling": pooling(tok2vec) if transformer else None,
+        "ner_state": {key: ner_model.get(key) for key in NER_STATE} if transformer else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -94,6 +96,11 @@ def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
     return listener.get("pooling", {}).get("@layers")
 
 
+# The NER model's settings a probe may change (spacy.TransitionBasedParser.v2),
+# with configs/transformer.cfg's values
+NER_STATE = {"extra_state_tokens": False, "use_upper": False}
+
+
 def recipe(settings: Dict[str, Any]) -> str:
     """The schedule, and what differs from the configs' Adam and features."""
     parts = [f"peak {settings['peak_learning_rate']:g}"]
@@ -106,6 +113,10 @@ def recipe(settings: Dict[str, Any]) -> str:
         parts.append("no shape feature")
     if settings.get("pooling") not in (None, "reduce_mean.v1"):  # runs recorded before it: the configs' mean
         parts.append(f"pieces pooled by {settings['pooling']}")
+    # runs recorded before the setting: the configs' NER model
+    for key, value in (settings.get("ner_state") or {}).items():
+        if value != NER_STATE[key]:
+            parts.append(f"NER {key} {str(value).lower()}")
     return ", ".join(parts)
 
 

@@ -62,7 +62,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "layer_decay": training["optimizer"].get("layer_decay"),
         "ner_features": ner_features(tok2vec) if transformer else None,
         "pooling": pooling(tok2vec) if transformer else None,
-        "ner_state": {key: ner_model.get(key) for key in NER_STATE} if transformer else None,
+        "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -98,7 +98,7 @@ def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
 
 # The NER model's settings a probe may change (spacy.TransitionBasedParser.v2),
 # with configs/transformer.cfg's values
-NER_STATE = {"extra_state_tokens": False, "use_upper": False}
+NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False}
 
 
 def recipe(settings: Dict[str, Any]) -> str:
@@ -114,8 +114,8 @@ def recipe(settings: Dict[str, Any]) -> str:
     if settings.get("pooling") not in (None, "reduce_mean.v1"):  # runs recorded before it: the configs' mean
         parts.append(f"pieces pooled by {settings['pooling']}")
     # runs recorded before the setting: the configs' NER model
-    for key, value in (settings.get("ner_state") or {}).items():
-        if value != NER_STATE[key]:
+    for key, value in (settings.get("ner_model") or {}).items():
+        if value != NER_MODEL_SETTINGS[key]:
             parts.append(f"NER {key} {str(value).lower()}")
     return ", ".join(parts)
 

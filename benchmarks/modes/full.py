@@ -58,6 +58,7 @@ def as_packaged(model: str, work: Path) -> str:
     if importlib.util.find_spec("onnxruntime") is None:
         msg.warn("onnxruntime is not installed (pip install -r requirements-onnx.txt): ours predicts with torch")
         return model
+    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
     output = work / "spacy-trf-packaged"
     run_in_process(["build-int8", "--model", model, "--output", str(output)], work / "int8-build.json")
     return str(output)
@@ -180,7 +181,6 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     trf = {
         "train": train_spacy("transformer", work, "spacy-trf", model, settings["trf_epochs"], settings["trf_max_steps"])
     }
-    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
     packaged = as_packaged(trf["train"]["model"], work)
     trf["dev"] = dev_scores(packaged, paths["dev"])
     trf["dev_fp32"] = dev_scores(packaged, paths["dev"], FP32_CONFIG)

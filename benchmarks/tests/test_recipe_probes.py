@@ -82,14 +82,14 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     upper_run = recipe_probes.read_probe(
         "upper", fake_run(tmp_path / "upper", encoder, 1e-4, 100000, [0.1], upper), "x"
     )
-    assert upper_run["settings"]["ner_state"] == {"extra_state_tokens": False, "use_upper": True}
+    assert upper_run["settings"]["ner_model"] == {"extra_state_tokens": False, "use_upper": True}
     assert recipe_probes.recipe(upper_run["settings"]) == "peak 0.0001, warmup 0.1, NER use_upper true"
     default = recipe_probes.probe_settings(fake_run(tmp_path / "default", encoder, 1e-4, 100000, [0.1]) / "model-last")
     assert default["ner_features"] == ["shape", "transformer"]
     # the config as written: the layer-decay optimizer at 1.0, one rate for the whole encoder, said as no decay
     assert default["optimizer"] == "conll_ner.AdamWithLayerDecay.v1" and default["layer_decay"] == 1.0
     assert recipe_probes.recipe(default) == "peak 0.0001, warmup 0.1"
-    assert default["ner_state"] == recipe_probes.NER_STATE
+    assert default["ner_model"] == recipe_probes.NER_MODEL_SETTINGS
 
 
 def test_the_stored_probes_are_in_benchmarks_md():

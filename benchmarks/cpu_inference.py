@@ -21,6 +21,7 @@ from processes import measure_in_subprocess
 from seqeval.metrics import f1_score
 from spacy.tokens import Doc, DocBin
 from spacy.util import load_config, minibatch
+from wasabi import msg
 
 from conll_ner.data.conll import Sentence, read_conll_file
 from conll_ner.evaluation.metrics import evaluate_docbin, median_seconds
@@ -443,6 +444,13 @@ def measure_ort_command(
 def run_in_process(args: List[str], output_json: Path) -> Dict[str, Any]:
     """One of this module's measuring commands in a process of its own."""
     return measure_in_subprocess([str(Path(__file__).resolve()), *args], output_json)
+
+
+def build_int8_copy(model: Path, output: Path, output_json: Path) -> Dict[str, Any]:
+    """The package step's int8 build of a pipeline into a copy at `output`,
+    in a process of its own (build-int8): its seconds and peak memory."""
+    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
+    return run_in_process(["build-int8", "--model", str(model), "--output", str(output)], output_json)
 
 
 def write_sentences_conll(sentences: List[Sentence], path: Path) -> None:

@@ -24,7 +24,7 @@ from common import (
     superseded_note,
     train_spacy,
 )
-from cpu_inference import FP32_CONFIG, SENTENCE_INPUTS, run_in_process, write_sentences_conll
+from cpu_inference import FP32_CONFIG, SENTENCE_INPUTS, build_int8_copy, run_in_process, write_sentences_conll
 from wasabi import msg
 
 from conll_ner.data.conll import read_conll_file
@@ -58,9 +58,8 @@ def as_packaged(model: str, work: Path) -> str:
     if importlib.util.find_spec("onnxruntime") is None:
         msg.warn("onnxruntime is not installed (pip install -r requirements-onnx.txt): ours predicts with torch")
         return model
-    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
     output = work / "spacy-trf-packaged"
-    run_in_process(["build-int8", "--model", model, "--output", str(output)], work / "int8-build.json")
+    build_int8_copy(Path(model), output, work / "int8-build.json")
     return str(output)
 
 

@@ -24,6 +24,7 @@ from cpu_inference import (
     ORT_BATCH_SIZES,
     OUR_INPUTS,
     SENTENCE_INPUTS,
+    build_int8_copy,
     default_variant,
     our_variants,
     run_in_process,
@@ -131,12 +132,11 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     variants, precisions, skipped = variants_for_this_cpu(
         our_variants(span_window(models["spacy"])), cpu_computes_bfloat16()
     )
-    msg.info("Building the int8 encoder into a copy of the pipeline, as the package step does")
 
     def measure(*args: str) -> Dict[str, Any]:
         return run_in_process(list(args), work / "measured.json")
 
-    int8_build = measure("build-int8", "--model", str(models["spacy"]), "--output", str(work / "spacy-int8"))
+    int8_build = build_int8_copy(models["spacy"], work / "spacy-int8", work / "measured.json")
     models["spacy"] = work / "spacy-int8"
     first_prediction = measure("first-prediction", "--model", str(models["spacy"]), "--variant", "int8")
     threads = ["--threads", str(settings["threads"])]

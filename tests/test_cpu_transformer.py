@@ -13,7 +13,8 @@ import torch
 from conftest import PROJECT_DIR
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
-from thinc.api import ArgsKwargs, NumpyOps, get_current_ops, set_current_ops
+from spacy_transformers.layers.hf_shim import HFShim
+from thinc.api import Adam, ArgsKwargs, NumpyOps, fix_random_seed, get_current_ops, set_current_ops
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 
 from conll_ner.packaging import int8 as int8_build
@@ -122,6 +123,48 @@ def test_configs_mixed_precision_trains_in_fp32_on_the_cpu(tiny_pipeline):
     assert not shim_mixed_precision(shim) and not shim_grad_scaling(shim)
     losses = nlp.update([Example.from_dict(nlp.make_doc(fixture_texts()[0]), {"entities": []})], losses={})
     assert numpy.isfinite(losses["transformer"])
+
+
+def test_an_update_releases_the_gradients_and_changes_what_thinc_changes(tiny_pipeline, monkeypatch):
+    """The shim's finish_update lets each gradient go instead of zeroing it;
+    the weights after each update are thinc's, bit for bit."""
+    cpu(monkeypatch)
+
+    def examples(nlp):
+        return [Example.from_dict(nlp.make_doc(text), {"entities": []}) for text in fixture_texts()[:4]]
+
+    loaded = {
+        name: value.detach().clone()
+        for name, value in torch_model(transformer_shim(spacy.load(tiny_pipeline))).named_parameters()
+    }
+    weights = {}
+    for update in ("thinc", "released"):
+        if update == "thinc":
+            monkeypatch.setattr(CPUTransformerShim, "finish_update", HFShim.finish_update)
+        else:
+            monkeypatch.undo()
+            cpu(monkeypatch)
+        fix_random_seed(0)  # the same dropout masks in both runs
+        nlp = spacy.load(tiny_pipeline)
+        optimizer = Adam(0.001)  # the config's schedule starts at a rate of 0
+        for _ in range(3):
+            nlp.update(examples(nlp), sgd=optimizer, losses={})
+        # spaCy applies the transformer's gradients at the next update's
+        # finish_update (its listeners backpropagate after it): apply the last
+        encoder = torch_model(transformer_shim(nlp))
+        assert any(parameter.grad is not None for parameter in encoder.parameters())
+        nlp.get_pipe("transformer").finish_update(optimizer)
+        grads = [parameter.grad for parameter in encoder.parameters()]
+        if update == "released":
+            assert all(grad is None for grad in grads)
+        else:
+            zeroed = [grad for grad in grads if grad is not None]
+            assert zeroed and all(not grad.any() for grad in zeroed)
+        weights[update] = {name: parameter.detach().clone() for name, parameter in encoder.named_parameters()}
+    assert weights["thinc"].keys() == weights["released"].keys() == loaded.keys()
+    assert any(not torch.equal(value, loaded[name]) for name, value in weights["released"].items())
+    for name, value in weights["thinc"].items():
+        assert torch.equal(value, weights["released"][name]), name
 
 
 def test_a_config_asking_for_outputs_int8_lacks_is_refused(tiny_pipeline):

@@ -25,13 +25,14 @@ from . import cpu_features
 from .bfloat16 import bfloat16_autocast, outputs_as_float32
 from .int8_encoder import Int8Encoder
 from .length_groups import predict_in_length_groups
-from .library_internals import shim_mixed_precision, torch_model
+from .library_internals import shim_grad_scaling, shim_mixed_precision, torch_model
 
 try:
     import srsly
     import torch
     from spacy_transformers.data_classes import HFObjects
     from spacy_transformers.layers.hf_shim import HFShim
+    from thinc.util import torch2xp, xp2torch
 except ImportError:  # a CNN pipeline's environment
     torch = None
     HFShim = object
@@ -125,6 +126,22 @@ class CPUTransformerShim(HFShim):
         with bfloat16_autocast():
             outputs, backprop = super().begin_update(inputs)
         return outputs_as_float32(outputs), backprop
+
+    def finish_update(self, optimizer: Any) -> None:
+        """thinc's update of each parameter that has a gradient, with the
+        gradient then released (None) instead of zeroed: the next backward
+        pass writes a fresh one, as torch's own `zero_grad(set_to_none=True)`
+        does: zeroing every gradient is a measurable share of a small
+        encoder's CPU update (docs/decisions.md). Where thinc's grad scaler
+        is on (mixed precision on a GPU) it decides whether an update is
+        skipped, so thinc's own update runs there."""
+        if self.device.type != "cpu" or shim_grad_scaling(self):
+            return super().finish_update(optimizer)
+        for name, parameter in torch_model(self).named_parameters():
+            if parameter.grad is not None:
+                weights, _ = optimizer((self.id, name), torch2xp(parameter.data), torch2xp(parameter.grad))
+                parameter.data = xp2torch(weights, requires_grad=True, device=parameter.device)
+                parameter.grad = None
 
     def word_embeddings(self) -> Optional["torch.Tensor"]:
         """The encoder's word-embedding matrix (Hugging Face's input embeddings)."""

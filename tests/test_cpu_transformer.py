@@ -138,12 +138,8 @@ def test_an_update_releases_the_gradients_and_changes_what_thinc_changes(tiny_pi
         for name, value in torch_model(transformer_shim(spacy.load(tiny_pipeline))).named_parameters()
     }
     weights = {}
-    for update in ("thinc", "released"):
-        if update == "thinc":
-            monkeypatch.setattr(CPUTransformerShim, "finish_update", HFShim.finish_update)
-        else:
-            monkeypatch.undo()
-            cpu(monkeypatch)
+    for update, finish_update in (("thinc", HFShim.finish_update), ("released", CPUTransformerShim.finish_update)):
+        monkeypatch.setattr(CPUTransformerShim, "finish_update", finish_update)
         fix_random_seed(0)  # the same dropout masks in both runs
         nlp = spacy.load(tiny_pipeline)
         optimizer = Adam(0.001)  # the config's schedule starts at a rate of 0

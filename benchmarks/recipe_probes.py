@@ -63,6 +63,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "ner_features": ner_features(tok2vec) if transformer else None,
         "pooling": pooling(tok2vec) if transformer else None,
         "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
+        "windows": windows(transformer),
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -101,6 +102,20 @@ def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
 NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False}
 
 
+# The transformer's windows (spacy-transformers.strided_spans.v1) with
+# configs/transformer.cfg's values
+WINDOW_SETTINGS = {"window": 128, "stride": 96}
+
+
+def windows(transformer: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The pieces per window and the stride between windows, where the
+    transformer has strided windows."""
+    spans = transformer.get("get_spans", {})
+    if spans.get("@span_getters") != "spacy-transformers.strided_spans.v1":
+        return None
+    return {key: spans.get(key) for key in WINDOW_SETTINGS}
+
+
 def recipe(settings: Dict[str, Any]) -> str:
     """The schedule, and what differs from the configs' Adam and features."""
     parts = [f"peak {settings['peak_learning_rate']:g}"]
@@ -117,6 +132,9 @@ def recipe(settings: Dict[str, Any]) -> str:
     for key, value in (settings.get("ner_model") or {}).items():
         if value != NER_MODEL_SETTINGS[key]:
             parts.append(f"NER {key} {str(value).lower()}")
+    spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
+    if spans and spans != WINDOW_SETTINGS:
+        parts.append(f"windows of {spans['window']} pieces, stride {spans['stride']}")
     return ", ".join(parts)
 
 

@@ -24,17 +24,24 @@ def main(
         0, "--epochs", help="Passes over the training corpus; 0: the config's [budget] epochs"
     ),
     max_steps: int = typer.Option(0, "--max-steps", help="Cap on the number of updates; 0: none"),
+    save_every: float = typer.Option(
+        30, "--save-every", help="Minutes between saves of the run's state, which a re-run goes on from; 0: never"
+    ),
 ) -> None:
     """The run's length is `epochs` passes over the training corpus, turned
     into updates, evaluations and patience for this corpus (conll_ner/training/budget.py).
     A checkpoint whose configuration asks for code is refused before it loads
     (conll_ner/training/checkpoints.py).
     Any further `--section.key value` arguments override the config, as in
-    `spacy train`; they are applied last, after the plan."""
+    `spacy train`; they are applied last, after the plan.
+    Every `save_every` minutes the run's state is saved to
+    OUTPUT_PATH/resume; the same command run again after an interruption
+    goes on from there instead of from the start (conll_ner/training/loop.py)."""
     try:
         train_pipeline(
             config_path, output_path, msg, lang=lang, corpus_dir=corpus_dir, transformer=transformer,
             gpu_id=gpu_id, epochs=epochs, max_steps=max_steps, extra=parse_config_overrides(ctx.args),
+            save_every_seconds=60 * save_every,
         )  # fmt: skip
     except TrainSetupError as err:
         msg.fail(str(err), err.detail, exits=1)

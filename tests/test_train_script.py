@@ -92,7 +92,7 @@ def test_the_peak_rate_line_names_where_the_rate_comes_from(monkeypatch, tmp_pat
     corpus = english_corpus(tmp_path)
     bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
     passed = {}
-    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    monkeypatch.setattr(train, "train_from_config", lambda *args, overrides, **kwargs: passed.update(overrides))
     extra = {"training.optimizer.learn_rate.initial_rate": 3e-4} if overridden else {}
     train.train_pipeline(
         PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
@@ -122,7 +122,7 @@ def test_layer_decay_counts_the_encoders_own_layers_unless_given(monkeypatch, tm
     bert = build_tiny_bert(tmp_path / "bert", fixture_texts())
     layers = json.loads((bert / "config.json").read_text())["num_hidden_layers"]
     passed = {}
-    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    monkeypatch.setattr(train, "train_from_config", lambda *args, overrides, **kwargs: passed.update(overrides))
     extra = {"training.optimizer.@optimizers": "conll_ner.AdamWithLayerDecay.v1", "training.optimizer.layer_decay": 0.8}
     if given_layers is not None:
         extra["training.optimizer.encoder_layers"] = given_layers
@@ -162,7 +162,7 @@ def test_the_default_recipe_decays_a_small_encoders_rate_over_its_own_layers(mon
     small_decay = config["layer_decay_by_encoder_size"]["small"]
     assert config["training"]["optimizer"]["layer_decay"] != small_decay  # the written value is the default mBERT's
     passed = {}
-    monkeypatch.setattr(train, "spacy_train", lambda *args, overrides, **kwargs: passed.update(overrides))
+    monkeypatch.setattr(train, "train_from_config", lambda *args, overrides, **kwargs: passed.update(overrides))
     train.train_pipeline(
         PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
         transformer=str(bert),

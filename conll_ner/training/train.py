@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from spacy.cli.train import train as spacy_train
+from spacy.cli._util import setup_gpu, show_validation_error
+from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from wasabi import Printer
 
@@ -19,6 +20,7 @@ from .budget import plan_training
 from .checkpoints import UnsafeCheckpoint, check_checkpoint, check_no_trusted_remote_code
 from .encoders import encoder_layers, pipeline_transformer, setting_by_encoder_size
 from .guard import EarlyStop
+from .loop import train_resumable
 from .optimizers import LAYER_DECAY_OPTIMIZER
 
 
@@ -111,6 +113,31 @@ def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) 
     return recipe
 
 
+def train_from_config(
+    config_path: Path,
+    output_path: Path,
+    msg: Printer,
+    *,
+    use_gpu: int,
+    overrides: Dict[str, Any],
+    save_every_seconds: float,
+) -> None:
+    """`spacy train` (spacy.cli.train.train) with spaCy's loop replaced by
+    one that saves the run's state and goes on from it when run again
+    (loop.py)."""
+    output_path.mkdir(parents=True, exist_ok=True)
+    msg.info(f"Saving to output directory: {output_path}")
+    setup_gpu(use_gpu)
+    with show_validation_error(config_path):
+        config = load_config(config_path, overrides=overrides, interpolate=False)
+    msg.divider("Initializing pipeline")
+    with show_validation_error(config_path, hint_fill=False):
+        nlp = init_nlp(config, use_gpu=use_gpu)
+    msg.good("Initialized pipeline")
+    msg.divider("Training pipeline")
+    train_resumable(nlp, output_path, use_gpu=use_gpu, save_every_seconds=save_every_seconds)
+
+
 def train_pipeline(
     config_path: Path,
     output_path: Path,
@@ -123,9 +150,12 @@ def train_pipeline(
     epochs: float = 0,
     max_steps: int = 0,
     extra: Optional[Dict[str, Any]] = None,
+    save_every_seconds: float = 1800,
 ) -> None:
     """Check, plan and train. `extra` overrides the config as `spacy train`'s
-    `--section.key value` arguments do, applied last, after the plan. Raises
+    `--section.key value` arguments do, applied last, after the plan. The
+    run's state is saved every `save_every_seconds` (0: never), and the
+    same command run again goes on from the last save (loop.py). Raises
     TrainSetupError before training, TrainingHealthError during it."""
     extra = extra or {}
     require_gpu(gpu_id)
@@ -165,6 +195,8 @@ def train_pipeline(
     overrides.update(recipe)
     overrides.update(extra)
     try:
-        spacy_train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+        train_from_config(
+            config_path, output_path, msg, use_gpu=gpu_id, overrides=overrides, save_every_seconds=save_every_seconds
+        )
     except EarlyStop as err:
         msg.good(f"{err}: the best pipeline is in {output_path / 'model-best'}")

@@ -9,6 +9,7 @@ from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
 from conll_ner.training.guard import TrainingHealthError
+from conll_ner.training.loop import RunStopped
 from conll_ner.training.train import TrainSetupError, train_pipeline
 
 
@@ -47,6 +48,8 @@ def main(
         msg.fail(str(err), err.detail, exits=1)
     except TrainingHealthError as err:
         msg.fail(str(err), exits=1)
+    except RunStopped as err:
+        msg.warn(f"Stopped by {err}", exits=130)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ run never stopped ends, bit for bit."""
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -18,11 +23,11 @@ from tiny_models import build_tiny_bert, fixture_texts
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.docbin import conll_to_docbin
-from conll_ner.training.loop import train_resumable
+from conll_ner.training.loop import RunStopped, train_resumable
 from conll_ner.training.resume import RESUME_FOLDER
 
 UPDATES = 12
-INTERRUPT: Dict[str, Optional[int]] = {"at": None}
+INTERRUPT: Dict[str, Optional[int]] = {"at": None, "signal": None}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -31,11 +36,15 @@ class Interrupted(KeyboardInterrupt):
 
 @registry.callbacks("test.interrupt_before_update.v1")
 def create_interrupt():
-    """A before_update callback that stops the run before update INTERRUPT["at"]."""
+    """A before_update callback that stops the run before update
+    INTERRUPT["at"], or sends the process INTERRUPT["signal"] there."""
 
     def interrupt(nlp, info):
         if info["step"] == INTERRUPT["at"]:
-            raise Interrupted(f"stopped before update {info['step']}")
+            if INTERRUPT["signal"] is not None:
+                os.kill(os.getpid(), INTERRUPT["signal"])
+            else:
+                raise Interrupted(f"stopped before update {info['step']}")
 
     return interrupt
 
@@ -80,14 +89,15 @@ def evaluations(output: Path):
     return [{key: value for key, value in line.items() if key != "seconds"} for line in lines]
 
 
-def our_run(root, bert, output, *, interrupt_at=None, save_every=1e-9, **extra) -> str:
-    INTERRUPT["at"] = interrupt_at
+def our_run(root, bert, output, *, interrupt_at=None, signal_at=None, save_every=1e-9, **extra) -> str:
+    INTERRUPT["at"] = interrupt_at if signal_at is None else signal_at[1]
+    INTERRUPT["signal"] = None if signal_at is None else signal_at[0]
     stdout = io.StringIO()
     nlp = init_nlp(config(root, bert, output, **extra))
     try:
         train_resumable(nlp, output, save_every_seconds=save_every, stdout=stdout, stderr=io.StringIO())
     finally:
-        INTERRUPT["at"] = None
+        INTERRUPT["at"] = INTERRUPT["signal"] = None
     return " ".join(stdout.getvalue().split())  # as one line: wasabi wraps long messages
 
 
@@ -141,3 +151,54 @@ def test_without_saves_a_stopped_run_starts_again_from_the_start(setup, tmp_path
         our_run(root, bert, output, interrupt_at=6, save_every=0)
     assert not (output / RESUME_FOLDER).exists()
     assert "Resuming" not in our_run(root, bert, output, save_every=0)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_after_its_update_with_the_state_saved(setup, tmp_path, number):
+    """No periodic save falls in the run: the signal's save is the one the
+    re-run goes on from."""
+    root, bert = setup
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    our_run(root, bert, straight)
+    with pytest.raises(RunStopped, match=f"{signal.Signals(number).name} after update 7"):
+        our_run(root, bert, stopped, signal_at=(number, 6), save_every=1e9)
+    assert json.loads((stopped / RESUME_FOLDER / "position.json").read_text())["updates"] == 7
+    assert signal.getsignal(number) is not None and signal.getsignal(number) == PREVIOUS_HANDLERS[number]
+    our_run(root, bert, stopped, save_every=1e9)
+    assert weights(stopped) == weights(straight)
+
+
+PREVIOUS_HANDLERS = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+def test_the_train_step_stopped_by_sigterm_says_so_and_goes_on_when_run_again(tmp_path):
+    """scripts/train.py as a scheduler stops it: exit status 130, the
+    message, and the same command run again finishes the run."""
+    from test_train_script import english_corpus
+
+    corpus = english_corpus(tmp_path)
+    output = tmp_path / "training"
+    # one update per epoch of the fixture's sentences; every evaluation kept
+    command = [
+        sys.executable, "scripts/train.py", "configs/cnn.cfg", str(output), "--lang", "en", "--corpus", str(corpus),
+        "--epochs", "400", "--training.eval_frequency", "100", "--save-every", "1000",
+        "--training.logger.patience", "0", "--training.logger.max_zero_evals", "100",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the CNN's tiny products gain nothing from BLAS threads
+    run = subprocess.Popen(
+        command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    log = output / "train_log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)  # until the step-0 evaluation is written: the loop is running
+    run.send_signal(signal.SIGTERM)
+    printed = " ".join(run.communicate(timeout=120)[0].split())
+    assert run.returncode == 130, printed[-2000:]
+    assert "Stopped by SIGTERM after update" in printed and "run the same command again to go on" in printed
+    stopped_at = json.loads((output / RESUME_FOLDER / "position.json").read_text())["updates"]
+    again = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"Resuming at update {stopped_at:,}" in " ".join(again.stdout.split())
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == list(range(0, 401, 100))
+    assert not (output / RESUME_FOLDER).exists()

@@ -15,9 +15,13 @@ and optimizer live inside a generator that starts at step 0.
 import json
 import random
 import shutil
+import signal
 import sys
+import threading
+from contextlib import nullcontext
 from pathlib import Path
 from timeit import default_timer as timer
+from types import FrameType
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from spacy.errors import Errors
@@ -46,6 +50,36 @@ from .resume import (
     save_state,
     saved_config,
 )
+
+
+class RunStopped(KeyboardInterrupt):
+    """A run stopped by a signal once its state was saved: a re-run goes on."""
+
+
+class StopRequests:
+    """Ctrl+C (SIGINT) and SIGTERM (a scheduler taking a machine back) as a
+    request to stop once the current update is done, after saving the run's
+    state; a second signal stops at once, as without this. Signal handlers
+    can only be set from the main thread: elsewhere nothing is set."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: Optional[str] = None
+        self.previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequests":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {number: signal.signal(number, self.receive) for number in self.SIGNALS}
+        return self
+
+    def receive(self, number: int, frame: Optional[FrameType]) -> None:
+        self.received = signal.Signals(number).name
+        signal.signal(number, self.previous[number])
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 class EpochBatches:
@@ -102,9 +136,11 @@ def train_resumable(
     stderr: IO = sys.stderr,
 ) -> None:
     """spacy.training.loop.train for the initialized `nlp`, with the run's
-    state saved to output_path/resume every `save_every_seconds` (0: never)
-    and restored from there when it holds a run of the same config. The
-    state is removed once the run ends, normally or by the health guard."""
+    state saved to output_path/resume every `save_every_seconds` (0: never,
+    and signals are left alone) and restored from there when it holds a run
+    of the same config. SIGINT or SIGTERM saves the state after the current
+    update and raises RunStopped. The state is removed once the run ends,
+    normally or by the health guard."""
     msg = Printer(no_print=True)
     config = nlp.config.interpolate()
     if config["training"]["seed"] is not None:
@@ -156,17 +192,24 @@ def train_resumable(
         nlp, optimizer, batches, create_evaluation_callback(nlp, dev_corpus, T["score_weights"]), T, position
     )
     last_save = timer()
+    stops = StopRequests()
     try:
-        for info, is_best_checkpoint in steps:
-            if is_best_checkpoint is not None:
-                with nlp.select_pipes(disable=frozen_components):
-                    update_meta(T, nlp, info)
-                save_checkpoint(is_best_checkpoint)
-                info["output_path"] = str(output_path / DIR_MODEL_LAST)
-            log_step(info if is_best_checkpoint is not None else None)
-            if save_every_seconds and timer() - last_save >= save_every_seconds:
-                save_state(output_path, nlp, optimizer, position_after(info, batches, position.evaluations))
-                last_save = timer()
+        with stops if save_every_seconds else nullcontext(stops):
+            for info, is_best_checkpoint in steps:
+                if is_best_checkpoint is not None:
+                    with nlp.select_pipes(disable=frozen_components):
+                        update_meta(T, nlp, info)
+                    save_checkpoint(is_best_checkpoint)
+                    info["output_path"] = str(output_path / DIR_MODEL_LAST)
+                log_step(info if is_best_checkpoint is not None else None)
+                if save_every_seconds and (stops.received or timer() - last_save >= save_every_seconds):
+                    save_state(output_path, nlp, optimizer, position_after(info, batches, position.evaluations))
+                    last_save = timer()
+                if stops.received:
+                    raise RunStopped(
+                        f"{stops.received} after update {info['step'] + 1:,}: the run's state is saved in "
+                        f"{state_folder}; run the same command again to go on"
+                    )
     except (EarlyStop, TrainingHealthError):
         shutil.rmtree(state_folder, ignore_errors=True)
         raise

@@ -202,3 +202,18 @@ def test_the_train_step_stopped_by_sigterm_says_so_and_goes_on_when_run_again(tm
     assert f"Resuming at update {stopped_at:,}" in " ".join(again.stdout.split())
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == list(range(0, 401, 100))
     assert not (output / RESUME_FOLDER).exists()
+
+
+def test_a_saved_run_whose_corpus_changed_says_so(setup, tmp_path):
+    """Same config, other data (a convert step run again with other files):
+    the saved epoch order does not fit, and the message says what to do."""
+    root, bert = setup
+    output = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        our_run(root, bert, output, interrupt_at=6)
+    position = output / RESUME_FOLDER / "position.json"
+    saved = json.loads(position.read_text())
+    saved["epoch_order"].append(len(saved["epoch_order"]))
+    position.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=f"remove the run's {RESUME_FOLDER} folder to start afresh"):
+        our_run(root, bert, output)

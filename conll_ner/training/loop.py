@@ -108,6 +108,11 @@ class EpochBatches:
             self.examples = list(self.corpus(self.nlp))
             if not self.examples:
                 raise ValueError(Errors.E986)
+            if self.order and len(self.order) != len(self.examples):
+                raise ValueError(
+                    f"the saved run's training corpus held {len(self.order):,} Docs and it now holds "
+                    f"{len(self.examples):,}: remove the run's {RESUME_FOLDER} folder to start afresh"
+                )
             self.order = self.order or list(range(len(self.examples)))
         return self.examples
 

@@ -96,7 +96,7 @@ class ParameterPlaces:
 
     def key(self, place: str) -> Tuple[int, str]:
         owner, name = place.rsplit("|", 1)
-        holder = self.nodes.get(owner) or self.shims.get(owner)
+        holder = self.nodes[owner] if owner in self.nodes else self.shims.get(owner)
         if holder is None:
             raise ValueError(f"the saved optimizer state names {place}, which this pipeline does not have")
         return (holder.id, name)

@@ -108,7 +108,7 @@ WINDOW_SETTINGS = {"window": 128, "stride": 96}
 
 
 def windows(transformer: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The pieces per window and the stride between windows, where the
+    """The spaCy tokens per window and the stride between windows, where the
     transformer has strided windows."""
     spans = transformer.get("get_spans", {})
     if spans.get("@span_getters") != "spacy-transformers.strided_spans.v1":
@@ -134,7 +134,7 @@ def recipe(settings: Dict[str, Any]) -> str:
             parts.append(f"NER {key} {str(value).lower()}")
     spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
     if spans and spans != WINDOW_SETTINGS:
-        parts.append(f"windows of {spans['window']} pieces, stride {spans['stride']}")
+        parts.append(f"windows of {spans['window']} tokens, stride {spans['stride']}")
     return ", ".join(parts)
 
 

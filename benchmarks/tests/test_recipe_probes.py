@@ -87,7 +87,7 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     wide = {"components.transformer.model.get_spans.window": 256, "components.transformer.model.get_spans.stride": 192}
     wide_run = recipe_probes.read_probe("wide", fake_run(tmp_path / "wide", encoder, 1e-4, 100000, [0.1], wide), "x")
     assert wide_run["settings"]["windows"] == {"window": 256, "stride": 192}
-    assert recipe_probes.recipe(wide_run["settings"]) == "peak 0.0001, warmup 0.1, windows of 256 pieces, stride 192"
+    assert recipe_probes.recipe(wide_run["settings"]) == "peak 0.0001, warmup 0.1, windows of 256 tokens, stride 192"
     default = recipe_probes.probe_settings(fake_run(tmp_path / "default", encoder, 1e-4, 100000, [0.1]) / "model-last")
     assert default["ner_features"] == ["shape", "transformer"]
     # the config as written: the layer-decay optimizer at 1.0, one rate for the whole encoder, said as no decay

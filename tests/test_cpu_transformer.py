@@ -12,10 +12,11 @@ import spacy
 import torch
 from conftest import PROJECT_DIR
 from spacy.training import Example
-from spacy.util import load_config, load_model_from_config
+from spacy.util import load_config, load_config_from_str, load_model_from_config
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import Adam, ArgsKwargs, NumpyOps, fix_random_seed, get_current_ops, set_current_ops
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
+from transformers.models.bert.modeling_bert import BertSdpaSelfAttention, BertSelfAttention
 
 from conll_ner.packaging import int8 as int8_build
 from conll_ner.pipeline import cpu_features, notices
@@ -231,6 +232,53 @@ def test_training_steps_in_bfloat16_unless_switched_off(tiny_pipeline, monkeypat
     torch.testing.assert_close(outputs, exact_outputs, atol=0.1, rtol=0)
     assert gradient.abs().sum() > 0
     assert float((gradient - exact_gradient).norm() / exact_gradient.norm()) < 0.05
+
+
+# attention on the CPU
+
+
+def initialized(tiny_pipeline, **settings):
+    """The tiny pipeline's config initialized afresh on the CPU, its encoder
+    loaded from the tiny BERT checkpoint, as the train step starts a run."""
+    overrides = {f"components.transformer.model.{key}": value for key, value in settings.items()}
+    config = spacy.load(tiny_pipeline).config.copy()
+    nlp = load_model_from_config(load_config_from_str(config.to_str(), overrides=overrides), auto_fill=True)
+    fix_random_seed(0)
+    nlp.initialize()
+    return nlp
+
+
+def self_attention(nlp):
+    return torch_model(transformer_shim(nlp)).encoder.layer[0].attention.self
+
+
+def test_an_encoder_loaded_from_its_checkpoint_on_the_cpu_computes_attention_eagerly(tiny_pipeline):
+    assert spacy.load(tiny_pipeline).config["components"]["transformer"]["model"]["cpu_attention"] == "eager"
+    assert type(self_attention(initialized(tiny_pipeline))) is BertSelfAttention
+    assert type(self_attention(initialized(tiny_pipeline, cpu_attention="sdpa"))) is BertSdpaSelfAttention
+    # the config's transformer_config wins, and the setting stays out of the config
+    named = initialized(tiny_pipeline, **{"transformer_config.attn_implementation": "sdpa"})
+    assert type(self_attention(named)) is BertSdpaSelfAttention
+    assert (
+        "attn_implementation"
+        not in initialized(tiny_pipeline).config["components"]["transformer"]["model"]["transformer_config"]
+    )
+    # a saved pipeline is rebuilt from its saved Hugging Face config, with transformers' default
+    assert type(self_attention(spacy.load(tiny_pipeline))) is BertSdpaSelfAttention
+    with pytest.raises(ValueError, match="cpu_attention = 'flash': use one of eager, sdpa"):
+        initialized(tiny_pipeline, cpu_attention="flash")
+
+
+def test_eager_attention_trains_the_function_sdpa_trains(tiny_pipeline, monkeypatch):
+    """Without dropout (whose masks each implementation draws its own way),
+    eager and SDPA attention give the same outputs and gradients."""
+    cpu(monkeypatch, bfloat16=False)
+    no_dropout = {"transformer_config.attention_probs_dropout_prob": 0.0, "transformer_config.hidden_dropout_prob": 0.0}
+    eager_outputs, eager_gradient = training_step(initialized(tiny_pipeline, **no_dropout))
+    sdpa_outputs, sdpa_gradient = training_step(initialized(tiny_pipeline, cpu_attention="sdpa", **no_dropout))
+    torch.testing.assert_close(eager_outputs, sdpa_outputs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(eager_gradient, sdpa_gradient, atol=1e-5, rtol=1e-4)
+    assert eager_gradient.abs().sum() > 0
 
 
 # frozen word embeddings for large vocabularies

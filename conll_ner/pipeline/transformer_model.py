@@ -28,6 +28,10 @@ except ImportError:  # a CNN pipeline's environment
     pass
 
 
+# transformers' attention implementations that run on the CPU
+CPU_ATTENTION = ("eager", "sdpa")
+
+
 @registry.architectures("conll_ner.TransformerModel.v1")
 def create_transformer_model(
     name: str,
@@ -40,6 +44,7 @@ def create_transformer_model(
     cpu_bfloat16: bool = True,
     cpu_token_budget: int = 1024,
     freeze_word_embeddings_above: int = 100_000,
+    cpu_attention: str = "eager",
 ) -> "Model":
     """`spacy-transformers.TransformerModel.v3` with the CPU runtime.
     cpu_int8: predict through the pipeline's int8 encoder where it has one
@@ -51,6 +56,14 @@ def create_transformer_model(
     counted); 0: one call per batch (int8: one per length).
     freeze_word_embeddings_above: train with frozen word embeddings when the
     vocabulary has more rows than this (on any device; 0: always frozen).
+    cpu_attention: how an encoder loaded from its checkpoint on the CPU
+    computes attention (transformers' `attn_implementation`): "eager",
+    plain products and softmax, or "sdpa", torch's
+    scaled_dot_product_attention (transformers' default, and what GPUs
+    keep). In training with attention dropout, torch's CPU SDPA takes its
+    unfused reference path, which is slower than eager attention's products
+    (measured by the update_cost benchmark mode; docs/decisions.md). A
+    transformer_config that names attn_implementation wins on every device.
     Refuses a transformer_config that asks for outputs the int8 graph lacks,
     unless cpu_int8 is false. mixed_precision is for GPUs: on the CPU thinc's
     grad scaler raises, so the shim is built without it there."""
@@ -63,8 +76,14 @@ def create_transformer_model(
             "encoder does not compute (it returns the last hidden state only): set cpu_int8 = false to predict "
             "them with torch on the CPU"
         )
+    if cpu_attention not in CPU_ATTENTION:
+        raise ValueError(
+            f"[components.transformer.model] cpu_attention = {cpu_attention!r}: use one of {', '.join(CPU_ATTENTION)}"
+        )
     on_cpu = isinstance(get_current_ops(), NumpyOps)
     mixed_precision = mixed_precision and not on_cpu  # thinc's grad scaler raises on the CPU
+    if on_cpu:
+        transformer_config.setdefault("attn_implementation", cpu_attention)
     model = TransformerModel(
         name,
         get_spans,

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 from common import machine, machine_line, remarks, versions
+from corpora import N_SENTS
 from processes import PROJECT_DIR, RESULTS_DIR, WORK_DIR
 from spacy.util import load_config
 from wasabi import msg
@@ -41,8 +42,10 @@ WORK = WORK_DIR / "recipe_probes"
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
-def probe_settings(model_dir: Path) -> Dict[str, Any]:
-    """What a probe trained with, from its saved config."""
+def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[str, Any]:
+    """What a probe trained with, from its saved config and, where its
+    training corpus is found from `project_dir` (the folder its relative
+    paths start from), the convert step's statistics of that corpus."""
     config = load_config(model_dir / "config.cfg")
     transformer = config["components"].get("transformer", {}).get("model", {})
     training = config["training"]
@@ -64,6 +67,7 @@ def probe_settings(model_dir: Path) -> Dict[str, Any]:
         "pooling": pooling(tok2vec) if transformer else None,
         "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
         "windows": windows(transformer),
+        "sentences_per_doc": sentences_per_doc(config["paths"]["train"], project_dir) if project_dir else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
@@ -116,6 +120,19 @@ def windows(transformer: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return {key: spans.get(key) for key in WINDOW_SETTINGS}
 
 
+def sentences_per_doc(train_path: Optional[str], project_dir: Path) -> Optional[int]:
+    """The training Docs' sentences (the convert step's n_sents; 0: whole
+    documents), from the statistics it writes beside each .spacy file; None
+    where the config names no path or they are not found or differ between
+    the corpus's files."""
+    if not train_path:
+        return None
+    path = Path(train_path) if Path(train_path).is_absolute() else project_dir / train_path
+    stats = [path.with_suffix(".stats.json")] if path.suffix == ".spacy" else sorted(path.glob("*.stats.json"))
+    found = {json.loads(file.read_text(encoding="utf8")).get("n_sents") for file in stats if file.is_file()}
+    return found.pop() if len(found) == 1 else None
+
+
 def recipe(settings: Dict[str, Any]) -> str:
     """The schedule, and what differs from the configs' Adam and features."""
     parts = [f"peak {settings['peak_learning_rate']:g}"]
@@ -135,6 +152,9 @@ def recipe(settings: Dict[str, Any]) -> str:
     spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
     if spans and spans != WINDOW_SETTINGS:
         parts.append(f"windows of {spans['window']} tokens, stride {spans['stride']}")
+    sentences = settings.get("sentences_per_doc")  # runs recorded before the setting, or not found: project.yml's
+    if sentences is not None and sentences != N_SENTS:
+        parts.append(f"Docs of {sentences} sentence{'s' * (sentences > 1)}" if sentences else "whole documents as Docs")
     return ", ".join(parts)
 
 
@@ -185,20 +205,23 @@ def read_probe(
     remark: str = "",
     evaluations: Optional[Dict[str, Path]] = None,
     unfinished: bool = False,
+    project_dir: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """A probe's entry: its settings, the dev curve of its train log, the
     scores of its evaluations (metrics.json files of scripts/evaluate.py,
     by name: the best model in torch, served in int8, ...), and what was run
     where. An unfinished run (still training, or stopped before its last
     update) is read as far as its last evaluation: spaCy saves model-last
-    and model-best at every evaluation."""
+    and model-best at every evaluation. The run's relative corpus paths
+    start from `project_dir`, by default the folder above the workflow's
+    training/<run>."""
     log = [json.loads(line) for line in (training_dir / "train_log.jsonl").read_text().splitlines() if line]
     if not log:
         raise ValueError(f"{training_dir / 'train_log.jsonl'} has no evaluation")
     curve = [{"step": e["step"], "seconds": e["seconds"], "dev_f1": e["scores"]["ents_f"] / 100} for e in log]
     return {
         **provenance(name, command, remark),
-        "settings": probe_settings(training_dir / "model-last"),
+        "settings": probe_settings(training_dir / "model-last", project_dir or training_dir.resolve().parent.parent),
         "curve": curve,
         "best_dev_f1": max(point["dev_f1"] for point in curve),
         "updates": log[-1]["step"],
@@ -278,7 +301,7 @@ def run_command(
     args = [sys.executable, "scripts/train.py", str(config), str(output), "--lang", lang]
     args += ["--transformer", transformer, "--gpu-id", "-1", "--epochs", str(epochs), *ctx.args]
     subprocess.run(args, cwd=PROJECT_DIR, check=True)
-    store(read_probe(name, output, shlex.join(["python", *args[1:]]), remark))
+    store(read_probe(name, output, shlex.join(["python", *args[1:]]), remark, project_dir=PROJECT_DIR))
     msg.good(f"Probe {name} recorded in {RESULTS}")
 
 
@@ -294,10 +317,13 @@ def record_command(
     unfinished: bool = typer.Option(
         False, "--unfinished", help="The run is still training or was stopped before its last update"
     ),
+    project_dir: Optional[Path] = typer.Option(
+        None, "--project-dir", help="Where the run's relative corpus paths start; default: the folder above training/"
+    ),
 ) -> None:
     """Record a run of the train step as a probe: a finished one, or with
     --unfinished one as far as its last evaluation."""
-    store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation), unfinished))
+    store(read_probe(name, training_dir, command, remark, evaluation_options(evaluation), unfinished, project_dir))
     msg.good(f"Probe {name} recorded in {RESULTS}")
 
 

@@ -378,3 +378,24 @@ def test_the_readme_shows_the_joint_run_once_one_is_recorded():
     table = readme_table.joint_files_table({"probes": {"multi": joint, "en-alone": alone}})
     assert "| en | 4 | peak 0.0002; each language once per epoch | 90.00 (multi) | 90.00 (en-alone) |" in table
     assert "CPUs of 2 kinds (2 cores, native bfloat16: yes" in table and "; 2 cores, native bfloat16: no" in table
+
+
+@pytest.mark.parametrize("n_sents, said", [(20, "Docs of 20 sentences"), (0, "whole documents as Docs"), (10, None)])
+def test_a_probe_on_docs_of_other_sizes_says_so(tmp_path, n_sents, said):
+    """The convert step's n_sents, read from the statistics beside the run's
+    training corpus (a relative path from the project folder): a probe on
+    other Docs is no run of the documented recipe."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    project = tmp_path / "project"
+    (project / "corpus-x" / "train").mkdir(parents=True)
+    (project / "corpus-x" / "train" / "nl.stats.json").write_text(json.dumps({"n_sents": n_sents}))
+    run = fake_run(project / "training" / "x", encoder, 2e-4, 100000, [0.1], {"paths.train": "corpus-x/train/nl.spacy"})
+    entry = recipe_probes.read_probe("x", run, "python scripts/train.py ...")
+    assert entry["settings"]["sentences_per_doc"] == n_sents
+    assert recipe_probes.recipe(entry["settings"]).endswith(said or "warmup 0.1")
+    # found from another folder only when told where the run's paths start
+    moved = tmp_path / "elsewhere" / "x"
+    moved.parent.mkdir()
+    run.rename(moved)
+    assert recipe_probes.read_probe("x", moved, "...")["settings"]["sentences_per_doc"] is None
+    assert recipe_probes.read_probe("x", moved, "...", project_dir=project)["settings"]["sentences_per_doc"] == n_sents

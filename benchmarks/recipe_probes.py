@@ -67,6 +67,7 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
         "pooling": pooling(tok2vec) if transformer else None,
         "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
         "windows": windows(transformer),
+        "encoder_config": dict(transformer.get("transformer_config") or {}) if transformer else None,
         "sentences_per_doc": sentences_per_doc(config["paths"]["train"], project_dir) if project_dir else None,
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
@@ -111,6 +112,11 @@ NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False}
 WINDOW_SETTINGS = {"window": 128, "stride": 96}
 
 
+# transformer_config keys that change how the encoder computes, not what it
+# learns: eager and SDPA attention are the same function (tests/test_cpu_transformer.py)
+COMPUTATION_ONLY = {"attn_implementation"}
+
+
 def windows(transformer: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The spaCy tokens per window and the stride between windows, where the
     transformer has strided windows."""
@@ -152,6 +158,10 @@ def recipe(settings: Dict[str, Any]) -> str:
     spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
     if spans and spans != WINDOW_SETTINGS:
         parts.append(f"windows of {spans['window']} tokens, stride {spans['stride']}")
+    # runs recorded before the setting: the configs' empty transformer_config
+    for key, value in sorted((settings.get("encoder_config") or {}).items()):
+        if key not in COMPUTATION_ONLY:
+            parts.append(f"encoder {key} {value:g}" if isinstance(value, float) else f"encoder {key} {value}")
     sentences = settings.get("sentences_per_doc")  # runs recorded before the setting, or not found: project.yml's
     if sentences is not None and sentences != N_SENTS:
         parts.append(f"Docs of {sentences} sentence{'s' * (sentences > 1)}" if sentences else "whole documents as Docs")

@@ -399,3 +399,20 @@ def test_a_probe_on_docs_of_other_sizes_says_so(tmp_path, n_sents, said):
     run.rename(moved)
     assert recipe_probes.read_probe("x", moved, "...")["settings"]["sentences_per_doc"] is None
     assert recipe_probes.read_probe("x", moved, "...", project_dir=project)["settings"]["sentences_per_doc"] == n_sents
+
+
+def test_a_probe_of_the_encoders_own_settings_names_them(tmp_path):
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    overrides = {
+        "components.transformer.model.transformer_config": {
+            "attention_probs_dropout_prob": 0.0,
+            "attn_implementation": "eager",
+        }
+    }
+    run = recipe_probes.read_probe("a", fake_run(tmp_path / "a", encoder, 2e-4, 100000, [0.1], overrides), "x")
+    assert run["settings"]["encoder_config"] == {"attention_probs_dropout_prob": 0.0, "attn_implementation": "eager"}
+    # how attention is computed is not part of the recipe
+    assert recipe_probes.recipe(run["settings"]) == "peak 0.0002, warmup 0.1, encoder attention_probs_dropout_prob 0"
+    default = recipe_probes.read_probe("b", fake_run(tmp_path / "b", encoder, 2e-4, 100000, [0.1]), "x")
+    assert default["settings"]["encoder_config"] == {}
+    assert recipe_probes.recipe(default["settings"]) == "peak 0.0002, warmup 0.1"

@@ -8,6 +8,8 @@ with multilingual-e5-small (XLM-R's 250,002-piece vocabulary):
   pieces of the data (benchmarks/trim_vocabulary.py), which gives the same
   outputs on it. The issue's bar: the default's update at most 1.25x the
   trimmed copy's.
+- the default's eager attention on the CPU (`cpu_attention`) against
+  transformers' default, torch's scaled_dot_product_attention.
 - where an update's time goes (cProfile of the default's updates):
   tokenization, windows and alignment, the encoder's forward and backward
   passes, the optimizer, and the rest (the NER model, the listener, spaCy's
@@ -55,11 +57,13 @@ VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "dense_full": ("full", {"components.transformer.model.freeze_word_embeddings_above": NEVER_FROZEN}),
     "default_full": ("full", {}),
     "dense_trimmed": ("trimmed", {"components.transformer.model.freeze_word_embeddings_above": NEVER_FROZEN}),
+    "sdpa_full": ("full", {"components.transformer.model.cpu_attention": "sdpa"}),
 }
 VARIANT_NAMES = {
     "dense_full": "dense word-embedding updates, full vocabulary",
     "default_full": "our default (configs/transformer.cfg), full vocabulary",
     "dense_trimmed": "dense word-embedding updates, vocabulary trimmed to the data's pieces",
+    "sdpa_full": "our default with transformers' default attention (SDPA), full vocabulary",
 }
 # where an update's time goes: (part, file name ending, function) of cProfile's
 # cumulative times; "tokenize, windows, alignment" is spacy-transformers'
@@ -331,6 +335,10 @@ def report_markdown(results: Dict[str, Any]) -> str:
     lines += [
         f"| Hugging Face Trainer recipe, same encoder (full vocabulary), {results['precision']} | trained | | | | | "
         f"{trainer['train_words_per_second']:,.0f} |",
+        "",
+        "Attention on the CPU: the default's eager attention takes "
+        f"{updates['default_full']['seconds_per_update'] / updates['sdpa_full']['seconds_per_update']:.2f}x "
+        "the seconds per update of SDPA attention (the same function; `cpu_attention` in configs/transformer.cfg).",
         "",
         f"One epoch of the default is {results['updates_per_epoch']:,} updates: "
         f"{results['updates_per_epoch'] * updates['default_full']['seconds_per_update'] / 60:.0f} min of updates "

@@ -184,9 +184,7 @@ def documented_recipe_runs(results: Dict[str, Any], runs: List[Dict[str, Any]]) 
     )
     if documented is None:
         return runs
-    return [
-        run for run in runs if recipe_probes.recipe(run["settings"]) == recipe_probes.recipe(documented["settings"])
-    ]
+    return [run for run in runs if recipe_probes.same_recipe(run["settings"], documented["settings"])]
 
 
 def joint_files_table(results: Optional[Dict[str, Any]]) -> str:

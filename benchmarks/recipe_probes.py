@@ -195,6 +195,24 @@ def word_embeddings(settings: Dict[str, Any]) -> str:
     return f"{'frozen' if rows > threshold else 'trained'} ({rows:,} rows)"
 
 
+def embeddings_trained(settings: Dict[str, Any]) -> Optional[bool]:
+    """Whether a transformer run trained its word embeddings (None: not
+    known)."""
+    threshold, rows = settings.get("freeze_word_embeddings_above"), settings.get("vocabulary_rows")
+    if not settings.get("transformer") or threshold is None or rows is None:
+        return None
+    return rows <= threshold
+
+
+def same_recipe(settings: Dict[str, Any], other: Dict[str, Any]) -> bool:
+    """Whether two runs share a recipe: the same recipe line, and word
+    embeddings trained in both or frozen in both where both are known (a
+    copy trimmed to the data's pieces trains what the full vocabulary
+    freezes)."""
+    trained = [embeddings_trained(s) for s in (settings, other)]
+    return recipe(settings) == recipe(other) and (None in trained or trained[0] == trained[1])
+
+
 def provenance(name: str, command: str, remark: str) -> Dict[str, Any]:
     """What every recorded run carries: its name, command, date, machine,
     versions and remarks."""
@@ -490,7 +508,7 @@ def per_language_run(results: Dict[str, Any], joint: Dict[str, Any], lang: str) 
         and not run.get("unfinished")
         and run["settings"]["transformer"] == joint["settings"]["transformer"]
         and run["settings"].get("epochs") == joint["settings"].get("epochs")
-        and recipe(run["settings"]) == recipe(joint["settings"])
+        and same_recipe(run["settings"], joint["settings"])
     ]
     return latest(runs)
 

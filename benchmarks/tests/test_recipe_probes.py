@@ -416,3 +416,16 @@ def test_a_probe_of_the_encoders_own_settings_names_them(tmp_path):
     default = recipe_probes.read_probe("b", fake_run(tmp_path / "b", encoder, 2e-4, 100000, [0.1]), "x")
     assert default["settings"]["encoder_config"] == {}
     assert recipe_probes.recipe(default["settings"]) == "peak 0.0002, warmup 0.1"
+
+
+def test_runs_that_train_what_the_other_freezes_do_not_share_a_recipe(tmp_path):
+    """A copy trimmed to the data's pieces trains the word embeddings the
+    full vocabulary freezes: the same recipe line, not the same recipe, so
+    such a probe never stands for the documented command's runs."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    rows = json.loads((encoder / "config.json").read_text())["vocab_size"]
+    frozen = recipe_probes.read_probe("f", fake_run(tmp_path / "f", encoder, 2e-4, rows - 1, [0.1]), "x")["settings"]
+    trained = recipe_probes.read_probe("t", fake_run(tmp_path / "t", encoder, 2e-4, rows, [0.1]), "x")["settings"]
+    assert recipe_probes.recipe(frozen) == recipe_probes.recipe(trained)
+    assert not recipe_probes.same_recipe(frozen, trained)
+    assert recipe_probes.same_recipe(frozen, frozen) and recipe_probes.same_recipe(trained, trained)

@@ -206,11 +206,10 @@ def embeddings_trained(settings: Dict[str, Any]) -> Optional[bool]:
 
 def same_recipe(settings: Dict[str, Any], other: Dict[str, Any]) -> bool:
     """Whether two runs share a recipe: the same recipe line, and word
-    embeddings trained in both or frozen in both where both are known (a
-    copy trimmed to the data's pieces trains what the full vocabulary
-    freezes)."""
+    embeddings trained in both, frozen in both or unknown in both (a copy
+    trimmed to the data's pieces trains what the full vocabulary freezes)."""
     trained = [embeddings_trained(s) for s in (settings, other)]
-    return recipe(settings) == recipe(other) and (None in trained or trained[0] == trained[1])
+    return recipe(settings) == recipe(other) and trained[0] == trained[1]
 
 
 def provenance(name: str, command: str, remark: str) -> Dict[str, Any]:

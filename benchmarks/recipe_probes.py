@@ -192,7 +192,7 @@ def word_embeddings(settings: Dict[str, Any]) -> str:
         return "trained (no threshold)"
     if rows is None:
         return f"frozen above {threshold:,} rows"
-    return f"{'frozen' if rows > threshold else 'trained'} ({rows:,} rows)"
+    return f"{'trained' if embeddings_trained(settings) else 'frozen'} ({rows:,} rows)"
 
 
 def embeddings_trained(settings: Dict[str, Any]) -> Optional[bool]:

@@ -63,6 +63,7 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
         "warmup_fraction": schedule.get("warmup_fraction"),
         "optimizer": training["optimizer"]["@optimizers"],
         "layer_decay": training["optimizer"].get("layer_decay"),
+        "head_rate_scale": training["optimizer"].get("head_rate_scale"),
         "ner_features": ner_features(tok2vec) if transformer else None,
         "pooling": pooling(tok2vec) if transformer else None,
         "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
@@ -146,6 +147,8 @@ def recipe(settings: Dict[str, Any]) -> str:
         parts.append(f"warmup {settings['warmup_fraction']:g}")
     if settings.get("layer_decay") not in (None, 1.0):  # 1.0: one rate for the whole encoder
         parts.append(f"layer decay {settings['layer_decay']:g}")
+    if settings.get("head_rate_scale") not in (None, 1.0):  # runs recorded before the setting: one
+        parts.append(f"NER model at {settings['head_rate_scale']:g}x the peak rate")
     features = settings.get("ner_features")
     if features is not None and "shape" not in features:
         parts.append("no shape feature")

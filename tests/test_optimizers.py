@@ -59,8 +59,21 @@ def test_a_layer_beyond_the_configured_depth_is_refused_naming_the_setting():
     assert flat.layer_scale("encoder.layer.23.output.dense.weight") == 1.0
 
 
+@pytest.mark.parametrize("layer_decay", [0.5, 1.0])
+def test_only_parameters_outside_the_encoder_get_the_head_rate_scale(layer_decay):
+    optimizer = create_adam_with_layer_decay(1e-3, layer_decay=layer_decay, encoder_layers=2, head_rate_scale=5.0)
+    assert optimizer.layer_scale("W") == optimizer.layer_scale("pooler.dense.weight") == 5.0
+    assert optimizer.layer_scale("encoder.layer.1.output.dense.weight") == 1.0
+    assert optimizer.layer_scale("embeddings.word_embeddings.weight") == layer_decay**2
+
+
 @pytest.mark.parametrize(
-    "settings", [{"layer_decay": 0.0, "encoder_layers": 4}, {"layer_decay": 0.9, "encoder_layers": 0}]
+    "settings",
+    [
+        {"layer_decay": 0.0, "encoder_layers": 4},
+        {"layer_decay": 0.9, "encoder_layers": 0},
+        {"layer_decay": 0.9, "encoder_layers": 4, "head_rate_scale": 0.0},
+    ],
 )
 def test_settings_out_of_range_are_refused(settings):
     with pytest.raises(ValueError):
@@ -82,7 +95,7 @@ def test_the_documented_overrides_give_one_rate_for_the_whole_encoder_with_the_c
     assert optimizer.learn_rate == 0.0  # step 0 of the warmup
 
 
-def test_an_update_moves_the_lower_layers_by_the_decayed_rate(tmp_path):
+def test_an_update_moves_the_lower_layers_by_the_decayed_rate_and_the_ner_model_by_the_head_rate(tmp_path):
     """Adam's first step moves each weight by about the rate, so the median
     step of a layer's weights shows its rate. spacy-transformers applies the
     encoder's gradient of one update at the next update's finish_update (its
@@ -96,8 +109,15 @@ def test_an_update_moves_the_lower_layers_by_the_decayed_rate(tmp_path):
     examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN]
     nlp.initialize(lambda: examples)
     (shim,) = [shim for node in nlp.get_pipe("transformer").model.walk() for shim in node.shims]
-    optimizer = create_adam_with_layer_decay(1e-3, layer_decay=0.25, encoder_layers=2, L2=0.0, grad_clip=0.0)
+    optimizer = create_adam_with_layer_decay(
+        1e-3, layer_decay=0.25, encoder_layers=2, head_rate_scale=4.0, L2=0.0, grad_clip=0.0
+    )
+    ner_params = [(node, name) for node in nlp.get_pipe("ner").model.walk() for name in node.param_names]
+    ner_before = [node.get_param(name).copy() for node, name in ner_params if node.has_param(name)]
     nlp.update(examples, sgd=optimizer, drop=0.0)
+    ner_after = [node.get_param(name) for node, name in ner_params if node.has_param(name)]
+    ner_steps = numpy.concatenate([numpy.abs(a - b).ravel() for a, b in zip(ner_after, ner_before)])
+    assert float(numpy.median(ner_steps[ner_steps > 0])) == pytest.approx(4e-3, rel=0.1)
     before = {name: value.detach().numpy().copy() for name, value in torch_model(shim).named_parameters()}
     assert not any(isinstance(name, str) and "layer" in name for _, name in optimizer.nr_update)
     nlp.update(examples, sgd=optimizer, drop=0.0)

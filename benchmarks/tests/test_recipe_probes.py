@@ -84,6 +84,9 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     )
     assert upper_run["settings"]["ner_model"] == {"extra_state_tokens": False, "use_upper": True}
     assert recipe_probes.recipe(upper_run["settings"]) == "peak 0.0001, warmup 0.1, NER use_upper true"
+    head = {"training.optimizer.head_rate_scale": 5.0}
+    head_run = recipe_probes.read_probe("head", fake_run(tmp_path / "head", encoder, 1e-4, 100000, [0.1], head), "x")
+    assert recipe_probes.recipe(head_run["settings"]) == "peak 0.0001, warmup 0.1, NER model at 5x the peak rate"
     wide = {"components.transformer.model.get_spans.window": 256, "components.transformer.model.get_spans.stride": 192}
     wide_run = recipe_probes.read_probe("wide", fake_run(tmp_path / "wide", encoder, 1e-4, 100000, [0.1], wide), "x")
     assert wide_run["settings"]["windows"] == {"window": 256, "stride": 192}
@@ -92,6 +95,7 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     assert default["ner_features"] == ["shape", "transformer"]
     # the config as written: the layer-decay optimizer at 1.0, one rate for the whole encoder, said as no decay
     assert default["optimizer"] == "conll_ner.AdamWithLayerDecay.v1" and default["layer_decay"] == 1.0
+    assert default["head_rate_scale"] == 1.0
     assert recipe_probes.recipe(default) == "peak 0.0001, warmup 0.1"
     assert default["ner_model"] == recipe_probes.NER_MODEL_SETTINGS
     assert default["windows"] == recipe_probes.WINDOW_SETTINGS

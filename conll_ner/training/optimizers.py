@@ -9,6 +9,11 @@ has one rate for every parameter, but its optimizer call takes a per-call
 `lr_scale`, and spacy-transformers names each torch parameter in the key it
 passes (`encoder.layer.3.attention...`, `embeddings.word_embeddings.weight`),
 so a subclass that picks the scale from that name is all this needs.
+`head_rate_scale` multiplies the rate of every parameter outside the encoder
+(the NER model and its features, which start from random weights and
+learn nothing from pretraining): a higher rate for a new task head than for
+the pretrained body is a common fine-tuning setting, and the recipe probes
+measure it (docs/recipes.md).
 configs/transformer.cfg trains with it; the decay comes from
 [layer_decay_by_encoder_size] (a decay of one, one rate for the whole
 encoder, where nothing was measured) and the layer count from the checkpoint, both set by
@@ -32,16 +37,27 @@ class LayerDecayOptimizer(Optimizer):
     """thinc's Optimizer, with the learning rate of encoder layer i scaled by
     layer_decay ** (encoder_layers - 1 - i) and the embeddings' by
     layer_decay ** encoder_layers; every other parameter (the NER model, the
-    pooler) gets the peak rate."""
+    pooler) gets the peak rate times head_rate_scale."""
 
-    def __init__(self, learn_rate: FloatOrSeq, *, layer_decay: float, encoder_layers: int, **adam_settings) -> None:
+    def __init__(
+        self,
+        learn_rate: FloatOrSeq,
+        *,
+        layer_decay: float,
+        encoder_layers: int,
+        head_rate_scale: float = 1.0,
+        **adam_settings,
+    ) -> None:
         if not 0 < layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
         if encoder_layers < 1:
             raise ValueError(f"encoder_layers must be at least 1, got {encoder_layers}")
+        if head_rate_scale <= 0:
+            raise ValueError(f"head_rate_scale must be positive, got {head_rate_scale}")
         super().__init__(learn_rate, **adam_settings)
         self.layer_decay = layer_decay
         self.encoder_layers = encoder_layers
+        self.head_rate_scale = head_rate_scale
 
     def layer_scale(self, name: str) -> float:
         """The learning-rate factor of the parameter called `name`. A decay of
@@ -49,9 +65,10 @@ class LayerDecayOptimizer(Optimizer):
         `spacy train` with the config's values then trains encoders of any
         depth."""
         if self.layer_decay == 1.0:
-            return 1.0
+            in_encoder = ENCODER_LAYER.search(name) or EMBEDDINGS.search(name)
+            return 1.0 if in_encoder else self.head_rate_scale
         depth = self.depth_below_top(name)
-        return 1.0 if depth is None else self.layer_decay**depth
+        return self.head_rate_scale if depth is None else self.layer_decay**depth
 
     def depth_below_top(self, name: str) -> Optional[int]:
         layer = ENCODER_LAYER.search(name)
@@ -80,6 +97,7 @@ def create_adam_with_layer_decay(
     *,
     layer_decay: float,
     encoder_layers: int,
+    head_rate_scale: float = 1.0,
     L2: FloatOrSeq = ADAM_DEFAULTS["L2"],
     beta1: FloatOrSeq = ADAM_DEFAULTS["beta1"],
     beta2: FloatOrSeq = ADAM_DEFAULTS["beta2"],
@@ -88,13 +106,14 @@ def create_adam_with_layer_decay(
     L2_is_weight_decay: bool = bool(ADAM_DEFAULTS["L2_is_weight_decay"]),
     use_averages: bool = True,
 ) -> Optimizer:
-    """Adam.v1's settings and defaults, plus the decay per layer and the encoder's number of
+    """Adam.v1's settings and defaults, plus the decay per layer, the encoder's number of
     layers (num_hidden_layers: 12 for multilingual-e5-small, mBERT and XLM-R
-    base, 6 for all-MiniLM-L6-v2)."""
+    base, 6 for all-MiniLM-L6-v2) and the factor of the rate outside the encoder."""
     return LayerDecayOptimizer(
         learn_rate,
         layer_decay=layer_decay,
         encoder_layers=encoder_layers,
+        head_rate_scale=head_rate_scale,
         L2=L2,
         beta1=beta1,
         beta2=beta2,

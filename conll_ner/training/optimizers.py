@@ -21,7 +21,7 @@ the train step (docs/recipes.md).
 """
 
 import re
-from typing import Optional, Tuple
+from typing import Tuple
 
 from spacy.util import registry
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq, Optimizer
@@ -64,13 +64,15 @@ class LayerDecayOptimizer(Optimizer):
         one is one rate for every layer, whatever the encoder's depth: plain
         `spacy train` with the config's values then trains encoders of any
         depth."""
+        if not (ENCODER_LAYER.search(name) or EMBEDDINGS.search(name)):
+            return self.head_rate_scale
         if self.layer_decay == 1.0:
-            in_encoder = ENCODER_LAYER.search(name) or EMBEDDINGS.search(name)
-            return 1.0 if in_encoder else self.head_rate_scale
-        depth = self.depth_below_top(name)
-        return self.head_rate_scale if depth is None else self.layer_decay**depth
+            return 1.0
+        return self.layer_decay ** self.depth_below_top(name)
 
-    def depth_below_top(self, name: str) -> Optional[int]:
+    def depth_below_top(self, name: str) -> int:
+        """The layers between the top one and the encoder parameter `name`
+        (the embeddings: all of them)."""
         layer = ENCODER_LAYER.search(name)
         if layer is not None:
             index = int(layer.group(1))
@@ -81,9 +83,7 @@ class LayerDecayOptimizer(Optimizer):
                     "num_hidden_layers (its config.json); the train step (scripts/train.py) sets it from there"
                 )
             return self.encoder_layers - 1 - index
-        if EMBEDDINGS.search(name):
-            return self.encoder_layers
-        return None
+        return self.encoder_layers
 
     def __call__(
         self, key: Tuple[int, str], weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0

@@ -60,8 +60,10 @@ def test_base_and_large_encoders_keep_one_rate_for_the_whole_encoder(name, decay
         PROJECT_DIR / "configs" / "transformer.cfg", overrides={"components.transformer.model.name": name}
     )
     assert setting_by_encoder_size(config, "layer_decay_by_encoder_size")[0] == decay
+    assert setting_by_encoder_size(config, "head_rate_scale_by_encoder_size")[0] == 1.0  # unmeasured: no head factor
     # what plain `spacy train` uses for the default mBERT: no decay, its 12 layers
     assert (
         config["training"]["optimizer"]["layer_decay"] == 1.0
         and config["training"]["optimizer"]["encoder_layers"] == 12
+        and config["training"]["optimizer"]["head_rate_scale"] == 1.0
     )

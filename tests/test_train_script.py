@@ -146,9 +146,11 @@ def test_layer_decay_without_a_transformer_is_refused(tmp_path):
         )
 
 
-def test_the_default_recipe_decays_a_small_encoders_rate_over_its_own_layers(monkeypatch, tmp_path, capsys):
-    """configs/transformer.cfg as shipped: the decay of the encoder's size and
-    the checkpoint's layer count reach the optimizer."""
+@pytest.mark.parametrize("overridden", [False, True])
+def test_the_default_recipe_decays_a_small_encoders_rate_over_its_own_layers(monkeypatch, tmp_path, capsys, overridden):
+    """configs/transformer.cfg as shipped: the decay and the NER model's rate
+    scale of the encoder's size and the checkpoint's layer count reach the
+    optimizer; an override of the scale wins."""
     import json
 
     from tiny_models import build_tiny_bert, fixture_texts
@@ -160,14 +162,25 @@ def test_the_default_recipe_decays_a_small_encoders_rate_over_its_own_layers(mon
     layers = json.loads((bert / "config.json").read_text())["num_hidden_layers"]
     config = load_config(PROJECT_DIR / "configs" / "transformer.cfg")
     small_decay = config["layer_decay_by_encoder_size"]["small"]
+    small_head_scale = config["head_rate_scale_by_encoder_size"]["small"]
     assert config["training"]["optimizer"]["layer_decay"] != small_decay  # the written value is the default mBERT's
+    assert config["training"]["optimizer"]["head_rate_scale"] != small_head_scale
     passed = {}
     monkeypatch.setattr(train, "train_from_config", lambda *args, overrides, **kwargs: passed.update(overrides))
+    extra = {"training.optimizer.head_rate_scale": 3.0} if overridden else {}
     train.train_pipeline(
         PROJECT_DIR / "configs" / "transformer.cfg", tmp_path / "out", Printer(), lang="en", corpus_dir=corpus,
-        transformer=str(bert),
+        transformer=str(bert), extra=extra,
     )  # fmt: skip
     assert passed["training.optimizer.layer_decay"] == small_decay
     assert passed["training.optimizer.encoder_layers"] == layers
-    printed = [line for line in capsys.readouterr().out.splitlines() if "Layer-wise rate decay" in line]
+    out = capsys.readouterr().out.splitlines()
+    printed = [line for line in out if "Layer-wise rate decay" in line]
     assert len(printed) == 1 and f"{small_decay:g} over {layers} encoder layers for a small encoder" in printed[0]
+    printed = [line for line in out if "NER model at" in line]
+    if overridden:
+        assert passed["training.optimizer.head_rate_scale"] == 3.0
+        assert len(printed) == 1 and "3x the peak rate, as overridden" in printed[0]
+    else:
+        assert passed["training.optimizer.head_rate_scale"] == small_head_scale
+        assert len(printed) == 1 and f"{small_head_scale:g}x the peak rate for a small encoder" in printed[0]

@@ -74,13 +74,14 @@ def check_local_transformer(path: Path) -> None:
 PEAK_RATE = "training.optimizer.learn_rate.initial_rate"
 LAYER_DECAY = "training.optimizer.layer_decay"
 ENCODER_LAYERS = "training.optimizer.encoder_layers"
+HEAD_RATE_SCALE = "training.optimizer.head_rate_scale"
 
 
 def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) -> Dict[str, object]:
     """The overrides that fit the config's recipe to the run's encoder, as
     one config serves encoders of every size: the peak rate by its size and,
-    with the layer-decay optimizer, the decay by its size and its number of
-    layers (6, 12 or 24). An override given for any of them wins. Each is
+    with the layer-decay optimizer, the decay and the NER model's rate scale
+    by its size and the number of layers (6, 12 or 24). An override given for any of them wins. Each is
     printed with where it came from."""
     recipe: Dict[str, object] = {}
     rate = setting_by_encoder_size(config, "learn_rate_by_encoder_size")
@@ -109,6 +110,18 @@ def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) 
         msg.info(
             f"Layer-wise rate decay {decay[0]:g} over {layers} encoder layers for a {decay[1]} encoder "
             "([layer_decay_by_encoder_size])"
+        )
+    head_scale = setting_by_encoder_size(config, "head_rate_scale_by_encoder_size")
+    if HEAD_RATE_SCALE in extra or not head_scale:
+        source = f"as overridden (--{HEAD_RATE_SCALE})" if HEAD_RATE_SCALE in extra else "as configured"
+        msg.info(
+            f"NER model at {config['training']['optimizer'].get('head_rate_scale', 1.0):g}x the peak rate, {source}"
+        )
+    else:
+        recipe[HEAD_RATE_SCALE] = head_scale[0]
+        msg.info(
+            f"NER model at {head_scale[0]:g}x the peak rate for a {head_scale[1]} encoder "
+            "([head_rate_scale_by_encoder_size])"
         )
     return recipe
 

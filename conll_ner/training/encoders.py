@@ -125,11 +125,12 @@ def encoder_layers(name: str) -> int:
 
 def setting_by_encoder_size(config: Dict[str, Any], section: str) -> Optional[Tuple[float, str]]:
     """The value for the config's transformer in one of its tables by encoder
-    size ([learn_rate_by_encoder_size], [layer_decay_by_encoder_size]), and
-    the size; None for configs without that table. Encoders of different
-    sizes want different recipes (large ones diverge at base-model rates,
-    small ones learn too slowly at them), so one transformer config serves
-    every encoder (values and reasons are in configs/transformer.cfg)."""
+    size ([learn_rate_by_encoder_size], [layer_decay_by_encoder_size],
+    [head_rate_scale_by_encoder_size]), and the size; None for configs
+    without that table. Encoders of different sizes want different recipes
+    (large ones diverge at base-model rates, small ones learn too slowly at
+    them), so one transformer config serves every encoder (values and
+    reasons are in configs/transformer.cfg)."""
     table = config.get(section)
     if not table:
         return None

@@ -16,8 +16,9 @@ the pretrained body is a common fine-tuning setting, and the recipe probes
 measure it (docs/recipes.md).
 configs/transformer.cfg trains with it; the decay comes from
 [layer_decay_by_encoder_size] (a decay of one, one rate for the whole
-encoder, where nothing was measured) and the layer count from the checkpoint, both set by
-the train step (docs/recipes.md).
+encoder, where nothing was measured), the head's factor from
+[head_rate_scale_by_encoder_size] (one where nothing was measured) and the
+layer count from the checkpoint, all set by the train step (docs/recipes.md).
 """
 
 import re

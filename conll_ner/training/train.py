@@ -7,7 +7,7 @@ asks for code is refused before it loads (checkpoints.py). Progress goes to
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from spacy.cli._util import setup_gpu, show_validation_error
 from spacy.training.initialize import init_nlp
@@ -77,12 +77,34 @@ ENCODER_LAYERS = "training.optimizer.encoder_layers"
 HEAD_RATE_SCALE = "training.optimizer.head_rate_scale"
 
 
+def optimizer_setting_by_size(
+    config: Dict[str, Any],
+    extra: Dict[str, Any],
+    recipe: Dict[str, object],
+    msg: Printer,
+    key: str,
+    section: str,
+    describe: Callable[[float], str],
+) -> None:
+    """Put the optimizer setting `key` of the encoder's size from the table
+    `section` into `recipe`, unless an override gives it or the config has
+    no such table, and print the value with where it came from."""
+    by_size = setting_by_encoder_size(config, section)
+    if key in extra:
+        msg.info(f"{describe(extra[key])}, as overridden (--{key})")
+    elif by_size:
+        recipe[key] = by_size[0]
+        msg.info(f"{describe(by_size[0])} for a {by_size[1]} encoder ([{section}])")
+    else:  # 1.0: the optimizer's own default for a setting the config leaves out
+        msg.info(f"{describe(config['training']['optimizer'].get(key.rsplit('.', 1)[1], 1.0))}, as configured")
+
+
 def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) -> Dict[str, object]:
     """The overrides that fit the config's recipe to the run's encoder, as
     one config serves encoders of every size: the peak rate by its size and,
     with the layer-decay optimizer, the decay and the NER model's rate scale
-    by its size and the number of layers (6, 12 or 24). An override given for any of them wins. Each is
-    printed with where it came from."""
+    by its size and the number of layers (6, 12 or 24). An override given
+    for any of them wins. Each is printed with where it came from."""
     recipe: Dict[str, object] = {}
     rate = setting_by_encoder_size(config, "learn_rate_by_encoder_size")
     if PEAK_RATE in extra:
@@ -99,30 +121,14 @@ def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) 
         layers = extra[ENCODER_LAYERS]
     else:
         layers = recipe[ENCODER_LAYERS] = encoder_layers(checkpoint)
-    decay = setting_by_encoder_size(config, "layer_decay_by_encoder_size")
-    if LAYER_DECAY in extra or not decay:
-        source = f"as overridden (--{LAYER_DECAY})" if LAYER_DECAY in extra else "as configured"
-        msg.info(
-            f"Layer-wise rate decay {config['training']['optimizer']['layer_decay']:g} over {layers} encoder layers, {source}"
-        )
-    else:
-        recipe[LAYER_DECAY] = decay[0]
-        msg.info(
-            f"Layer-wise rate decay {decay[0]:g} over {layers} encoder layers for a {decay[1]} encoder "
-            "([layer_decay_by_encoder_size])"
-        )
-    head_scale = setting_by_encoder_size(config, "head_rate_scale_by_encoder_size")
-    if HEAD_RATE_SCALE in extra or not head_scale:
-        source = f"as overridden (--{HEAD_RATE_SCALE})" if HEAD_RATE_SCALE in extra else "as configured"
-        msg.info(
-            f"NER model at {config['training']['optimizer'].get('head_rate_scale', 1.0):g}x the peak rate, {source}"
-        )
-    else:
-        recipe[HEAD_RATE_SCALE] = head_scale[0]
-        msg.info(
-            f"NER model at {head_scale[0]:g}x the peak rate for a {head_scale[1]} encoder "
-            "([head_rate_scale_by_encoder_size])"
-        )
+    optimizer_setting_by_size(
+        config, extra, recipe, msg, LAYER_DECAY, "layer_decay_by_encoder_size",
+        lambda decay: f"Layer-wise rate decay {decay:g} over {layers} encoder layers",
+    )  # fmt: skip
+    optimizer_setting_by_size(
+        config, extra, recipe, msg, HEAD_RATE_SCALE, "head_rate_scale_by_encoder_size",
+        lambda scale: f"NER model at {scale:g}x the peak rate",
+    )  # fmt: skip
     return recipe
 
 

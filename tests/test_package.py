@@ -233,3 +233,23 @@ print(len(pipeline_modules()))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_DIR)
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.split()[-1]) > 5
+
+
+def test_the_scores_of_one_file_are_refused_before_any_packaging_work(packaged, tmp_path):
+    """evaluate.py MODEL FILE writes one file's scores; the card needs them by
+    split and language, and the step says so before it builds anything."""
+    checkpoint, output, _ = packaged
+    one_file = tmp_path / "metrics.json"
+    one_file.write_text(json.dumps(METRICS["dev-en"]))
+    result = subprocess.run(
+        [
+            sys.executable, str(PROJECT_DIR / "scripts" / "package.py"), str(output.parent.parent / "model-best"),
+            str(tmp_path / "packages"), "--lang", "en", "--version", "0.1.0", "--metrics", str(one_file),
+            "--train-log", str(output.parent.parent / "train_log.jsonl"),
+        ],
+        capture_output=True, text=True, cwd=PROJECT_DIR,
+    )  # fmt: skip
+    assert result.returncode == 1
+    said = " ".join(result.stdout.split())  # wasabi wraps long lines
+    assert str(one_file) in said and "scripts/evaluate.py <model> --lang en" in said
+    assert not (tmp_path / "packages").exists()

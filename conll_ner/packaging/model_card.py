@@ -204,6 +204,23 @@ def split_language(name: str) -> Tuple[str, str]:
     return split, language
 
 
+def check_run_metrics(metrics_path: Path, lang: str) -> None:
+    """Refuse, before any packaging work, a metrics.json that is not the
+    evaluate step's for this run's languages: one entry per split and
+    language (`scripts/evaluate.py MODEL --lang LANG`), where a score of one
+    file (`scripts/evaluate.py MODEL FILE`) has none."""
+    metrics = json.loads(Path(metrics_path).read_text(encoding="utf8"))
+    expected = {f"{split}-{language}" for split in HUB_SPLIT_OF_EVALUATION for language in languages(lang)}
+    unexpected = sorted(set(metrics) - expected)
+    if unexpected or not metrics:
+        raise ValueError(
+            f"{metrics_path} is not scores by split and language (keys among {', '.join(sorted(expected))}; "
+            f"it has {', '.join(unexpected[:4]) or 'none'}): give the metrics.json of "
+            f"`python scripts/evaluate.py <model> --lang {lang} --output metrics/<run>` "
+            "(the evaluate step), not the scores of one file"
+        )
+
+
 def dataset_config(language: str) -> str:
     """The hub config name: conll2003 has one config, conll2002 one per language."""
     return "conll2003" if language == "en" else language

@@ -17,7 +17,7 @@ from wasabi import Printer
 from ..runs import HUB_DATASETS, languages
 from .int8 import int8_tools_missing, write_int8_pipeline
 from .meta import drop_project_requirement, set_description
-from .model_card import write_model_card
+from .model_card import check_run_metrics, write_model_card
 from .naming import full_package_name, package_description, package_name
 from .pipeline_code import add_pipeline_modules, standalone_code_paths
 from .served_scores import served_int8_scores
@@ -65,6 +65,10 @@ def build_package(
     naming.pipeline_encoder gives) in output_dir and its wheel; the wheel's
     path. A distilled student's distillation.json puts its teacher on the
     card and _distilled in its name."""
+    try:
+        check_run_metrics(metrics_path, lang)
+    except ValueError as err:
+        raise PackagingError(str(err)) from err
     distillation = json.loads(distillation_path.read_text(encoding="utf8")) if distillation_path else None
     name = package_name(lang, encoder, bool(distillation))
     full_name = full_package_name(lang, encoder, bool(distillation))

@@ -214,7 +214,7 @@ def check_run_metrics(metrics_path: Path, lang: str) -> None:
     unexpected = sorted(set(metrics) - expected)
     if unexpected or not metrics:
         raise ValueError(
-            f"{metrics_path} is not scores by split and language (keys among {', '.join(sorted(expected))}; "
+            f"{metrics_path} does not hold scores by split and language (keys among {', '.join(sorted(expected))}; "
             f"it has {', '.join(unexpected[:4]) or 'none'}): give the metrics.json of "
             f"`python scripts/evaluate.py <model> --lang {lang} --output metrics/<run>` "
             "(the evaluate step), not the scores of one file"

@@ -95,7 +95,7 @@ def optimizer_setting_by_size(
     elif by_size:
         recipe[key] = by_size[0]
         msg.info(f"{describe(by_size[0])} for a {by_size[1]} encoder ([{section}])")
-    else:  # 1.0: the optimizer's own default for a setting the config leaves out
+    else:  # the optimizer's own default (one) for a setting the config leaves out
         msg.info(f"{describe(config['training']['optimizer'].get(key.rsplit('.', 1)[1], 1.0))}, as configured")
 
 

@@ -238,7 +238,7 @@ print(len(pipeline_modules()))
 def test_the_scores_of_one_file_are_refused_before_any_packaging_work(packaged, tmp_path):
     """evaluate.py MODEL FILE writes one file's scores; the card needs them by
     split and language, and the step says so before it builds anything."""
-    checkpoint, output, _ = packaged
+    _, output, _ = packaged
     one_file = tmp_path / "metrics.json"
     one_file.write_text(json.dumps(METRICS["dev-en"]))
     result = subprocess.run(

@@ -72,9 +72,7 @@ def check_local_transformer(path: Path) -> None:
 
 
 PEAK_RATE = "training.optimizer.learn_rate.initial_rate"
-LAYER_DECAY = "training.optimizer.layer_decay"
 ENCODER_LAYERS = "training.optimizer.encoder_layers"
-HEAD_RATE_SCALE = "training.optimizer.head_rate_scale"
 
 
 def optimizer_setting_by_size(
@@ -82,13 +80,14 @@ def optimizer_setting_by_size(
     extra: Dict[str, Any],
     recipe: Dict[str, object],
     msg: Printer,
-    key: str,
-    section: str,
+    name: str,
     describe: Callable[[float], str],
 ) -> None:
-    """Put the optimizer setting `key` of the encoder's size from the table
-    `section` into `recipe`, unless an override gives it or the config has
-    no such table, and print the value with where it came from."""
+    """Put the optimizer setting `name` of the encoder's size from the table
+    [<name>_by_encoder_size] into `recipe`, unless an override gives it or
+    the config has no such table, and print the value with where it came
+    from."""
+    key, section = f"training.optimizer.{name}", f"{name}_by_encoder_size"
     by_size = setting_by_encoder_size(config, section)
     if key in extra:
         msg.info(f"{describe(extra[key])}, as overridden (--{key})")
@@ -96,7 +95,7 @@ def optimizer_setting_by_size(
         recipe[key] = by_size[0]
         msg.info(f"{describe(by_size[0])} for a {by_size[1]} encoder ([{section}])")
     else:  # the optimizer's own default (one) for a setting the config leaves out
-        msg.info(f"{describe(config['training']['optimizer'].get(key.rsplit('.', 1)[1], 1.0))}, as configured")
+        msg.info(f"{describe(config['training']['optimizer'].get(name, 1.0))}, as configured")
 
 
 def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) -> Dict[str, object]:
@@ -122,13 +121,12 @@ def encoder_recipe(config: Dict[str, Any], extra: Dict[str, Any], msg: Printer) 
     else:
         layers = recipe[ENCODER_LAYERS] = encoder_layers(checkpoint)
     optimizer_setting_by_size(
-        config, extra, recipe, msg, LAYER_DECAY, "layer_decay_by_encoder_size",
+        config, extra, recipe, msg, "layer_decay",
         lambda decay: f"Layer-wise rate decay {decay:g} over {layers} encoder layers",
     )  # fmt: skip
     optimizer_setting_by_size(
-        config, extra, recipe, msg, HEAD_RATE_SCALE, "head_rate_scale_by_encoder_size",
-        lambda scale: f"NER model at {scale:g}x the peak rate",
-    )  # fmt: skip
+        config, extra, recipe, msg, "head_rate_scale", lambda scale: f"NER model at {scale:g}x the peak rate"
+    )
     return recipe
 
 

@@ -50,6 +50,22 @@ def cpu_features(machine: Dict[str, Any]) -> str:
     return ", ".join(named)
 
 
+def cpu_kind(machine: Dict[str, Any]) -> str:
+    """A run's CPU by what decides its training arithmetic: bfloat16 matrix
+    products in AMX, in AVX512-BF16, or none (fp32 on AVX2). Runs of one kind
+    compute alike; runs of two kinds are not compared as if they did."""
+    flags = set(machine.get("x86_flags", []))
+    if "amx_tile" in flags:
+        units = "AMX"
+    elif "avx512_bf16" in flags:
+        units = "AVX512-BF16, no AMX"
+    elif "x86_flags" in machine:
+        units = "AVX2 only" if "avx2" in flags else "no AVX2"
+    else:
+        units = "instruction sets not recorded"
+    return f"{machine['cpu']} ({units})"
+
+
 def x86_flags() -> List[str]:
     """Which of X86_FLAGS /proc/cpuinfo lists (none where it is absent)."""
     cpuinfo = Path("/proc/cpuinfo")

@@ -22,10 +22,10 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import typer
-from common import machine, machine_line, remarks, versions
+from common import cpu_kind, machine, machine_line, remarks, versions
 from corpora import N_SENTS
 from processes import PROJECT_DIR, RESULTS_DIR, WORK_DIR
 from spacy.util import load_config
@@ -75,6 +75,7 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
         "dropout": training["dropout"],
         "vocabulary_rows": vocabulary_rows(transformer.get("name")),
         "language_copies": language_copies(config),
+        "seed": config["system"]["seed"],
     }
 
 
@@ -427,6 +428,8 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += ["### The Trainer recipe on the same files", "", trainer_comparison_markdown(results)]
     if joint_runs(results):
         lines += ["### One pipeline for en+es+nl against one per language", "", joint_comparison_markdown(results)]
+    if head_rate_groups(results):
+        lines += ["### The NER model's rate, by CPU", "", head_rate_markdown(results)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -602,6 +605,73 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def seed(settings: Dict[str, Any]) -> int:
+    """A run's random seed (runs recorded before the setting: the configs'
+    seed, 0, which no run recorded without it changed)."""
+    return settings.get("seed", 0)
+
+
+def head_rate_scale(settings: Dict[str, Any]) -> float:
+    """The NER model's rate as a multiple of the peak rate (runs recorded
+    before the setting: 1)."""
+    return settings.get("head_rate_scale") or 1.0
+
+
+def head_rate_groups(results: Dict[str, Any]) -> Dict[Tuple[str, ...], List[Dict[str, Any]]]:
+    """Our finished transformer runs that differ in the NER model's rate
+    alone: grouped by language, encoder, epochs, the rest of the recipe and
+    the word embeddings' freezing threshold (with the encoder, it decides
+    whether they train), each group with runs at two factors or more."""
+    groups: Dict[Tuple[str, ...], List[Dict[str, Any]]] = {}
+    for run in results["probes"].values():
+        settings = run["settings"]
+        if not settings["transformer"] or run.get("unfinished"):
+            continue
+        rest = {**settings, "head_rate_scale": None}
+        key = (
+            lang_cell(run),
+            encoder_name(settings),
+            epochs_cell(run),
+            recipe(rest),
+            str(settings["freeze_word_embeddings_above"]),
+        )
+        groups.setdefault(key, []).append(run)
+    return {key: runs for key, runs in groups.items() if len({head_rate_scale(run["settings"]) for run in runs}) > 1}
+
+
+def head_rate_markdown(results: Dict[str, Any]) -> str:
+    """Runs that differ in the NER model's rate alone, by CPU kind and factor:
+    each run's dev F1 after its last epoch, with its seed, and their mean.
+    Runs on two CPU kinds compute differently, so a factor's effect is read
+    within one kind's rows."""
+    lines = [
+        "| Lang | Encoder | Epochs | Recipe besides the NER model's rate | CPU | NER model's rate "
+        "| Runs: dev F1 at the end (seed) | Mean |",
+        "|---|---|---:|---|---|---:|---|---:|",
+    ]
+    for (lang, encoder, epochs, rest, _), runs in head_rate_groups(results).items():
+        cells: Dict[Tuple[str, float], List[Dict[str, Any]]] = {}
+        for run in runs:
+            cells.setdefault((cpu_kind(run["machine"]), head_rate_scale(run["settings"])), []).append(run)
+        for (cpu, factor), cell in sorted(cells.items()):
+            f1s = [final_dev_f1(run) for run in cell]
+            named = ", ".join(
+                f"{percent(final_dev_f1(run))} (`{run['name']}`, {seed(run['settings'])})" for run in cell
+            )
+            lines.append(
+                f"| {lang} | {encoder} | {epochs} | {rest} | {cpu} | {factor:g}x | {named} | "
+                f"{percent(sum(f1s) / len(f1s))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+RECIPES_START = (
+    "<!-- head-rate-runs:start (rendered from benchmarks/results/results_recipe_probes.json by "
+    "`spacy project run render benchmarks`) -->"
+)
+RECIPES_END = "<!-- head-rate-runs:end -->"
+
+
 DOCS_START = (
     "<!-- workflow-runs:start (rendered from benchmarks/results/results_recipe_probes.json by "
     "`spacy project run render benchmarks`) -->"
@@ -662,12 +732,18 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def render_docs(path: Path, results: Dict[str, Any]) -> None:
-    """Put the workflow runs between the markers of docs/multilingual.md
-    (nothing happens where the page is missing)."""
-    if path.is_file():
-        text = replace_between(path.read_text(encoding="utf8"), DOCS_START, DOCS_END, workflow_runs_markdown(results))
-        write_atomically(path, text.encode("utf8"))
+def render_docs(docs: Path, results: Dict[str, Any]) -> None:
+    """Put the workflow runs between the markers of docs/multilingual.md and
+    the runs by the NER model's rate between those of docs/recipes.md
+    (nothing happens where a page is missing)."""
+    for page, start, end, markdown in (
+        ("multilingual.md", DOCS_START, DOCS_END, workflow_runs_markdown),
+        ("recipes.md", RECIPES_START, RECIPES_END, head_rate_markdown),
+    ):
+        path = docs / page
+        if path.is_file():
+            text = replace_between(path.read_text(encoding="utf8"), start, end, markdown(results))
+            write_atomically(path, text.encode("utf8"))
 
 
 if __name__ == "__main__":

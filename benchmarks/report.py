@@ -81,9 +81,10 @@ def results_png(name: str) -> str:
 
 
 def render_pages(root: Path = PROJECT_DIR) -> None:
-    """BENCHMARKS.md, docs/multilingual.md's runs section and the README's
-    results table from the results files, in the project at `root` (another
-    root: the test that the committed pages are their rendering)."""
+    """BENCHMARKS.md, the rendered sections of docs/multilingual.md and
+    docs/recipes.md and the README's results table from the results files,
+    in the project at `root` (another root: the test that the committed
+    pages are their rendering)."""
     write_benchmarks_md(
         root / "BENCHMARKS.md",
         read_json(RESULTS_DIR / "results.json"),
@@ -99,6 +100,6 @@ def render_pages(root: Path = PROJECT_DIR) -> None:
     )
     probes = read_json(RESULTS_DIR / "results_recipe_probes.json")
     if probes:
-        recipe_probes.render_docs(root / "docs" / "multilingual.md", probes)
+        recipe_probes.render_docs(root / "docs", probes)
     if (root / "README.md").is_file():
         readme_table.update_readme(root / "README.md")

@@ -50,10 +50,14 @@ def current_commit() -> Optional[str]:
 
 @app.command("render")
 def render_command() -> None:
-    """Re-render BENCHMARKS.md, docs/multilingual.md's results and the README's results table from the results
+    """Re-render BENCHMARKS.md, the results sections of docs/multilingual.md
+    and docs/recipes.md and the README's results table from the results
     files, without running anything."""
     render_pages()
-    msg.good("Rendered BENCHMARKS.md, docs/multilingual.md's results and the README's results table")
+    msg.good(
+        "Rendered BENCHMARKS.md, the results sections of docs/multilingual.md and docs/recipes.md "
+        "and the README's results table"
+    )
 
 
 @app.command("run")

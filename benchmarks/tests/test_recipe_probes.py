@@ -140,7 +140,7 @@ def test_workflow_runs_go_to_the_multilingual_page_with_minutes_per_epoch(tmp_pa
     assert [probe["name"] for probe in recipe_probes.workflow_runs(results)] == ["es-run"]
     page = tmp_path / "multilingual.md"
     page.write_text(f"# Page\n\n{recipe_probes.DOCS_START}\nold\n{recipe_probes.DOCS_END}\n\nafter\n")
-    recipe_probes.render_docs(page, results)
+    recipe_probes.render_docs(tmp_path, results)
     text = page.read_text()
     assert "| es-run | es | 2 | 20 | 50.00 (10), 70.00 (20) | - | 0 |" in text  # 10 s over 2 epochs
     assert "variant" not in text and "old" not in text and text.endswith("after\n")
@@ -155,6 +155,67 @@ def test_a_cnn_run_is_read_with_its_constant_rate(tmp_path):
     assert settings["transformer"] is None and settings["peak_learning_rate"] == 0.001
     assert settings["epochs"] == config["budget"]["epochs"]
     assert (recipe_probes.encoder_name(settings), recipe_probes.word_embeddings(settings)) == ("none (CNN)", "-")
+
+
+def with_machine(entry, cpu, flags):
+    """A recorded run as if it had run on another CPU."""
+    entry["machine"] = {**entry["machine"], "cpu": cpu, "x86_flags": flags}
+    return entry
+
+
+def test_runs_that_differ_in_the_ner_models_rate_alone_are_set_side_by_side_by_cpu_kind(tmp_path):
+    """One group per language, encoder, epochs and the rest of the recipe;
+    one row per CPU kind and factor, with each run's seed and the mean; a
+    run of another recipe, and a group with one factor only, are left out."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    amx = ["avx2", "avx512f", "avx512_bf16", "amx_tile"]
+    bf16 = ["avx2", "avx512f", "avx512_bf16"]
+
+    def run(name, scores, factor, cpu, flags, rate=2e-4, **overrides):
+        folder = fake_run(
+            tmp_path / name,
+            encoder,
+            rate,
+            100000,
+            scores,
+            {"training.optimizer.head_rate_scale": factor, **overrides},
+        )
+        return with_machine(recipe_probes.read_probe(name, folder, "python scripts/train.py ..."), cpu, flags)
+
+    runs = [
+        run("one-xeon", [0.05, 0.80], 1.0, "Intel Xeon", amx),
+        run("ten-xeon", [0.05, 0.78], 10.0, "Intel Xeon", amx),
+        run("ten-epyc", [0.05, 0.82], 10.0, "AMD EPYC", bf16),
+        run("ten-epyc-seed-1", [0.05, 0.84], 10.0, "AMD EPYC", bf16, **{"system.seed": 1}),
+        run("one-epyc-other-rate", [0.05, 0.90], 1.0, "AMD EPYC", bf16, rate=3e-4),
+    ]
+    assert runs[3]["settings"]["seed"] == 1 and runs[0]["settings"]["seed"] == 0
+    results = {"probes": {entry["name"]: entry for entry in runs}}
+    table = recipe_probes.head_rate_markdown(results)
+    rows = [line for line in table.splitlines()[2:] if line]
+    assert rows == [
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | AMD EPYC (AVX512-BF16, no AMX) | 10x "
+        "| 82.00 (`ten-epyc`, 0), 84.00 (`ten-epyc-seed-1`, 1) | 83.00 |",
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, 0) | 80.00 |",
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 10x | 78.00 (`ten-xeon`, 0) | 78.00 |",
+    ]
+    assert "### The NER model's rate, by CPU" in recipe_probes.report_markdown(results)
+    # a run recorded before the setting is a 1x run of seed 0
+    del runs[0]["settings"]["head_rate_scale"], runs[0]["settings"]["seed"]
+    assert "| Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, 0) |" in recipe_probes.head_rate_markdown(results)
+    page = tmp_path / "recipes.md"
+    page.write_text(f"# Recipes\n\n{recipe_probes.RECIPES_START}\nold\n{recipe_probes.RECIPES_END}\n")
+    recipe_probes.render_docs(tmp_path, results)
+    assert recipe_probes.head_rate_markdown(results) in page.read_text() and "old" not in page.read_text()
+    # one factor only: nothing to set side by side
+    del results["probes"]["one-xeon"]
+    assert "Intel Xeon (AMX) | 1x" not in recipe_probes.head_rate_markdown(results)
+    assert not recipe_probes.head_rate_groups({"probes": {"ten-xeon": runs[1]}})
+
+
+def test_the_stored_runs_by_the_ner_models_rate_are_in_the_recipes_page():
+    results = json.loads((RESULTS_DIR / "results_recipe_probes.json").read_text())
+    assert recipe_probes.head_rate_markdown(results) in (PROJECT_DIR / "docs" / "recipes.md").read_text()
 
 
 def test_the_stored_workflow_runs_are_in_the_multilingual_page():

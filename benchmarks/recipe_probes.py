@@ -646,7 +646,7 @@ def head_rate_markdown(results: Dict[str, Any]) -> str:
     within one kind's rows."""
     lines = [
         "| Lang | Encoder | Epochs | Recipe besides the NER model's rate | CPU | NER model's rate "
-        "| Runs: dev F1 at the end (seed) | Mean |",
+        "| Runs: dev F1 at the end | Mean |",
         "|---|---|---:|---|---|---:|---|---:|",
     ]
     for (lang, encoder, epochs, rest, _), runs in head_rate_groups(results).items():
@@ -656,7 +656,7 @@ def head_rate_markdown(results: Dict[str, Any]) -> str:
         for (cpu, factor), cell in sorted(cells.items()):
             f1s = [final_dev_f1(run) for run in cell]
             named = ", ".join(
-                f"{percent(final_dev_f1(run))} (`{run['name']}`, {seed(run['settings'])})" for run in cell
+                f"{percent(final_dev_f1(run))} (`{run['name']}`, seed {seed(run['settings'])})" for run in cell
             )
             lines.append(
                 f"| {lang} | {encoder} | {epochs} | {rest} | {cpu} | {factor:g}x | {named} | "

@@ -195,14 +195,14 @@ def test_runs_that_differ_in_the_ner_models_rate_alone_are_set_side_by_side_by_c
     rows = [line for line in table.splitlines()[2:] if line]
     assert rows == [
         "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | AMD EPYC (AVX512-BF16, no AMX) | 10x "
-        "| 82.00 (`ten-epyc`, 0), 84.00 (`ten-epyc-seed-1`, 1) | 83.00 |",
-        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, 0) | 80.00 |",
-        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 10x | 78.00 (`ten-xeon`, 0) | 78.00 |",
+        "| 82.00 (`ten-epyc`, seed 0), 84.00 (`ten-epyc-seed-1`, seed 1) | 83.00 |",
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, seed 0) | 80.00 |",
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | Intel Xeon (AMX) | 10x | 78.00 (`ten-xeon`, seed 0) | 78.00 |",
     ]
     assert "### The NER model's rate, by CPU" in recipe_probes.report_markdown(results)
     # a run recorded before the setting is a 1x run of seed 0
     del runs[0]["settings"]["head_rate_scale"], runs[0]["settings"]["seed"]
-    assert "| Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, 0) |" in recipe_probes.head_rate_markdown(results)
+    assert "| Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, seed 0) |" in recipe_probes.head_rate_markdown(results)
     page = tmp_path / "recipes.md"
     page.write_text(f"# Recipes\n\n{recipe_probes.RECIPES_START}\nold\n{recipe_probes.RECIPES_END}\n")
     recipe_probes.render_docs(tmp_path, results)

@@ -168,10 +168,11 @@ def full_files_table(results: Optional[Dict[str, Any]]) -> str:
 
 
 def documented_recipe_runs(results: Dict[str, Any], runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Of some runs of one language, those with the recipe of that language's
-    most recent documented-command transformer run, so that a probe of a
-    variant (first-piece pooling, say) recorded after it does not stand for
-    what the command gives; all of them where no such run is recorded."""
+    """Of some runs of one language, those with the recipe and the seed of
+    that language's most recent documented-command transformer run, so that
+    a probe of a variant (first-piece pooling, say) or of another seed
+    recorded after it does not stand for what the command gives; all of them
+    where no such run is recorded."""
     if not runs:
         return runs
     lang = runs[0]["settings"]["lang"]
@@ -184,7 +185,12 @@ def documented_recipe_runs(results: Dict[str, Any], runs: List[Dict[str, Any]]) 
     )
     if documented is None:
         return runs
-    return [run for run in runs if recipe_probes.same_recipe(run["settings"], documented["settings"])]
+    return [
+        run
+        for run in runs
+        if recipe_probes.same_recipe(run["settings"], documented["settings"])
+        and recipe_probes.seed(run["settings"]) == recipe_probes.seed(documented["settings"])
+    ]
 
 
 def joint_files_table(results: Optional[Dict[str, Any]]) -> str:

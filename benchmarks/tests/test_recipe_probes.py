@@ -334,6 +334,13 @@ def test_the_readme_shows_per_language_the_longest_trainer_run_beside_our_latest
     results["probes"].update({"nl-documented": documented, "nl-variant": variant})
     rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]
     assert rows == ["| nl | 6 | 87.00 (`nl-documented`; peak 0.0002) | 87.50 | -0.50 | 70.00 (10 epochs) |"]
+    # nor does a later probe of the documented recipe with another seed
+    other_seed = ours("nl-seed-1", "nl", 6.0, "2026-12-06T00:00:00", 0.85)
+    other_seed["settings"]["seed"] = 1
+    results["probes"]["nl-seed-1"] = other_seed
+    rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]
+    assert rows == ["| nl | 6 | 87.00 (`nl-documented`; peak 0.0002) | 87.50 | -0.50 | 70.00 (10 epochs) |"]
+    del results["probes"]["nl-seed-1"]
     # without the documented run, the latest run stands
     del results["probes"]["nl-documented"]
     rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]

@@ -606,8 +606,8 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
 
 
 def seed(settings: Dict[str, Any]) -> int:
-    """A run's random seed (runs recorded before the setting: the configs'
-    seed, 0, which no run recorded without it changed)."""
+    """A run's random seed ([system] seed). Runs recorded before probes
+    recorded it ran with the configs' seed, 0."""
     return settings.get("seed", 0)
 
 

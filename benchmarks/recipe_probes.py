@@ -148,8 +148,8 @@ def recipe(settings: Dict[str, Any]) -> str:
         parts.append(f"warmup {settings['warmup_fraction']:g}")
     if settings.get("layer_decay") not in (None, 1.0):  # 1.0: one rate for the whole encoder
         parts.append(f"layer decay {settings['layer_decay']:g}")
-    if settings.get("head_rate_scale") not in (None, 1.0):  # runs recorded before the setting: one
-        parts.append(f"NER model at {settings['head_rate_scale']:g}x the peak rate")
+    if head_rate_scale(settings) != 1.0:
+        parts.append(f"NER model at {head_rate_scale(settings):g}x the peak rate")
     features = settings.get("ner_features")
     if features is not None and "shape" not in features:
         parts.append("no shape feature")

@@ -670,3 +670,42 @@ def test_evaluation_names_the_precision_it_was_computed_in(tiny_pipeline, monkey
     assert metrics["runtime"] == {"device": "cpu", "precision": "bfloat16"}
     metrics, _ = evaluate_docbin(spacy.blank("en"), tmp_path / "dev.spacy")
     assert metrics["runtime"] == {"device": "cpu", "precision": "fp32"}
+
+
+# parameter averages (use_averages) reach the encoder
+
+
+def test_the_optimizers_averages_replace_the_encoders_weights_inside_use_params(tiny_pipeline, monkeypatch, tmp_path):
+    """thinc's optimizer keys the encoder's averages by (shim id, name);
+    inside nlp.use_params the encoder computes with them, frozen word
+    embeddings (no average) keep their weights, and the trained weights
+    come back after the block."""
+    cpu(monkeypatch)
+    rows = torch_model(transformer_shim(spacy.load(tiny_pipeline))).get_input_embeddings().weight.shape[0]
+    nlp = load(tiny_pipeline, freeze_word_embeddings_above=rows - 1)
+    shim = transformer_shim(nlp)
+    encoder = torch_model(shim)
+    optimizer = Adam(0.01, use_averages=True)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": []}) for text in fixture_texts()[:4]]
+    for _ in range(4):
+        nlp.update(examples, sgd=optimizer, losses={})
+    trained = {name: value.detach().clone() for name, value in encoder.named_parameters()}
+    averaged = {name: optimizer.averages[(shim.id, name)] for name in trained if (shim.id, name) in optimizer.averages}
+    word_embeddings = "embeddings.word_embeddings.weight"
+    assert word_embeddings not in averaged and "encoder.layer.0.attention.self.query.weight" in averaged
+    assert any(not numpy.array_equal(average, trained[name].numpy()) for name, average in averaged.items())
+    text = fixture_texts()[0]
+    before = hidden_states(nlp, text)
+    with nlp.use_params(optimizer.averages):
+        inside = dict(encoder.named_parameters())
+        for name, average in averaged.items():
+            numpy.testing.assert_array_equal(inside[name].detach().numpy(), average, err_msg=name)
+        assert torch.equal(inside[word_embeddings], trained[word_embeddings])
+        assert not numpy.allclose(hidden_states(nlp, text), before)
+        nlp.to_disk(tmp_path / "averaged")
+    for name, value in encoder.named_parameters():
+        assert torch.equal(value, trained[name]), name
+    numpy.testing.assert_array_equal(hidden_states(nlp, text), before)
+    saved = dict(torch_model(transformer_shim(spacy.load(tmp_path / "averaged"))).named_parameters())
+    for name, average in averaged.items():
+        numpy.testing.assert_array_equal(saved[name].detach().numpy(), average, err_msg=name)

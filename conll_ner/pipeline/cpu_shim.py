@@ -17,7 +17,8 @@ torch, srsly and spacy-transformers are imported where available: packaged
 CNN pipelines carry this module too and need none of them.
 """
 
-from typing import Any, Dict, Optional
+import contextlib
+from typing import Any, Dict, Iterator, Optional
 
 from thinc.types import ArgsKwargs
 
@@ -142,6 +143,31 @@ class CPUTransformerShim(HFShim):
                 weights, _ = optimizer((self.id, name), torch2xp(parameter.data), torch2xp(parameter.grad))
                 parameter.data = xp2torch(weights, requires_grad=True, device=parameter.device)
                 parameter.grad = None
+
+    @contextlib.contextmanager
+    def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
+        """The encoder with the weights in `params` inside the block, its own
+        weights again after it. thinc's optimizer keeps its parameter
+        averages (use_averages) under the keys finish_update passes it,
+        (shim id, parameter name), but thinc's PyTorchShim.use_params reads
+        only keys "pytorch_<id>_<name>": without this, the evaluations and
+        saved checkpoints of a run with averages would average the NER model
+        and leave the encoder as last updated. A parameter without an
+        average (frozen word embeddings) keeps its weights."""
+        named = dict(torch_model(self).named_parameters())
+        given = {name: params[(self.id, name)] for name in named if (self.id, name) in params}
+        if not given:
+            with super().use_params(params):
+                yield
+            return
+        backup = {name: named[name].data for name in given}
+        for name, weights in given.items():
+            named[name].data = xp2torch(weights, device=named[name].device).clone()
+        try:
+            yield
+        finally:
+            for name, weights in backup.items():
+                named[name].data = weights
 
     def word_embeddings(self) -> Optional["torch.Tensor"]:
         """The encoder's word-embedding matrix (Hugging Face's input embeddings)."""

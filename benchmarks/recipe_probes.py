@@ -20,9 +20,10 @@ import json
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import typer
 from common import cpu_kind, machine, machine_line, remarks, versions
@@ -64,6 +65,7 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
         "optimizer": training["optimizer"]["@optimizers"],
         "layer_decay": training["optimizer"].get("layer_decay"),
         "head_rate_scale": training["optimizer"].get("head_rate_scale"),
+        "use_averages": training["optimizer"].get("use_averages"),
         "ner_features": ner_features(tok2vec) if transformer else None,
         "pooling": pooling(tok2vec) if transformer else None,
         "ner_model": {key: ner_model.get(key) for key in NER_MODEL_SETTINGS} if transformer else None,
@@ -150,6 +152,8 @@ def recipe(settings: Dict[str, Any]) -> str:
         parts.append(f"layer decay {settings['layer_decay']:g}")
     if head_rate_scale(settings) != 1.0:
         parts.append(f"NER model at {head_rate_scale(settings):g}x the peak rate")
+    if use_averages(settings):
+        parts.append("parameter averages")
     features = settings.get("ner_features")
     if features is not None and "shape" not in features:
         parts.append("no shape feature")
@@ -428,8 +432,9 @@ def report_markdown(results: Dict[str, Any]) -> str:
         lines += ["### The Trainer recipe on the same files", "", trainer_comparison_markdown(results)]
     if joint_runs(results):
         lines += ["### One pipeline for en+es+nl against one per language", "", joint_comparison_markdown(results)]
-    if head_rate_groups(results):
-        lines += ["### The NER model's rate, by CPU", "", head_rate_markdown(results)]
+    for compared in COMPARED_SETTINGS:
+        if compared_groups(results, compared):
+            lines += [f"### {compared.section}", "", compared_markdown(results, compared)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -617,17 +622,72 @@ def head_rate_scale(settings: Dict[str, Any]) -> float:
     return settings.get("head_rate_scale") or 1.0
 
 
-def head_rate_groups(results: Dict[str, Any]) -> Dict[Tuple[str, ...], List[Dict[str, Any]]]:
-    """Our finished transformer runs that differ in the NER model's rate
+def use_averages(settings: Dict[str, Any]) -> bool:
+    """Whether a run evaluated and saved the optimizer's parameter averages
+    (runs recorded before the setting: the configs' false)."""
+    return bool(settings.get("use_averages"))
+
+
+@dataclass(frozen=True)
+class ComparedSetting:
+    """A recipe setting whose runs are set side by side, those that differ in
+    it alone: its key in a probe's settings, the table's column title, the
+    setting's name in the recipe column's title, the section title, how a run's value is read (older records lack some settings)
+    and written in a cell, and the docs/recipes.md markers its table goes
+    between."""
+
+    key: str
+    column: str
+    besides: str
+    section: str
+    value: Callable[[Dict[str, Any]], Any]
+    cell: Callable[[Any], str]
+    marker: str
+
+    @property
+    def docs_start(self) -> str:
+        return (
+            f"<!-- {self.marker}:start (rendered from benchmarks/results/results_recipe_probes.json by "
+            "`spacy project run render benchmarks`) -->"
+        )
+
+    @property
+    def docs_end(self) -> str:
+        return f"<!-- {self.marker}:end -->"
+
+
+HEAD_RATE = ComparedSetting(
+    key="head_rate_scale",
+    column="NER model's rate",
+    besides="the NER model's rate",
+    section="The NER model's rate, by CPU",
+    value=head_rate_scale,
+    cell="{:g}x".format,
+    marker="head-rate-runs",
+)
+AVERAGES = ComparedSetting(
+    key="use_averages",
+    column="Parameter averages",
+    besides="parameter averages",
+    section="Parameter averages, by CPU",
+    value=use_averages,
+    cell=lambda on: "on" if on else "off",
+    marker="averages-runs",
+)
+COMPARED_SETTINGS = (HEAD_RATE, AVERAGES)
+
+
+def compared_groups(results: Dict[str, Any], compared: ComparedSetting) -> Dict[Tuple[str, ...], List[Dict[str, Any]]]:
+    """Our finished transformer runs that differ in the `compared` setting
     alone: grouped by language, encoder, epochs, the rest of the recipe and
     the word embeddings' freezing threshold (with the encoder, it decides
-    whether they train), each group with runs at two factors or more."""
+    whether they train), each group with runs at two values or more."""
     groups: Dict[Tuple[str, ...], List[Dict[str, Any]]] = {}
     for run in results["probes"].values():
         settings = run["settings"]
         if not settings["transformer"] or run.get("unfinished"):
             continue
-        rest = {**settings, "head_rate_scale": None}
+        rest = {**settings, compared.key: None}
         key = (
             lang_cell(run),
             encoder_name(settings),
@@ -636,40 +696,33 @@ def head_rate_groups(results: Dict[str, Any]) -> Dict[Tuple[str, ...], List[Dict
             str(settings["freeze_word_embeddings_above"]),
         )
         groups.setdefault(key, []).append(run)
-    return {key: runs for key, runs in groups.items() if len({head_rate_scale(run["settings"]) for run in runs}) > 1}
+    return {key: runs for key, runs in groups.items() if len({compared.value(run["settings"]) for run in runs}) > 1}
 
 
-def head_rate_markdown(results: Dict[str, Any]) -> str:
-    """Runs that differ in the NER model's rate alone, by CPU kind and factor:
-    each run's dev F1 after its last epoch, with its seed, and their mean.
-    Runs on two CPU kinds compute differently, so a factor's effect is read
-    within one kind's rows."""
+def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str:
+    """Runs that differ in the `compared` setting alone, by CPU kind and
+    value: each run's dev F1 after its last epoch, with its seed, and their
+    mean. Runs on two CPU kinds compute differently, so a setting's effect is
+    read within one kind's rows."""
     lines = [
-        "| Lang | Encoder | Epochs | Recipe besides the NER model's rate | CPU | NER model's rate "
-        "| Runs: dev F1 at the end | Mean |",
+        f"| Lang | Encoder | Epochs | Recipe besides {compared.besides} | CPU "
+        f"| {compared.column} | Runs: dev F1 at the end | Mean |",
         "|---|---|---:|---|---|---:|---|---:|",
     ]
-    for (lang, encoder, epochs, rest, _), runs in head_rate_groups(results).items():
-        cells: Dict[Tuple[str, float], List[Dict[str, Any]]] = {}
+    for (lang, encoder, epochs, rest, _), runs in compared_groups(results, compared).items():
+        cells: Dict[Tuple[str, Any], List[Dict[str, Any]]] = {}
         for run in runs:
-            cells.setdefault((cpu_kind(run["machine"]), head_rate_scale(run["settings"])), []).append(run)
-        for (cpu, factor), cell in sorted(cells.items()):
+            cells.setdefault((cpu_kind(run["machine"]), compared.value(run["settings"])), []).append(run)
+        for (cpu, value), cell in sorted(cells.items()):
             f1s = [final_dev_f1(run) for run in cell]
             named = ", ".join(
                 f"{percent(final_dev_f1(run))} (`{run['name']}`, seed {seed(run['settings'])})" for run in cell
             )
             lines.append(
-                f"| {lang} | {encoder} | {epochs} | {rest} | {cpu} | {factor:g}x | {named} | "
+                f"| {lang} | {encoder} | {epochs} | {rest} | {cpu} | {compared.cell(value)} | {named} | "
                 f"{percent(sum(f1s) / len(f1s))} |"
             )
     return "\n".join(lines) + "\n"
-
-
-RECIPES_START = (
-    "<!-- head-rate-runs:start (rendered from benchmarks/results/results_recipe_probes.json by "
-    "`spacy project run render benchmarks`) -->"
-)
-RECIPES_END = "<!-- head-rate-runs:end -->"
 
 
 DOCS_START = (
@@ -734,15 +787,17 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
 
 def render_docs(docs: Path, results: Dict[str, Any]) -> None:
     """Put the workflow runs between the markers of docs/multilingual.md and
-    the runs by the NER model's rate between those of docs/recipes.md
+    the runs by each compared setting between theirs in docs/recipes.md
     (nothing happens where a page is missing)."""
-    for page, start, end, markdown in (
-        ("multilingual.md", DOCS_START, DOCS_END, workflow_runs_markdown),
-        ("recipes.md", RECIPES_START, RECIPES_END, head_rate_markdown),
-    ):
+    pages = [("multilingual.md", DOCS_START, DOCS_END, workflow_runs_markdown(results))]
+    pages += [
+        ("recipes.md", compared.docs_start, compared.docs_end, compared_markdown(results, compared))
+        for compared in COMPARED_SETTINGS
+    ]
+    for page, start, end, markdown in pages:
         path = docs / page
         if path.is_file():
-            text = replace_between(path.read_text(encoding="utf8"), start, end, markdown(results))
+            text = replace_between(path.read_text(encoding="utf8"), start, end, markdown)
             write_atomically(path, text.encode("utf8"))
 
 

@@ -163,6 +163,14 @@ def with_machine(entry, cpu, flags):
     return entry
 
 
+def recipes_page(folder):
+    """A docs/recipes.md with each compared setting's markers around an old table."""
+    page = folder / "recipes.md"
+    sections = [f"{c.docs_start}\nold\n{c.docs_end}\n" for c in recipe_probes.COMPARED_SETTINGS]
+    page.write_text("# Recipes\n\n" + "\n".join(sections))
+    return page
+
+
 def test_runs_that_differ_in_the_ner_models_rate_alone_are_set_side_by_side_by_cpu_kind(tmp_path):
     """One group per language, encoder, epochs and the rest of the recipe;
     one row per CPU kind and factor, with each run's seed and the mean; a
@@ -191,7 +199,7 @@ def test_runs_that_differ_in_the_ner_models_rate_alone_are_set_side_by_side_by_c
     ]
     assert runs[3]["settings"]["seed"] == 1 and runs[0]["settings"]["seed"] == 0
     results = {"probes": {entry["name"]: entry for entry in runs}}
-    table = recipe_probes.head_rate_markdown(results)
+    table = recipe_probes.compared_markdown(results, recipe_probes.HEAD_RATE)
     rows = [line for line in table.splitlines()[2:] if line]
     assert rows == [
         "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | AMD EPYC (AVX512-BF16, no AMX) | 10x "
@@ -202,20 +210,60 @@ def test_runs_that_differ_in_the_ner_models_rate_alone_are_set_side_by_side_by_c
     assert "### The NER model's rate, by CPU" in recipe_probes.report_markdown(results)
     # a run recorded before the setting is a 1x run of seed 0
     del runs[0]["settings"]["head_rate_scale"], runs[0]["settings"]["seed"]
-    assert "| Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, seed 0) |" in recipe_probes.head_rate_markdown(results)
-    page = tmp_path / "recipes.md"
-    page.write_text(f"# Recipes\n\n{recipe_probes.RECIPES_START}\nold\n{recipe_probes.RECIPES_END}\n")
+    assert "| Intel Xeon (AMX) | 1x | 80.00 (`one-xeon`, seed 0) |" in recipe_probes.compared_markdown(
+        results, recipe_probes.HEAD_RATE
+    )
+    page = recipes_page(tmp_path)
     recipe_probes.render_docs(tmp_path, results)
-    assert recipe_probes.head_rate_markdown(results) in page.read_text() and "old" not in page.read_text()
+    assert recipe_probes.compared_markdown(results, recipe_probes.HEAD_RATE) in page.read_text()
+    assert "old" not in page.read_text()
     # one factor only: nothing to set side by side
     del results["probes"]["one-xeon"]
-    assert "Intel Xeon (AMX) | 1x" not in recipe_probes.head_rate_markdown(results)
-    assert not recipe_probes.head_rate_groups({"probes": {"ten-xeon": runs[1]}})
+    assert "Intel Xeon (AMX) | 1x" not in recipe_probes.compared_markdown(results, recipe_probes.HEAD_RATE)
+    assert not recipe_probes.compared_groups({"probes": {"ten-xeon": runs[1]}}, recipe_probes.HEAD_RATE)
 
 
-def test_the_stored_runs_by_the_ner_models_rate_are_in_the_recipes_page():
+def test_runs_that_differ_in_parameter_averages_alone_are_set_side_by_side(tmp_path):
+    """The same table for use_averages: the averaged run's recipe says so, a
+    run recorded before the setting counts as without averages, and the
+    head-rate table keeps runs of the two settings apart."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    bf16 = ["avx2", "avx512f", "avx512_bf16"]
+
+    def run(name, scores, averages, **overrides):
+        folder = fake_run(
+            tmp_path / name, encoder, 2e-4, 100000, scores, {"training.optimizer.use_averages": averages, **overrides}
+        )
+        return with_machine(recipe_probes.read_probe(name, folder, "python scripts/train.py ..."), "AMD EPYC", bf16)
+
+    runs = [
+        run("plain", [0.05, 0.80], False),
+        run("averaged", [0.05, 0.81], True),
+        run("averaged-seed-1", [0.05, 0.85], True, **{"system.seed": 1}),
+    ]
+    assert runs[1]["settings"]["use_averages"] is True
+    assert recipe_probes.recipe(runs[1]["settings"]) == "peak 0.0002, warmup 0.1, parameter averages"
+    del runs[0]["settings"]["use_averages"]
+    results = {"probes": {entry["name"]: entry for entry in runs}}
+    rows = [line for line in recipe_probes.compared_markdown(results, recipe_probes.AVERAGES).splitlines()[2:] if line]
+    assert rows == [
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | AMD EPYC (AVX512-BF16, no AMX) | off "
+        "| 80.00 (`plain`, seed 0) | 80.00 |",
+        "| es | `xlmr` | 4 | peak 0.0002, warmup 0.1 | AMD EPYC (AVX512-BF16, no AMX) | on "
+        "| 81.00 (`averaged`, seed 0), 85.00 (`averaged-seed-1`, seed 1) | 83.00 |",
+    ]
+    assert "### Parameter averages, by CPU" in recipe_probes.report_markdown(results)
+    assert not recipe_probes.compared_groups(results, recipe_probes.HEAD_RATE)
+    page = recipes_page(tmp_path)
+    recipe_probes.render_docs(tmp_path, results)
+    assert rows[1] in page.read_text() and "old" not in page.read_text()
+
+
+@pytest.mark.parametrize("compared", recipe_probes.COMPARED_SETTINGS, ids=lambda compared: compared.key)
+def test_the_stored_runs_by_each_compared_setting_are_in_the_recipes_page(compared):
     results = json.loads((RESULTS_DIR / "results_recipe_probes.json").read_text())
-    assert recipe_probes.head_rate_markdown(results) in (PROJECT_DIR / "docs" / "recipes.md").read_text()
+    page = (PROJECT_DIR / "docs" / "recipes.md").read_text()
+    assert f"{compared.docs_start}\n{recipe_probes.compared_markdown(results, compared)}\n{compared.docs_end}" in page
 
 
 def test_the_stored_workflow_runs_are_in_the_multilingual_page():

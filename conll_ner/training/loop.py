@@ -225,8 +225,6 @@ def train_resumable(
         finalize_logger()
         save_checkpoint(False)
     shutil.rmtree(state_folder, ignore_errors=True)
-    if optimizer.averages:
-        nlp.use_params(optimizer.averages)
     stdout.write(msg.good("Saved pipeline to output directory", output_path / DIR_MODEL_LAST) + "\n")
 
 

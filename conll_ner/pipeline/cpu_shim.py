@@ -12,6 +12,8 @@ small multilingual encoder's parameters) and thinc's Adam then updates every
 row while a batch reads a few hundred. Frozen, an update costs what it costs
 on a copy trimmed to the data's pieces, and the shipped vocabulary stays
 whole (why and the measurements: docs/recipes.md, docs/decisions.md).
+Inside `use_params` it computes with the optimizer's parameter averages,
+which thinc's own torch wrapper never applies to the encoder.
 
 torch, srsly and spacy-transformers are imported where available: packaged
 CNN pipelines carry this module too and need none of them.

@@ -632,8 +632,9 @@ def use_averages(settings: Dict[str, Any]) -> bool:
 class ComparedSetting:
     """A recipe setting whose runs are set side by side, those that differ in
     it alone: its key in a probe's settings, the table's column title, the
-    setting's name in the recipe column's title, the section title, how a run's value is read (older records lack some settings)
-    and written in a cell, and the docs/recipes.md markers its table goes
+    setting's name in the recipe column's title, the section title, how a
+    run's value is read (older records lack some settings) and written in a
+    cell, and the name of the docs/recipes.md markers its table goes
     between."""
 
     key: str

@@ -628,6 +628,15 @@ def use_averages(settings: Dict[str, Any]) -> bool:
     return bool(settings.get("use_averages"))
 
 
+def docs_markers(name: str) -> Tuple[str, str]:
+    """The markers a docs page's table rendered from the probes' results goes between."""
+    return (
+        f"<!-- {name}:start (rendered from benchmarks/results/results_recipe_probes.json by "
+        "`spacy project run render benchmarks`) -->",
+        f"<!-- {name}:end -->",
+    )
+
+
 @dataclass(frozen=True)
 class ComparedSetting:
     """A recipe setting whose runs are set side by side, those that differ in
@@ -647,14 +656,11 @@ class ComparedSetting:
 
     @property
     def docs_start(self) -> str:
-        return (
-            f"<!-- {self.marker}:start (rendered from benchmarks/results/results_recipe_probes.json by "
-            "`spacy project run render benchmarks`) -->"
-        )
+        return docs_markers(self.marker)[0]
 
     @property
     def docs_end(self) -> str:
-        return f"<!-- {self.marker}:end -->"
+        return docs_markers(self.marker)[1]
 
 
 HEAD_RATE = ComparedSetting(
@@ -726,11 +732,7 @@ def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str
     return "\n".join(lines) + "\n"
 
 
-DOCS_START = (
-    "<!-- workflow-runs:start (rendered from benchmarks/results/results_recipe_probes.json by "
-    "`spacy project run render benchmarks`) -->"
-)
-DOCS_END = "<!-- workflow-runs:end -->"
+DOCS_START, DOCS_END = docs_markers("workflow-runs")
 
 
 def is_workflow_run(probe: Dict[str, Any]) -> bool:

@@ -278,6 +278,7 @@ def read_trainer_run(name: str, result_json: Path, lang: str, command: str, rema
         "lang": lang,
         "encoder": result["config"]["model_dir"],
         "epochs": result["config"]["epochs"],
+        "seed": result["config"].get("seed", 0),
         "bf16": result["config"]["bf16"],
         "learning_rate": result["config"]["learning_rate"],
         "batch_size": result["config"]["batch_size"],
@@ -566,36 +567,81 @@ def joint_comparison_markdown(results: Dict[str, Any], joints: Optional[List[Dic
     return "\n".join(lines) + "\n"
 
 
+def seed_runs_cell(runs: List[Tuple[str, float, int]]) -> str:
+    """Runs given as (name, dev F1 after the last epoch, seed)."""
+    return ", ".join(f"{percent(f1)} ({name}, seed {run_seed})" for name, f1, run_seed in runs)
+
+
+def mean(values: List[float]) -> float:
+    return sum(values) / len(values)
+
+
+def trainer_groups(results: Dict[str, Any]) -> Dict[Tuple[Any, ...], List[Dict[str, Any]]]:
+    """The Trainer runs by language, epochs and recipe: runs that differ in
+    their seed alone (and the trimmed copy of the encoder, whose outputs on
+    the files are the full encoder's) share a group."""
+    groups: Dict[Tuple[Any, ...], List[Dict[str, Any]]] = {}
+    for trainer in results.get("trainer_runs", {}).values():
+        key = (trainer["lang"], trainer["epochs"], trainer["learning_rate"], trainer["batch_size"], trainer["bf16"])
+        groups.setdefault(key, []).append(trainer)
+    return groups
+
+
+def recipe_key(settings: Dict[str, Any]) -> Tuple[str, str, str]:
+    """What runs of one language and epochs share where they differ in their
+    seed alone (or the CPU they ran on): the encoder, the recipe and the word
+    embeddings' freezing threshold (with the encoder, it decides whether they
+    train)."""
+    return encoder_name(settings), recipe(settings), str(settings["freeze_word_embeddings_above"])
+
+
+def seed_groups(runs: List[Dict[str, Any]]) -> Dict[Tuple[str, str, str], List[Dict[str, Any]]]:
+    """Runs of one language and epochs by `recipe_key`."""
+    groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(recipe_key(run["settings"]), []).append(run)
+    return groups
+
+
 def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
-    """Each Trainer run beside every transformer run of ours of the same
-    language and epochs, each with its recipe (the documented command's and
-    the probes' at full length), and the CNN default's run of that language
-    (dev F1 after the last epoch; differences in points), then the Trainer
-    runs' curves and each one's command, machine and date."""
+    """The Trainer recipe's runs of a language and epochs beside each recipe
+    of ours run at the same language and epochs (the documented command's
+    and the probes' at full length) and the CNN default's run of that
+    language: dev F1 after the last epoch of every run, with its seed, and
+    the mean over each recipe's runs, which the differences (in points)
+    compare, since one run of either side moves by about a point with its
+    seed. Then the Trainer runs' curves and each one's command, machine and
+    date."""
     trainer_runs = list(results.get("trainer_runs", {}).values())
     lines = [
-        "| Lang | Epochs | Ours (run): dev F1 | Our recipe | Trainer recipe (run): dev F1 | Ours - Trainer "
-        "| CNN default (run): dev F1 | Ours - CNN |",
-        "|---|---:|---|---|---|---:|---|---:|",
+        "| Lang | Epochs | Our encoder; recipe | Ours: dev F1 (run, seed) | Ours: mean | Trainer recipe: dev F1 "
+        "(run, seed) | Trainer: mean | Ours - Trainer | CNN default (run): dev F1 | Ours - CNN |",
+        "|---|---:|---|---|---:|---|---:|---:|---|---:|",
     ]
-    for trainer in trainer_runs:
-        ours = runs_like_trainer_run(results, trainer)
-        cnn = cnn_default_run(results, trainer["lang"])
-        trainer_cell = f"{percent(trainer['dev_f1'])} ({trainer['name']})"
-        for run in ours or [None]:
-            ours_cell = f"{percent(final_dev_f1(run))} ({run['name']})" if run else "not run"
-            recipe_cell = recipe(run["settings"]) if run else "-"
-            margin = target_cell(100 * (final_dev_f1(run) - trainer["dev_f1"]), TRAINER_MARGIN) if run else "-"
-            cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
-            cnn_margin = target_cell(100 * (final_dev_f1(run) - final_dev_f1(cnn)), CNN_MARGIN) if run and cnn else "-"
+    for trainers in trainer_groups(results).values():
+        lang, epochs = trainers[0]["lang"], trainers[0]["epochs"]
+        trainer_mean = mean([trainer["dev_f1"] for trainer in trainers])
+        trainer_cells = seed_runs_cell([(t["name"], t["dev_f1"], t.get("seed", 0)) for t in trainers])
+        trainer_cells += f" | {percent(trainer_mean)}"
+        cnn = cnn_default_run(results, lang)
+        cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
+        ours = seed_groups(runs_like_trainer_run(results, trainers[0]))
+        if not ours:
+            lines.append(f"| {lang} | {epochs:g} | - | not run | - | {trainer_cells} | - | {cnn_cell} | - |")
+        for (encoder, our_recipe, _), runs in ours.items():
+            named_runs = [(run["name"], final_dev_f1(run), seed(run["settings"])) for run in runs]
+            ours_mean = mean([f1 for _, f1, _ in named_runs])
+            margin = target_cell(100 * (ours_mean - trainer_mean), TRAINER_MARGIN)
+            cnn_margin = target_cell(100 * (ours_mean - final_dev_f1(cnn)), CNN_MARGIN) if cnn else "-"
             lines.append(
-                f"| {trainer['lang']} | {trainer['epochs']:g} | {ours_cell} | {recipe_cell} | {trainer_cell} | {margin} "
-                f"| {cnn_cell} | {cnn_margin} |"
+                f"| {lang} | {epochs:g} | {encoder}; {our_recipe} | {seed_runs_cell(named_runs)} "
+                f"| {percent(ours_mean)} | {trainer_cells} | {margin} | {cnn_cell} | {cnn_margin} |"
             )
     lines += [
         "",
-        "| Trainer run | Lang | Encoder | Recipe | Steps | Dev F1 by epoch | Minutes per epoch | Training words/s |",
-        "|---|---|---|---|---:|---|---:|---:|",
+        "| Trainer run | Lang | Encoder | Recipe | Seed | Steps | Dev F1 by epoch | Minutes per epoch "
+        "| Training words/s |",
+        "|---|---|---|---|---:|---:|---|---:|---:|",
     ]
     for trainer in trainer_runs:
         curve = ", ".join(f"{percent(point['dev_f1'])} ({point['epoch']:g})" for point in trainer["curve"])
@@ -603,8 +649,8 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
         recipe_cell = f"{trainer['learning_rate']:g}, batch {trainer['batch_size']}, {precision}"
         lines.append(
             f"| {trainer['name']} | {trainer['lang']} | `{Path(trainer['encoder']).name}` | {recipe_cell} | "
-            f"{trainer['steps']:,} | {curve} | {trainer['train_seconds'] / trainer['epochs'] / 60:.0f} | "
-            f"{trainer['train_words_per_second']:,.0f} |"
+            f"{trainer.get('seed', 0)} | {trainer['steps']:,} | {curve} | "
+            f"{trainer['train_seconds'] / trainer['epochs'] / 60:.0f} | {trainer['train_words_per_second']:,.0f} |"
         )
     lines = with_what_ran_where(lines, trainer_runs)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -686,22 +732,14 @@ COMPARED_SETTINGS = (HEAD_RATE, AVERAGES)
 
 def compared_groups(results: Dict[str, Any], compared: ComparedSetting) -> Dict[Tuple[str, ...], List[Dict[str, Any]]]:
     """Our finished transformer runs that differ in the `compared` setting
-    alone: grouped by language, encoder, epochs, the rest of the recipe and
-    the word embeddings' freezing threshold (with the encoder, it decides
-    whether they train), each group with runs at two values or more."""
+    alone: grouped by language, epochs and the `recipe_key` of the rest,
+    each group with runs at two values or more."""
     groups: Dict[Tuple[str, ...], List[Dict[str, Any]]] = {}
     for run in results["probes"].values():
         settings = run["settings"]
         if not settings["transformer"] or run.get("unfinished"):
             continue
-        rest = {**settings, compared.key: None}
-        key = (
-            lang_cell(run),
-            encoder_name(settings),
-            epochs_cell(run),
-            recipe(rest),
-            str(settings["freeze_word_embeddings_above"]),
-        )
+        key = (lang_cell(run), epochs_cell(run), *recipe_key({**settings, compared.key: None}))
         groups.setdefault(key, []).append(run)
     return {key: runs for key, runs in groups.items() if len({compared.value(run["settings"]) for run in runs}) > 1}
 
@@ -716,7 +754,7 @@ def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str
         f"| {compared.column} | Runs: dev F1 at the end | Mean |",
         "|---|---|---:|---|---|---:|---|---:|",
     ]
-    for (lang, encoder, epochs, rest, _), runs in compared_groups(results, compared).items():
+    for (lang, epochs, encoder, rest, _), runs in compared_groups(results, compared).items():
         cells: Dict[Tuple[str, Any], List[Dict[str, Any]]] = {}
         for run in runs:
             cells.setdefault((cpu_kind(run["machine"]), compared.value(run["settings"])), []).append(run)
@@ -773,7 +811,8 @@ def workflow_runs_markdown(results: Dict[str, Any]) -> str:
     if results.get("trainer_runs"):
         lines += [
             "Against the Hugging Face Trainer recipe of the model cards (benchmarks/hf_baseline.py) with the same "
-            "encoder, files and epochs, and the CNN default (dev F1 after the last epoch):",
+            "encoder, files and epochs, and the CNN default: each run's dev F1 after its last epoch, and the mean "
+            "of each recipe's runs (of several seeds, where they were run), which the differences compare:",
             "",
             trainer_comparison_markdown(results),
         ]

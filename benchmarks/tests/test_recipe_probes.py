@@ -271,8 +271,9 @@ def test_the_stored_workflow_runs_are_in_the_multilingual_page():
     assert recipe_probes.workflow_runs_markdown(results) in (PROJECT_DIR / "docs" / "multilingual.md").read_text()
 
 
-def trainer_result(folder, f1s, epochs):
-    """What benchmarks/hf_baseline.py writes with --dev-curve."""
+def trainer_result(folder, f1s, epochs, seed=None):
+    """What benchmarks/hf_baseline.py writes with --dev-curve (before it
+    wrote the seed, where `seed` is None)."""
     result = {
         "f1": f1s[-1],
         "steps": 12 * len(f1s),
@@ -286,9 +287,10 @@ def trainer_result(folder, f1s, epochs):
             "bf16": True,
             "learning_rate": 3e-5,
             "batch_size": 16,
+            **({} if seed is None else {"seed": seed}),
         },
     }
-    path = folder / "hf.json"
+    path = folder / f"hf-{seed}.json"
     path.write_text(json.dumps(result))
     return path
 
@@ -321,12 +323,12 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
 
     table = recipe_probes.trainer_comparison_markdown(stored)
     assert (
-        "| es | 2 | 81.23 (es-ours) | peak 0.0001, warmup 0.1 | 75.12 (es-hf) | +6.11 (met: target +1) | 70.00 (es-cnn) "
-        "| +11.23 (met: target +5) |" in table
+        "| es | 2 | `xlmr`; peak 0.0001, warmup 0.1 | 81.23 (es-ours, seed 0) | 81.23 | 75.12 (es-hf, seed 0) | 75.12 "
+        "| +6.11 (met: target +1) | 70.00 (es-cnn) | +11.23 (met: target +5) |" in table
     )
     # 1,200 s over 2 epochs
     assert (
-        "| es-hf | es | `e5-trimmed-es` | 3e-05, batch 16, bf16 autocast | 24 | 50.00 (1), 75.12 (2) | 10 | 321 |"
+        "| es-hf | es | `e5-trimmed-es` | 3e-05, batch 16, bf16 autocast | 0 | 24 | 50.00 (1), 75.12 (2) | 10 | 321 |"
         in table
     )
     assert "`es-hf`: `python hf ...`" in table
@@ -335,7 +337,39 @@ def test_trainer_runs_are_compared_with_our_run_and_the_cnn_of_their_language_an
     # a Trainer run whose epochs no run of ours has is listed as such
     other = recipe_probes.read_trainer_run("es-hf-3", trainer_result(tmp_path, [0.7], 3.0), "es", "python hf ...")
     table = recipe_probes.trainer_comparison_markdown({**stored, "trainer_runs": {"es-hf-3": other}})
-    assert "| es | 3 | not run | - | 70.00 (es-hf-3) | - | 70.00 (es-cnn) | - |" in table
+    assert "| es | 3 | - | not run | - | 70.00 (es-hf-3, seed 0) | 70.00 | - | 70.00 (es-cnn) | - |" in table
+
+
+def test_runs_of_several_seeds_are_compared_by_their_means(tmp_path):
+    """Runs that differ in their seed alone share a row on each side and the
+    margins compare the means; another recipe of ours gets a row of its own."""
+    encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())
+    results = tmp_path / "results.json"
+    for name, rate, scores, overrides in (
+        ("ours-seed-0", 1e-4, [0.05, 0.80], None),
+        ("ours-seed-1", 1e-4, [0.05, 0.84], {"system.seed": 1}),
+        ("ours-3e-4", 3e-4, [0.05, 0.90], None),
+    ):
+        run = fake_run(tmp_path / name, encoder, rate, 100000, scores, overrides)
+        recipe_probes.store(recipe_probes.read_probe(name, run, "python scripts/train.py ..."), results)
+    for seed, f1 in ((None, 0.79), (1, 0.78)):
+        path = trainer_result(tmp_path, [0.5, f1], 4.0, seed)
+        trainer = recipe_probes.read_trainer_run(f"hf-{seed}", path, "es", "python hf ...")
+        assert trainer["seed"] == (seed or 0)
+        recipe_probes.store_in("trainer_runs", trainer, results)
+
+    table = recipe_probes.trainer_comparison_markdown(json.loads(results.read_text()))
+    trainer_cells = "| 79.00 (hf-None, seed 0), 78.00 (hf-1, seed 1) | 78.50 |"
+    assert (
+        "| es | 4 | `xlmr`; peak 0.0001, warmup 0.1 | 80.00 (ours-seed-0, seed 0), 84.00 (ours-seed-1, seed 1) "
+        f"| 82.00 {trainer_cells} +3.50 (met: target +1) | not run | - |" in table
+    )
+    assert (
+        f"| es | 4 | `xlmr`; peak 0.0003, warmup 0.1 | 90.00 (ours-3e-4, seed 0) | 90.00 {trainer_cells} "
+        "+11.50 (met: target +1) |" in table
+    )
+    assert table.count("| es | 4 |") == 2
+    assert "| hf-1 | es | `e5-trimmed-es` | 3e-05, batch 16, bf16 autocast | 1 |" in table
 
 
 def test_a_margin_below_its_target_says_missed():

@@ -18,6 +18,7 @@ runs are compared with the Trainer's at the same epochs, on the same files.
 
 import json
 import shlex
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -572,10 +573,6 @@ def seed_runs_cell(runs: List[Tuple[str, float, int]]) -> str:
     return ", ".join(f"{percent(f1)} ({name}, seed {run_seed})" for name, f1, run_seed in runs)
 
 
-def mean(values: List[float]) -> float:
-    return sum(values) / len(values)
-
-
 def trainer_groups(results: Dict[str, Any]) -> Dict[Tuple[Any, ...], List[Dict[str, Any]]]:
     """The Trainer runs by language, epochs and recipe: runs that differ in
     their seed alone (and the trimmed copy of the encoder, whose outputs on
@@ -620,7 +617,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
     ]
     for trainers in trainer_groups(results).values():
         lang, epochs = trainers[0]["lang"], trainers[0]["epochs"]
-        trainer_mean = mean([trainer["dev_f1"] for trainer in trainers])
+        trainer_mean = statistics.mean([trainer["dev_f1"] for trainer in trainers])
         trainer_cells = seed_runs_cell([(t["name"], t["dev_f1"], t.get("seed", 0)) for t in trainers])
         trainer_cells += f" | {percent(trainer_mean)}"
         cnn = cnn_default_run(results, lang)
@@ -630,7 +627,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
             lines.append(f"| {lang} | {epochs:g} | - | not run | - | {trainer_cells} | - | {cnn_cell} | - |")
         for (encoder, our_recipe, _), runs in ours.items():
             named_runs = [(run["name"], final_dev_f1(run), seed(run["settings"])) for run in runs]
-            ours_mean = mean([f1 for _, f1, _ in named_runs])
+            ours_mean = statistics.mean([f1 for _, f1, _ in named_runs])
             margin = target_cell(100 * (ours_mean - trainer_mean), TRAINER_MARGIN)
             cnn_margin = target_cell(100 * (ours_mean - final_dev_f1(cnn)), CNN_MARGIN) if cnn else "-"
             lines.append(

@@ -618,7 +618,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
     for trainers in trainer_groups(results).values():
         lang, epochs = trainers[0]["lang"], trainers[0]["epochs"]
         trainer_mean = statistics.mean([trainer["dev_f1"] for trainer in trainers])
-        trainer_cells = seed_runs_cell([(t["name"], t["dev_f1"], t.get("seed", 0)) for t in trainers])
+        trainer_cells = seed_runs_cell([(t["name"], t["dev_f1"], seed(t)) for t in trainers])
         trainer_cells += f" | {percent(trainer_mean)}"
         cnn = cnn_default_run(results, lang)
         cnn_cell = f"{percent(final_dev_f1(cnn))} ({cnn['name']})" if cnn else "not run"
@@ -646,7 +646,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
         recipe_cell = f"{trainer['learning_rate']:g}, batch {trainer['batch_size']}, {precision}"
         lines.append(
             f"| {trainer['name']} | {trainer['lang']} | `{Path(trainer['encoder']).name}` | {recipe_cell} | "
-            f"{trainer.get('seed', 0)} | {trainer['steps']:,} | {curve} | "
+            f"{seed(trainer)} | {trainer['steps']:,} | {curve} | "
             f"{trainer['train_seconds'] / trainer['epochs'] / 60:.0f} | {trainer['train_words_per_second']:,.0f} |"
         )
     lines = with_what_ran_where(lines, trainer_runs)
@@ -654,8 +654,9 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
 
 
 def seed(settings: Dict[str, Any]) -> int:
-    """A run's random seed ([system] seed). Runs recorded before probes
-    recorded it ran with the configs' seed, 0."""
+    """A run's random seed: a probe's [system] seed, a Trainer run's
+    --seed. Runs recorded before their seed was ran with seed 0 (the configs'
+    and benchmarks/hf_baseline.py's default)."""
     return settings.get("seed", 0)
 
 
@@ -762,7 +763,7 @@ def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str
             )
             lines.append(
                 f"| {lang} | {encoder} | {epochs} | {rest} | {cpu} | {compared.cell(value)} | {named} | "
-                f"{percent(sum(f1s) / len(f1s))} |"
+                f"{percent(statistics.mean(f1s))} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -108,8 +108,9 @@ def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
 
 
 # The NER model's settings a probe may change (spacy.TransitionBasedParser.v2),
-# with configs/transformer.cfg's values
-NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False}
+# with configs/transformer.cfg's values; runs recorded before a key have the
+# configs' value for it
+NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False, "hidden_width": 64}
 
 
 # The transformer's windows (spacy-transformers.strided_spans.v1) with

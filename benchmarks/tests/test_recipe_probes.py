@@ -82,8 +82,16 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     upper_run = recipe_probes.read_probe(
         "upper", fake_run(tmp_path / "upper", encoder, 1e-4, 100000, [0.1], upper), "x"
     )
-    assert upper_run["settings"]["ner_model"] == {"extra_state_tokens": False, "use_upper": True}
+    assert upper_run["settings"]["ner_model"] == {"extra_state_tokens": False, "use_upper": True, "hidden_width": 64}
     assert recipe_probes.recipe(upper_run["settings"]) == "peak 0.0001, warmup 0.1, NER use_upper true"
+    wider = {"components.ner.model.hidden_width": 256}
+    wider_run = recipe_probes.read_probe(
+        "wider", fake_run(tmp_path / "wider", encoder, 1e-4, 100000, [0.1], wider), "x"
+    )
+    assert recipe_probes.recipe(wider_run["settings"]) == "peak 0.0001, warmup 0.1, NER hidden_width 256"
+    # a run recorded before hidden_width was: the configs' width, so no part of its recipe
+    recorded_before = dict(wider_run["settings"], ner_model={"extra_state_tokens": False, "use_upper": False})
+    assert recipe_probes.recipe(recorded_before) == "peak 0.0001, warmup 0.1"
     head = {"training.optimizer.head_rate_scale": 5.0}
     head_run = recipe_probes.read_probe("head", fake_run(tmp_path / "head", encoder, 1e-4, 100000, [0.1], head), "x")
     assert recipe_probes.recipe(head_run["settings"]) == "peak 0.0001, warmup 0.1, NER model at 5x the peak rate"

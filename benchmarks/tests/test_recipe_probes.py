@@ -89,7 +89,7 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
         "wider", fake_run(tmp_path / "wider", encoder, 1e-4, 100000, [0.1], wider), "x"
     )
     assert recipe_probes.recipe(wider_run["settings"]) == "peak 0.0001, warmup 0.1, NER hidden_width 256"
-    # a run recorded before hidden_width was: the configs' width, so no part of its recipe
+    # a run recorded before the settings named hidden_width: the configs' width, so no part of its recipe
     recorded_before = dict(wider_run["settings"], ner_model={"extra_state_tokens": False, "use_upper": False})
     assert recipe_probes.recipe(recorded_before) == "peak 0.0001, warmup 0.1"
     head = {"training.optimizer.head_rate_scale": 5.0}

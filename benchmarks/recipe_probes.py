@@ -113,6 +113,11 @@ def pooling(tok2vec: Dict[str, Any]) -> Optional[str]:
 NER_MODEL_SETTINGS = {"extra_state_tokens": False, "use_upper": False, "hidden_width": 64}
 
 
+# The transformer pipelines' dropout (training.dropout) in
+# configs/transformer.cfg; the CNN's config has its own
+TRANSFORMER_DROPOUT = 0.1
+
+
 # The transformer's windows (spacy-transformers.strided_spans.v1) with
 # configs/transformer.cfg's values
 WINDOW_SETTINGS = {"window": 128, "stride": 96}
@@ -165,6 +170,8 @@ def recipe(settings: Dict[str, Any]) -> str:
     for key, value in (settings.get("ner_model") or {}).items():
         if value != NER_MODEL_SETTINGS[key]:
             parts.append(f"NER {key} {str(value).lower()}")
+    if settings["transformer"] and settings["dropout"] != TRANSFORMER_DROPOUT:
+        parts.append(f"dropout {settings['dropout']:g}")
     spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
     if spans and spans != WINDOW_SETTINGS:
         parts.append(f"windows of {spans['window']} tokens, stride {spans['stride']}")

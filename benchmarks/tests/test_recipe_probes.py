@@ -92,6 +92,11 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     # a run recorded before the settings named hidden_width: the configs' width, so no part of its recipe
     recorded_before = dict(wider_run["settings"], ner_model={"extra_state_tokens": False, "use_upper": False})
     assert recipe_probes.recipe(recorded_before) == "peak 0.0001, warmup 0.1"
+    more_dropout = {"training.dropout": 0.2}
+    dropout_run = recipe_probes.read_probe(
+        "dropout", fake_run(tmp_path / "dropout", encoder, 1e-4, 100000, [0.1], more_dropout), "x"
+    )
+    assert recipe_probes.recipe(dropout_run["settings"]) == "peak 0.0001, warmup 0.1, dropout 0.2"
     head = {"training.optimizer.head_rate_scale": 5.0}
     head_run = recipe_probes.read_probe("head", fake_run(tmp_path / "head", encoder, 1e-4, 100000, [0.1], head), "x")
     assert recipe_probes.recipe(head_run["settings"]) == "peak 0.0001, warmup 0.1, NER model at 5x the peak rate"
@@ -106,6 +111,7 @@ def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path
     assert default["head_rate_scale"] == 1.0
     assert recipe_probes.recipe(default) == "peak 0.0001, warmup 0.1"
     assert default["ner_model"] == recipe_probes.NER_MODEL_SETTINGS
+    assert default["dropout"] == recipe_probes.TRANSFORMER_DROPOUT
     assert default["windows"] == recipe_probes.WINDOW_SETTINGS
 
 

@@ -170,7 +170,7 @@ def recipe(settings: Dict[str, Any]) -> str:
     for key, value in (settings.get("ner_model") or {}).items():
         if value != NER_MODEL_SETTINGS[key]:
             parts.append(f"NER {key} {str(value).lower()}")
-    if settings["transformer"] and settings["dropout"] != TRANSFORMER_DROPOUT:
+    if settings["transformer"] and settings.get("dropout") not in (None, TRANSFORMER_DROPOUT):
         parts.append(f"dropout {settings['dropout']:g}")
     spans = settings.get("windows")  # runs recorded before the setting: the configs' windows
     if spans and spans != WINDOW_SETTINGS:

@@ -661,11 +661,11 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def seed(settings: Dict[str, Any]) -> int:
-    """A run's random seed: a probe's [system] seed, a Trainer run's
-    --seed. Runs recorded before their seed was ran with seed 0 (the configs'
-    and benchmarks/hf_baseline.py's default)."""
-    return settings.get("seed", 0)
+def seed(recorded: Dict[str, Any]) -> int:
+    """A run's random seed, from a probe's settings ([system] seed) or a
+    Trainer run's record (--seed). Runs recorded before their seed was ran
+    with seed 0 (the configs' and benchmarks/hf_baseline.py's default)."""
+    return recorded.get("seed", 0)
 
 
 def head_rate_scale(settings: Dict[str, Any]) -> float:

@@ -12,12 +12,19 @@ spaCy side scores.
     python benchmarks/hf_baseline.py --train eng.train --dev eng.testa \\
         --output-dir training/hf --output-json metrics/hf_train.json
 
+With `--save-every MINUTES` a run saves a Trainer checkpoint that often
+and the same command run again goes on from the last one, as the train
+step's `--save-every` does for ours, so that a full-file run of hours can
+span machine sessions.
+
 Its inference speed is measured where ours is, by benchmarks/cpu_inference.py
 (measure-hf), so that each side has one measuring path.
 """
 
+import json
 import os
 import resource
+import shutil
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -38,6 +45,7 @@ from transformers import (
     TrainerState,
     TrainingArguments,
 )
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from conll_ner.data.conll import read_conll_file
 from conll_ner.data.tags import iob_to_spans
@@ -182,7 +190,9 @@ class WallClockBudget(TrainerCallback):
 class DevCurve(TrainerCallback):
     """Score the dev set at the end of every epoch: the Trainer's learning
     curve, on the same data and scorer as the final score. Its time counts as
-    training time, as spaCy's evaluations during training do."""
+    training time, as spaCy's evaluations during training do. Each point goes
+    into the Trainer's `state.log_history`, which its checkpoints keep, so a
+    resumed run's curve has the points from before its stop (`points`)."""
 
     def __init__(
         self,
@@ -195,16 +205,88 @@ class DevCurve(TrainerCallback):
         self.words = words
         self.tags = tags
         self.bf16 = bf16
-        self.points: List[Dict[str, float]] = []
 
     def on_epoch_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
     ) -> None:
         predicted, _ = predict_tags(model, self.tokenizer, self.words, bf16=self.bf16)
         model.train()
-        self.points.append(
-            {"epoch": float(state.epoch or 0.0), "step": state.global_step, "f1": f1_score(self.tags, predicted)}
+        state.log_history.append(
+            {"epoch": float(state.epoch or 0.0), "step": state.global_step, "dev_f1": f1_score(self.tags, predicted)}
         )
+
+    @staticmethod
+    def points(state: TrainerState) -> List[Dict[str, float]]:
+        return [
+            {"epoch": entry["epoch"], "step": entry["step"], "f1": entry["dev_f1"]}
+            for entry in state.log_history
+            if "dev_f1" in entry
+        ]
+
+
+class SaveEvery(TrainerCallback):
+    """Ask the Trainer for a checkpoint once `seconds` have passed since the
+    last one: the Trainer saves every N steps or epochs, not every N minutes.
+    It also keeps the run's training seconds across stops in
+    `state.log_history`, since each `trainer.train()` call times only itself.
+
+    A save that falls due on an epoch's last update waits for the epoch's
+    end, after DevCurve's dev score: a checkpoint taken before it would
+    resume into the next epoch, and that epoch's point would be lost."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.earlier_seconds = 0.0
+        self.started = 0.0
+        self.last_save = 0.0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.earlier_seconds = self.train_seconds_before(state)
+        self.started = self.last_save = time.perf_counter()
+
+    @staticmethod
+    def train_seconds_before(state: TrainerState) -> float:
+        """The training seconds of the run before this `trainer.train()`
+        call, from the restored checkpoint's log (0 for a fresh run)."""
+        clocks = [entry["train_seconds"] for entry in state.log_history if "train_seconds" in entry]
+        return clocks[-1] if clocks else 0.0
+
+    def train_seconds(self) -> float:
+        return self.earlier_seconds + time.perf_counter() - self.started
+
+    def request_if_due(self, state: TrainerState, control: TrainerControl) -> None:
+        if time.perf_counter() - self.last_save >= self.seconds:
+            control.should_save = True
+            state.log_history.append({"step": state.global_step, "train_seconds": self.train_seconds()})
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if not float(state.epoch or 0.0).is_integer():
+            self.request_if_due(state, control)
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.request_if_due(state, control)
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.last_save = time.perf_counter()
+
+
+def checkpoint_to_resume(output_dir: Path, settings: Dict[str, object]) -> Optional[str]:
+    """The last Trainer checkpoint in `output_dir` when it holds a run of the
+    same `settings`, else None; checkpoints of other settings are removed, as
+    the train step starts afresh over a resume state of another config."""
+    settings_file = output_dir / "run_settings.json"
+    same = settings_file.exists() and json.loads(settings_file.read_text(encoding="utf-8")) == settings
+    checkpoint = get_last_checkpoint(str(output_dir))
+    if checkpoint is not None and same:
+        return checkpoint
+    remove_checkpoints(output_dir)
+    write_json(settings_file, settings)
+    return None
+
+
+def remove_checkpoints(output_dir: Path) -> None:
+    for checkpoint in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        shutil.rmtree(checkpoint)
 
 
 def train_and_evaluate(
@@ -222,6 +304,7 @@ def train_and_evaluate(
     threads: int = 0,
     dev_curve: bool = False,
     bf16: bool = False,
+    save_every: float = 0,
 ) -> Dict[str, object]:
     """Fine-tune `model_dir` with the model-card recipe, save it with its
     tokenizer to `output_dir`, and score it on the dev set; with `dev_curve`,
@@ -233,8 +316,32 @@ def train_and_evaluate(
     returned `epochs_done` is then fractional, and `train_words_per_second`
     counts the words actually trained on. Scores are seqeval's default mode,
     as 0-1 floats.
+
+    With `save_every` (minutes; 0: never) a checkpoint is saved that often
+    into `output_dir`, and a run of the same settings that finds one goes on
+    from it (the Trainer's `resume_from_checkpoint`: model, optimizer,
+    scheduler, random states and the place in the epoch); `train_seconds`
+    then sums the run's time before and after the stop. The checkpoints are
+    removed once the run ends.
     """
     torch_threads = set_threads(threads)
+    settings: Dict[str, object] = {
+        "model_dir": str(model_dir),
+        "epochs": epochs,
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "max_seconds": max_seconds,
+        "seed": seed,
+        "bf16": bf16,
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = (
+        checkpoint_to_resume(
+            output_dir, {**settings, "train": str(train_path), "max_train_sentences": max_train_sentences}
+        )
+        if save_every > 0
+        else None
+    )
     train_words, train_tags = read_sentences(train_path, max_train_sentences)
     dev_words, dev_tags = read_sentences(dev_path, max_dev_sentences)
     labels = label_list(train_tags)
@@ -260,25 +367,30 @@ def train_and_evaluate(
         warmup_steps=0,
         weight_decay=0.01,
         report_to=[],
-        save_strategy="no",
+        save_strategy="no",  # SaveEvery asks for checkpoints by the clock
+        save_total_limit=1,
         use_cpu=True,
         bf16=bf16,
         seed=seed,
     )
     curve = DevCurve(tokenizer, dev_words, dev_tags, bf16=bf16)
     callbacks: List[TrainerCallback] = [WallClockBudget(max_seconds)] if max_seconds > 0 else []
+    saves = SaveEvery(60 * save_every) if save_every > 0 else None
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=features,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer,
-        callbacks=callbacks + ([curve] if dev_curve else []),
+        callbacks=callbacks + ([curve] if dev_curve else []) + ([saves] if saves else []),
     )
+    if resume_from:
+        typer.echo(f"Resuming from {resume_from}")
     started = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - started
+    trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = saves.train_seconds() if saves else time.perf_counter() - started
     trainer.save_model(str(output_dir))
+    remove_checkpoints(output_dir)
 
     predicted, truncated = predict_tags(trainer.model, tokenizer, dev_words, bf16=bf16)
     epochs_done = float(trainer.state.epoch or 0.0)
@@ -297,17 +409,9 @@ def train_and_evaluate(
         "dev_sentences": len(dev_words),
         "dev_words": sum(len(sentence) for sentence in dev_words),
         "labels": labels,
-        "curve": curve.points,
+        "curve": DevCurve.points(trainer.state),
         "torch_threads": torch_threads,
-        "config": {
-            "model_dir": str(model_dir),
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "max_seconds": max_seconds,
-            "seed": seed,
-            "bf16": bf16,
-        },
+        "config": settings,
     }
 
 
@@ -342,6 +446,9 @@ def train_eval_command(
         False, "--bf16", help="Train and score under CPU bfloat16 autocast (the Trainer's bf16=True)"
     ),
     dev_curve: bool = typer.Option(False, "--dev-curve", help="Also score the dev set after every epoch"),
+    save_every: float = typer.Option(
+        0, "--save-every", help="Minutes between checkpoints, which a re-run goes on from; 0: never"
+    ),
 ) -> None:
     """Fine-tune with the model-card recipe and score on the dev set."""
     result = train_and_evaluate(
@@ -359,6 +466,7 @@ def train_eval_command(
         threads=threads,
         dev_curve=dev_curve,
         bf16=bf16,
+        save_every=save_every,
     )
     write_json(output_json, result)
     typer.echo(

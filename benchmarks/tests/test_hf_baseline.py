@@ -12,11 +12,12 @@ import json
 import sys
 
 import pytest
+import torch
 from processes import BENCH_DIR
 
 pytest.importorskip("transformers")
 from tiny_models import build_tiny_bert
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForTokenClassification, AutoTokenizer, TrainerState
 
 SCRIPT = BENCH_DIR / "hf_baseline.py"
 
@@ -155,3 +156,56 @@ def test_the_documented_command_runs_with_a_dev_curve_in_bfloat16(hf, tiny_bert,
     assert result["config"]["bf16"] is True
     assert [point["epoch"] for point in result["curve"]] == [1.0, 2.0]
     assert [point["step"] for point in result["curve"]] == [3, 6]
+
+
+class Stopped(Exception):
+    """What the test raises in place of a kill."""
+
+
+@pytest.mark.parametrize("stop_after", [6, 7])
+def test_a_stopped_run_goes_on_from_its_last_checkpoint(hf, tiny_bert, data, tmp_path, monkeypatch, stop_after):
+    """Killed right after its checkpoint of update 7 (of 9: 3 epochs of 3),
+    or of update 6, an epoch's last, whose checkpoint must wait for the
+    epoch's dev score, the same call goes on from there: its model and dev
+    curve are those of a run never stopped, its seconds include those before
+    the stop, and no checkpoint is left behind."""
+    train, dev = data
+    options = dict(epochs=3, batch_size=4, threads=1, dev_curve=True)
+    whole = hf.train_and_evaluate(tiny_bert, train, dev, tmp_path / "whole", **options)
+
+    def stop(self, args, state, control, **kwargs):
+        self.last_save = 0.0
+        if state.global_step == stop_after:
+            raise Stopped
+
+    stopped_dir = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        patch.setattr(hf.SaveEvery, "on_save", stop)
+        with pytest.raises(Stopped):
+            hf.train_and_evaluate(tiny_bert, train, dev, stopped_dir, save_every=1e-9, **options)
+    checkpoint = stopped_dir / f"checkpoint-{stop_after}"
+    assert list(stopped_dir.glob("checkpoint-*")) == [checkpoint]
+    seconds_before_stop = hf.SaveEvery.train_seconds_before(
+        TrainerState.load_from_json(checkpoint / "trainer_state.json")
+    )
+
+    resumed = hf.train_and_evaluate(tiny_bert, train, dev, stopped_dir, save_every=1e-9, **options)
+    assert resumed["steps"] == whole["steps"] == 9
+    assert [point["step"] for point in resumed["curve"]] == [3, 6, 9]
+    assert [point["f1"] for point in resumed["curve"]] == [point["f1"] for point in whole["curve"]]
+    assert resumed["train_seconds"] > seconds_before_stop > 0
+    assert not list(stopped_dir.glob("checkpoint-*"))
+    whole_model = AutoModelForTokenClassification.from_pretrained(tmp_path / "whole").state_dict()
+    resumed_model = AutoModelForTokenClassification.from_pretrained(stopped_dir).state_dict()
+    assert all(torch.equal(whole_model[name], resumed_model[name]) for name in whole_model)
+
+
+def test_checkpoints_of_other_settings_are_not_resumed(hf, tiny_bert, data, tmp_path, monkeypatch):
+    train, dev = data
+    stale = tmp_path / "checkpoint-7"
+    stale.mkdir()
+    (stale / "trainer_state.json").write_text("{}")
+    (tmp_path / "run_settings.json").write_text(json.dumps({"epochs": 99}))
+    assert hf.checkpoint_to_resume(tmp_path, {"epochs": 3}) is None
+    assert not stale.exists()
+    assert json.loads((tmp_path / "run_settings.json").read_text()) == {"epochs": 3}

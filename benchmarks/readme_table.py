@@ -172,15 +172,15 @@ def readme_trainer_runs(results: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     command gives (its rows are in docs/multilingual.md); where the Trainer
     has no run of those epochs, or there is no documented run, the first of
     its most epochs."""
-    chosen: Dict[str, Dict[str, Any]] = {}
+    by_lang: Dict[str, List[Dict[str, Any]]] = {}
     for trainer in results["trainer_runs"].values():
-        lang, best = trainer["lang"], chosen.get(trainer["lang"])
+        by_lang.setdefault(trainer["lang"], []).append(trainer)
+    chosen = {}
+    for lang, trainers in by_lang.items():
         documented = documented_run(results, lang)
         wanted = documented["settings"].get("epochs") if documented else None
-        if best is None or (
-            (trainer["epochs"] == wanted, trainer["epochs"]) > (best["epochs"] == wanted, best["epochs"])
-        ):
-            chosen[lang] = trainer
+        # max keeps the first of equals: the first recorded
+        chosen[lang] = max(trainers, key=lambda trainer: (trainer["epochs"] == wanted, trainer["epochs"]))
     return chosen
 
 

@@ -424,7 +424,7 @@ def test_the_readme_shows_per_language_the_trainer_run_of_the_documented_epochs_
     assert rows == ["| nl | 6 | 88.00 (`nl-new`; peak 0.0002) | 87.50 | 70.00 (10 epochs) |"]
     # a later probe of a variant recipe does not replace the documented command's recipe
     documented = ours("nl-documented", "nl", 6.0, "2026-12-03T12:00:00", 0.87)
-    documented["command"] = "spacy project run train . --vars.lang nl"
+    documented["command"] = "spacy project run train . --vars.lang nl --vars.epochs 6"
     variant = ours("nl-variant", "nl", 6.0, "2026-12-05T00:00:00", 0.86)
     variant["settings"]["pooling"] = "reduce_first.v1"
     results["probes"].update({"nl-documented": documented, "nl-variant": variant})
@@ -444,6 +444,14 @@ def test_the_readme_shows_per_language_the_trainer_run_of_the_documented_epochs_
     rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]
     assert rows == ["| nl | 6 | 87.00 (`nl-documented`; peak 0.0002) | 87.50 | 70.00 (10 epochs) |"]
     del results["probes"]["nl-8"], results["trainer_runs"]["d"]
+    # nor does a later run of the workflow at the config's epochs (the joint
+    # comparison's per-language runs), which the documented command is not
+    at_config_epochs = ours("nl-workflow-4", "nl", 4.0, "2026-12-07T00:00:00", 0.85)
+    at_config_epochs["command"] = "spacy project run train . --vars.lang nl"
+    results["probes"]["nl-workflow-4"] = at_config_epochs
+    rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]
+    assert rows == ["| nl | 6 | 87.00 (`nl-documented`; peak 0.0002) | 87.50 | 70.00 (10 epochs) |"]
+    del results["probes"]["nl-workflow-4"]
     # without the documented run, the latest run stands
     del results["probes"]["nl-documented"]
     rows = [line for line in readme_table.full_files_table(results).splitlines() if line.startswith("| nl")]
@@ -453,6 +461,21 @@ def test_the_readme_shows_per_language_the_trainer_run_of_the_documented_epochs_
     assert "2 CPU cores (native bfloat16: yes" in table
     assert readme_table.full_files_table({"probes": {}, "trainer_runs": {}}) == ""
     assert readme_table.full_files_table(None) == ""
+
+
+def test_the_documented_command_of_a_language_is_read_from_the_multilingual_page(tmp_path):
+    import readme_table
+
+    # the page as it stands: Spanish and Dutch for 6 epochs, the joint at the config's
+    for lang in ("es", "nl"):
+        command = readme_table.documented_command(lang)
+        assert command.startswith("spacy project run all . ") and readme_table.command_var(command, "epochs") == "6"
+    assert readme_table.command_var(readme_table.documented_command("multi"), "epochs") is None
+    page = tmp_path / "multilingual.md"
+    page.write_text("Run `spacy project run all . --vars.lang nl` like this:\n\n```bash\n"
+                    "spacy project run all . --vars.lang nl --vars.epochs 8\n```\n", encoding="utf8")  # fmt: skip
+    assert readme_table.command_var(readme_table.documented_command("nl", page), "epochs") == "8"
+    assert readme_table.documented_command("es", page) is None
 
 
 def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alone(tmp_path):

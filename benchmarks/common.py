@@ -18,7 +18,7 @@ from processes import run_checked
 from spacy.util import load_config
 
 from conll_ner.evaluation.metrics import evaluate_docbin
-from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, cpu_computes_int8
+from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, cpu_computes_int8, kernel_caps
 
 
 def remarks(results: Dict[str, Any]) -> List[str]:
@@ -47,7 +47,13 @@ def cpu_features(machine: Dict[str, Any]) -> str:
     named = [f"{name}: {'yes' if machine[key] else 'no'}" for key, name in CPU_FEATURES if key in machine]
     if "x86_flags" in machine:
         named.append(f"x86 flags: {' '.join(machine['x86_flags']) or 'none of ' + ' '.join(X86_FLAGS)}")
+    if machine.get("kernel_caps"):
+        named.append(f"kernels capped: {caps_text(machine)}")
     return ", ".join(named)
+
+
+def caps_text(machine: Dict[str, Any]) -> str:
+    return " ".join(f"{name}={value}" for name, value in machine["kernel_caps"].items())
 
 
 def cpu_kind(machine: Dict[str, Any]) -> str:
@@ -63,6 +69,8 @@ def cpu_kind(machine: Dict[str, Any]) -> str:
         units = "AVX2 only" if "avx2" in flags else "no AVX2"
     else:
         units = "instruction sets not recorded"
+    if machine.get("kernel_caps"):  # computes as the caps say, not as the CPU could
+        units += f"; kernels capped: {caps_text(machine)}"
     return f"{machine['cpu']} ({units})"
 
 
@@ -109,6 +117,7 @@ def machine() -> Dict[str, Any]:
         "native_bfloat16": cpu_computes_bfloat16(),
         "int8_dot_products": cpu_computes_int8(),
         "x86_flags": x86_flags(),
+        **({"kernel_caps": kernel_caps()} if kernel_caps() else {}),
     }
 
 

@@ -2,6 +2,7 @@
 the int8 build (conll_ner/packaging/int8.py), on tiny random encoders."""
 
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,8 @@ from conll_ner.pipeline import cpu_features, notices
 from conll_ner.pipeline.cpu_shim import CPUTransformerShim
 from conll_ner.pipeline.int8_encoder import ROW_SCHEME
 from conll_ner.pipeline.length_groups import equal_length_groups, length_groups
-from conll_ner.pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_model
+from conll_ner.pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_cpu_has, torch_model
 from conll_ner.pipeline.prediction_runtime import prediction_runtime
-
 
 @pytest.fixture
 def blis_ops():
@@ -216,6 +216,22 @@ def training_step(nlp):
     backprop(ArgsKwargs(args=(hidden,), kwargs={"grad_tensors": (d_hidden,)}))
     embeddings = torch_model(shim).embeddings.word_embeddings.weight
     return hidden.detach(), embeddings.grad.clone()
+
+
+@pytest.mark.parametrize(
+    "cap", [{"ATEN_CPU_CAPABILITY": "avx2"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, {"DNNL_MAX_CPU_ISA": "avx512_core"}]
+)
+def test_a_process_whose_kernels_are_capped_below_bfloat16_computes_in_fp32(cap):
+    """Capped, torch emulates bfloat16 even on a CPU that has it: the
+    runtime must not choose it there. Uncapped, the CPU's features decide."""
+    script = "from conll_ner.pipeline import cpu_features; print(cpu_features.cpu_computes_bfloat16())"
+    environment = {key: value for key, value in os.environ.items() if key not in cpu_features.KERNEL_CAP_VARIABLES}
+    uncapped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
+    capped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**environment, **cap})
+    assert uncapped.returncode == capped.returncode == 0, uncapped.stderr[-2000:] + capped.stderr[-2000:]
+    has_bfloat16 = torch_cpu_has("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    assert uncapped.stdout.split() == [str(has_bfloat16)]
+    assert capped.stdout.split() == ["False"]
 
 
 @pytest.mark.parametrize("bfloat16", [True, False])

@@ -3,8 +3,11 @@ line and the README table name what each run's CPU computes natively."""
 
 import copy
 
+import common
 import readme_table
 from common import cpu_features, machine_line
+
+from conll_ner.pipeline.cpu_features import KERNEL_CAP_VARIABLES
 
 MACHINE = {"cpu": "AMD EPYC", "cores": 2, "platform": "Linux", "native_bfloat16": False, "int8_dot_products": True}
 
@@ -25,3 +28,19 @@ def test_readme_table_says_what_each_runs_cpu_computes():
     caption = readme_table.results_table(results["full"], long).splitlines()[0]
     assert "`long`: native bfloat16: no, int8 dot products (VNNI or AMX): yes" in caption
     assert f"`full`: {cpu_features(results['full']['machine'])}" in caption
+
+
+def test_a_run_under_kernel_caps_records_them_and_is_a_cpu_kind_of_its_own(monkeypatch):
+    """Capped at AVX2 on a CPU with AVX512-BF16, a run computes as an AVX2
+    CPU would: its record says so, and its CPU kind is not the uncapped one."""
+    for name in KERNEL_CAP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    uncapped = common.machine()
+    assert "kernel_caps" not in uncapped
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = common.machine()
+    assert capped["kernel_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"} and capped["native_bfloat16"] is False
+    assert cpu_features(capped).endswith("kernels capped: ONEDNN_MAX_CPU_ISA=AVX2")
+    bfloat16_cpu = {**capped, "x86_flags": ["avx2", "avx512f", "avx512_bf16"]}
+    assert common.cpu_kind(bfloat16_cpu).endswith("(AVX512-BF16, no AMX; kernels capped: ONEDNN_MAX_CPU_ISA=AVX2)")
+    assert common.cpu_kind(bfloat16_cpu) != common.cpu_kind({**bfloat16_cpu, "kernel_caps": {}})

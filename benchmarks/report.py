@@ -12,6 +12,7 @@ import gpu_run
 import int8_weight_range
 import readme_table
 import recipe_probes
+import registry
 import train_memory
 from modes import (
     annotate,
@@ -56,8 +57,9 @@ def write_benchmarks_md(
     if "distill_scale" in stored:
         parts.append(distill_scale.report_markdown(stored["distill_scale"], stored.get("distill")))
     for mode in (annotate, inference, serving, serving_http, update_cost):
-        if mode.RESULTS_KEY in stored:
-            parts.append(mode.report_markdown(stored[mode.RESULTS_KEY]))
+        # the module's own key, then its other modes' (update_cost_avx2_kernels)
+        for key in sorted(key for key in stored if key.startswith(mode.RESULTS_KEY) and registry.module(key) is mode):
+            parts.append(mode.report_markdown(stored[key]))
     if probes:
         parts.append(recipe_probes.report_markdown(probes))
     if weight_ranges:

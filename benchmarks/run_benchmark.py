@@ -8,6 +8,7 @@ memory is its own and no measurement warms the caches of another.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,18 +27,24 @@ from wasabi import msg
 from conll_ner.files import write_atomically
 
 SETTINGS = json.loads((BENCH_DIR / "modes.json").read_text())
-# modes whose results results.json keeps under a key of their own
-KEYED_MODES = tuple(name for name, module in registry.MODES.items() if module.RESULTS_KEY)
+# modes whose results results.json keeps under a key of their own: each mode
+# of modes.json (quick checks aside) whose module has a key, under its name
+KEYED_MODES = tuple(
+    mode
+    for mode in SETTINGS
+    if not mode.startswith("_") and not registry.is_check(mode) and registry.module(mode).RESULTS_KEY
+)
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
-def merged_results(kind: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
+def merged_results(key: str, results: Dict[str, Any], previous: Dict[str, Any]) -> Dict[str, Any]:
     """What a mode's results file holds after a run: results.json keeps the
-    full mode's results at the top and the keyed modes' under their names,
-    each run replacing only its own."""
-    if kind in KEYED_MODES:
-        return {**previous, kind: results}
-    if kind == "full":
+    full mode's results at the top and the keyed modes' under their names
+    (`key`: the mode's, or for a quick check its module's), each run
+    replacing only its own."""
+    if key in KEYED_MODES:
+        return {**previous, key: results}
+    if key == "full":
         return {**results, **{key: previous[key] for key in KEYED_MODES if key in previous}}
     return results
 
@@ -76,6 +83,11 @@ def run_command(
     BENCHMARKS.md and the README's results table from the results files; a quick check writes into the
     work dir only."""
     settings = SETTINGS[mode]
+    caps = settings.get("kernel_caps", {})
+    if any(os.environ.get(name) != value for name, value in caps.items()):
+        # the caps act when torch loads, which this process has done: run again under them
+        msg.info(f"Running again with the mode's kernel caps: {caps}")
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **caps})
     for name in ("eng.train", "eng.testa"):
         if not (data_dir / "conll2003" / name).is_file():
             msg.fail(f"{data_dir / 'conll2003' / name} is missing: pass --data-dir (or --vars.data)", exits=1)
@@ -100,7 +112,7 @@ def run_command(
         curve_png = results_png(curve) if final else curve
     results["total_seconds"] = time.perf_counter() - started
     results_path = RESULTS_DIR / module.RESULTS_FILE if final else work / "results.json"
-    stored = merged_results(kind, results, (read_json(results_path) if final else None) or {})
+    stored = merged_results(mode if final else kind, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
         report_path = PROJECT_DIR / "BENCHMARKS.md"

@@ -314,11 +314,13 @@ def report_markdown(results: Dict[str, Any]) -> str:
     updates, trimmed = results["updates"], results["encoder"]["trimmed"]
     trimmed_seconds = updates["dense_trimmed"]["seconds_per_update"]
     lines = mode_header(f"## Training updates of a multilingual encoder (`{results['mode']}` mode)", results)
-    if results["settings"].get("kernel_caps"):
+    caps = results["settings"].get("kernel_caps")
+    if caps:
         lines += [
-            "Kernels capped at AVX2 (the mode's `kernel_caps`, set before torch loads): torch, oneDNN and MKL run "
-            "the code an AVX2-only CPU runs, on this CPU's cores, whose caches, clocks and units are not an "
-            "AVX2-only CPU's: an approximation of one, a CPU kind of its own, compared with no other run.",
+            f"Kernels capped at AVX2 (the mode's `kernel_caps`, set before the libraries load: "
+            f"{', '.join(caps)}): the libraries they cap run the code an AVX2-only CPU runs, on this CPU's cores, "
+            "whose caches, clocks and units are not an AVX2-only CPU's: an approximation of one, a CPU kind of its "
+            "own, compared with no other run.",
             "",
         ]
     lines += [

@@ -11,9 +11,16 @@ from typing import Dict
 from .library_internals import torch_cpu_has
 
 # the environment variables that cap the instruction sets of torch's own
-# kernels, of oneDNN's (ONEDNN_MAX_CPU_ISA, formerly DNNL_MAX_CPU_ISA) and of
-# MKL's; ONNX Runtime's int8 kernels have no such setting
-KERNEL_CAP_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+# kernels, of oneDNN's (ONEDNN_MAX_CPU_ISA, formerly DNNL_MAX_CPU_ISA), of
+# MKL's and of numpy's OpenBLAS (a core type: Haswell is AVX2's); ONNX
+# Runtime's int8 kernels have no such setting
+KERNEL_CAP_VARIABLES = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "OPENBLAS_CORETYPE",
+)
 # oneDNN's instruction sets without bfloat16 dot products, as it names them
 ONEDNN_ISAS_WITHOUT_BFLOAT16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 

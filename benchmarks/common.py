@@ -97,6 +97,7 @@ def machine_line(machine: Dict[str, Any]) -> str:
 
 
 def machine() -> Dict[str, Any]:
+    caps = kernel_caps()
     cpu = (
         next(
             (
@@ -117,7 +118,7 @@ def machine() -> Dict[str, Any]:
         "native_bfloat16": cpu_computes_bfloat16(),
         "int8_dot_products": cpu_computes_int8(),
         "x86_flags": x86_flags(),
-        **({"kernel_caps": kernel_caps()} if kernel_caps() else {}),
+        **({"kernel_caps": caps} if caps else {}),
     }
 
 

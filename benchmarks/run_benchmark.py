@@ -45,7 +45,7 @@ def merged_results(key: str, results: Dict[str, Any], previous: Dict[str, Any]) 
     if key in KEYED_MODES:
         return {**previous, key: results}
     if key == "full":
-        return {**results, **{key: previous[key] for key in KEYED_MODES if key in previous}}
+        return {**results, **{keyed: previous[keyed] for keyed in KEYED_MODES if keyed in previous}}
     return results
 
 
@@ -85,7 +85,7 @@ def run_command(
     settings = SETTINGS[mode]
     caps = settings.get("kernel_caps", {})
     if any(os.environ.get(name) != value for name, value in caps.items()):
-        # the caps act when torch loads, which this process has done: run again under them
+        # the caps act when the libraries load, which this process has done: run again under them
         msg.info(f"Running again with the mode's kernel caps: {caps}")
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **caps})
     for name in ("eng.train", "eng.testa"):

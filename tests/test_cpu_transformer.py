@@ -27,6 +27,7 @@ from conll_ner.pipeline.length_groups import equal_length_groups, length_groups
 from conll_ner.pipeline.library_internals import shim_grad_scaling, shim_mixed_precision, torch_cpu_has, torch_model
 from conll_ner.pipeline.prediction_runtime import prediction_runtime
 
+
 @pytest.fixture
 def blis_ops():
     previous = get_current_ops()

@@ -1,6 +1,8 @@
 """The mode registry: which module of benchmarks/modes/ a mode of modes.json
 runs (modes/__init__.py says what a mode module has)."""
 
+import json
+from pathlib import Path
 from types import ModuleType
 
 from modes import (
@@ -42,3 +44,12 @@ def is_check(mode: str) -> bool:
 
 def module(mode: str) -> ModuleType:
     return MODES[kind(mode)]
+
+
+# Settings of each mode (benchmarks/modes.json)
+SETTINGS = json.loads((Path(__file__).resolve().parent / "modes.json").read_text())
+# modes whose results results.json keeps under a key of their own: each mode
+# of modes.json (quick checks aside) whose module has a key, under its name
+KEYED_MODES = tuple(
+    mode for mode in SETTINGS if not mode.startswith("_") and not is_check(mode) and module(mode).RESULTS_KEY
+)

@@ -57,9 +57,10 @@ def write_benchmarks_md(
     if "distill_scale" in stored:
         parts.append(distill_scale.report_markdown(stored["distill_scale"], stored.get("distill")))
     for mode in (annotate, inference, serving, serving_http, update_cost):
-        # the module's own key, then its other modes' (update_cost_avx2_kernels)
-        for key in sorted(key for key in stored if key.startswith(mode.RESULTS_KEY) and registry.module(key) is mode):
-            parts.append(mode.report_markdown(stored[key]))
+        # the module's own mode, then its other modes (update_cost_avx2_kernels)
+        for key in registry.KEYED_MODES:
+            if key in stored and registry.module(key) is mode:
+                parts.append(mode.report_markdown(stored[key]))
     if probes:
         parts.append(recipe_probes.report_markdown(probes))
     if weight_ranges:

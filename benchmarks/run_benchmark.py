@@ -20,20 +20,13 @@ import gpu_run
 import registry
 import typer
 from common import machine, versions
-from processes import BENCH_DIR, PROJECT_DIR, RESULTS_DIR, WORK_DIR
+from processes import PROJECT_DIR, RESULTS_DIR, WORK_DIR
+from registry import KEYED_MODES, SETTINGS
 from report import read_json, render_pages, results_png, write_benchmarks_md
 from wasabi import msg
 
 from conll_ner.files import write_atomically
 
-SETTINGS = json.loads((BENCH_DIR / "modes.json").read_text())
-# modes whose results results.json keeps under a key of their own: each mode
-# of modes.json (quick checks aside) whose module has a key, under its name
-KEYED_MODES = tuple(
-    mode
-    for mode in SETTINGS
-    if not mode.startswith("_") and not registry.is_check(mode) and registry.module(mode).RESULTS_KEY
-)
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 

@@ -76,7 +76,7 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "dropout": training["dropout"],
-        "vocabulary_rows": vocabulary_rows(transformer.get("name")),
+        "vocabulary_rows": vocabulary_rows(transformer.get("name"), project_dir),
         "language_copies": language_copies(config),
         "seed": config["system"]["seed"],
     }
@@ -185,14 +185,18 @@ def recipe(settings: Dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def vocabulary_rows(checkpoint: Optional[str]) -> Optional[int]:
-    """The encoder's vocabulary size, where its checkpoint is at hand."""
+def vocabulary_rows(checkpoint: Optional[str], project_dir: Optional[Path] = None) -> Optional[int]:
+    """The encoder's vocabulary size, where its checkpoint is at hand: a
+    relative folder is looked for in the run's project folder first, where
+    the train step read it, so that the record does not depend on the
+    folder it is made from."""
     if not checkpoint:
         return None
     from transformers import AutoConfig
 
+    in_project = project_dir / checkpoint if project_dir is not None else None
     try:
-        return AutoConfig.from_pretrained(checkpoint).vocab_size
+        return AutoConfig.from_pretrained(str(in_project) if in_project and in_project.is_dir() else checkpoint).vocab_size
     except (OSError, ValueError):
         return None
 

@@ -57,6 +57,24 @@ def test_probes_are_read_from_their_runs_stored_by_name_and_rendered(tmp_path):
     assert "`dense`: `python scripts/train.py ...`" in report
 
 
+def test_an_encoder_named_from_the_project_folder_is_found_whatever_folder_records_it(tmp_path, monkeypatch):
+    """The workflow names its encoder relative to the project
+    (assets/encoders/...): the record reads its vocabulary there, not from
+    the folder the record command runs in, or a run recorded from another
+    checkout would lose its word-embedding setting and drop out of the
+    comparisons that match runs by recipe."""
+    project = tmp_path / "project"
+    encoder = build_tiny_xlmr(project / "assets" / "encoder", fixture_texts())
+    rows = json.loads((encoder / "config.json").read_text())["vocab_size"]
+    run = fake_run(project / "training" / "run", "assets/encoder", 1e-4, rows - 1, [0.05, 0.5])
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    entry = recipe_probes.read_probe("relative", run, "spacy project run train . ...", project_dir=project)
+    assert entry["settings"]["transformer"] == "assets/encoder"
+    assert entry["settings"]["vocabulary_rows"] == rows
+    assert recipe_probes.embeddings_trained(entry["settings"]) is False
+
+
 def test_a_probe_without_the_shape_feature_and_with_layer_decay_says_so(tmp_path):
     """The overrides of those probes (docs/recipes.md), read back from the saved config."""
     encoder = build_tiny_xlmr(tmp_path / "xlmr", fixture_texts())

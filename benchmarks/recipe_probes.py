@@ -196,7 +196,9 @@ def vocabulary_rows(checkpoint: Optional[str], project_dir: Optional[Path] = Non
 
     in_project = project_dir / checkpoint if project_dir is not None else None
     try:
-        return AutoConfig.from_pretrained(str(in_project) if in_project and in_project.is_dir() else checkpoint).vocab_size
+        return AutoConfig.from_pretrained(
+            str(in_project) if in_project and in_project.is_dir() else checkpoint
+        ).vocab_size
     except (OSError, ValueError):
         return None
 

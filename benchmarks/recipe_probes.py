@@ -598,17 +598,22 @@ def trainer_groups(results: Dict[str, Any]) -> Dict[Tuple[Any, ...], List[Dict[s
     return groups
 
 
-def recipe_key(settings: Dict[str, Any]) -> Tuple[str, str, str]:
+def recipe_key(settings: Dict[str, Any]) -> Tuple[str, str, str, str]:
     """What runs of one language and epochs share where they differ in their
-    seed alone (or the CPU they ran on): the encoder, the recipe and the word
+    seed alone (or the CPU they ran on): the encoder, the recipe, the word
     embeddings' freezing threshold (with the encoder, it decides whether they
-    train)."""
-    return encoder_name(settings), recipe(settings), str(settings["freeze_word_embeddings_above"])
+    train) and, for joint runs, how often each language is read."""
+    return (
+        encoder_name(settings),
+        recipe(settings),
+        str(settings["freeze_word_embeddings_above"]),
+        copies_cell(settings),
+    )
 
 
-def seed_groups(runs: List[Dict[str, Any]]) -> Dict[Tuple[str, str, str], List[Dict[str, Any]]]:
+def seed_groups(runs: List[Dict[str, Any]]) -> Dict[Tuple[str, str, str, str], List[Dict[str, Any]]]:
     """Runs of one language and epochs by `recipe_key`."""
-    groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
+    groups: Dict[Tuple[str, str, str, str], List[Dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(recipe_key(run["settings"]), []).append(run)
     return groups
@@ -639,7 +644,7 @@ def trainer_comparison_markdown(results: Dict[str, Any]) -> str:
         ours = seed_groups(runs_like_trainer_run(results, trainers[0]))
         if not ours:
             lines.append(f"| {lang} | {epochs:g} | - | not run | - | {trainer_cells} | - | {cnn_cell} | - |")
-        for (encoder, our_recipe, _), runs in ours.items():
+        for (encoder, our_recipe, *_), runs in ours.items():
             named_runs = [(run["name"], final_dev_f1(run), seed(run["settings"])) for run in runs]
             ours_mean = statistics.mean([f1 for _, f1, _ in named_runs])
             margin = target_cell(100 * (ours_mean - trainer_mean), TRAINER_MARGIN)
@@ -766,7 +771,8 @@ def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str
         f"| {compared.column} | Runs: dev F1 at the end | Mean |",
         "|---|---|---:|---|---|---:|---|---:|",
     ]
-    for (lang, epochs, encoder, rest, _), runs in compared_groups(results, compared).items():
+    for (lang, epochs, encoder, rest, _, copies), runs in compared_groups(results, compared).items():
+        rest += copies if lang == MULTI else ""
         cells: Dict[Tuple[str, Any], List[Dict[str, Any]]] = {}
         for run in runs:
             cells.setdefault((cpu_kind(run["machine"]), compared.value(run["settings"])), []).append(run)

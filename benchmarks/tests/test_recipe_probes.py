@@ -564,6 +564,15 @@ def test_a_joint_run_is_compared_per_language_with_our_run_of_that_language_alon
     table = recipe_probes.joint_comparison_markdown({"probes": {**results["probes"], "multi-1x": entry}})
     once = "peak 0.0002, warmup 0.1; each language once per epoch"
     assert f"| nl | {epochs} | {once} | 86.55 (multi-1x) | 88.00 (nl-alone) | -1.45 (probe) |" in table
+    # nor are the two set side by side as one recipe at two NER-model rates: they read Dutch differently
+    entry["settings"]["head_rate_scale"] = 10.0
+    assert not recipe_probes.compared_groups(
+        {"probes": {"multi": results["probes"]["multi"], "multi-1x": entry}}, recipe_probes.HEAD_RATE
+    )
+    weighted = results["probes"]["multi"]
+    twin = {**weighted, "name": "multi-20x", "settings": {**weighted["settings"], "head_rate_scale": 20.0}}
+    table = recipe_probes.compared_markdown({"probes": {"multi": weighted, "multi-20x": twin}}, recipe_probes.HEAD_RATE)
+    assert "| multi |" in table and "; nl x2 per epoch |" in table
     assert recipe_probes.read_probe("nl", nl, "python scripts/train.py")["settings"]["language_copies"] == {}
     no_joint = {"probes": {"nl-alone": results["probes"]["nl-alone"]}}
     assert "en+es+nl" not in recipe_probes.report_markdown(no_joint) + recipe_probes.workflow_runs_markdown(no_joint)

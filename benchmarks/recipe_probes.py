@@ -83,8 +83,11 @@ def probe_settings(model_dir: Path, project_dir: Optional[Path] = None) -> Dict[
 
 
 def copies_cell(settings: Dict[str, Any]) -> str:
-    """A joint run's language weights, for its recipe cell: runs recorded
-    before the setting read each language once."""
+    """A joint run's language weights, for its recipe cell (runs recorded
+    before the setting read each language once); nothing for a run of one
+    language."""
+    if settings["lang"] != spacy_lang(MULTI):
+        return ""
     copies = settings.get("language_copies") or {}
     if not copies:
         return "; each language once per epoch"
@@ -602,7 +605,7 @@ def recipe_key(settings: Dict[str, Any]) -> Tuple[str, str, str, str]:
     """What runs of one language and epochs share where they differ in their
     seed alone (or the CPU they ran on): the encoder, the recipe, the word
     embeddings' freezing threshold (with the encoder, it decides whether they
-    train) and, for joint runs, how often each language is read."""
+    train) and, for a joint run, how often it reads each language."""
     return (
         encoder_name(settings),
         recipe(settings),
@@ -772,7 +775,7 @@ def compared_markdown(results: Dict[str, Any], compared: ComparedSetting) -> str
         "|---|---|---:|---|---|---:|---|---:|",
     ]
     for (lang, epochs, encoder, rest, _, copies), runs in compared_groups(results, compared).items():
-        rest += copies if lang == MULTI else ""
+        rest += copies
         cells: Dict[Tuple[str, Any], List[Dict[str, Any]]] = {}
         for run in runs:
             cells.setdefault((cpu_kind(run["machine"]), compared.value(run["settings"])), []).append(run)

@@ -2,7 +2,6 @@
 runs (modes/__init__.py says what a mode module has)."""
 
 import json
-from pathlib import Path
 from types import ModuleType
 
 from modes import (
@@ -16,6 +15,7 @@ from modes import (
     serving_http,
     update_cost,
 )
+from processes import BENCH_DIR
 
 MODES = {
     "full": full,
@@ -47,7 +47,7 @@ def module(mode: str) -> ModuleType:
 
 
 # Settings of each mode (benchmarks/modes.json)
-SETTINGS = json.loads((Path(__file__).resolve().parent / "modes.json").read_text())
+SETTINGS = json.loads((BENCH_DIR / "modes.json").read_text())
 # modes whose results results.json keeps under a key of their own: each mode
 # of modes.json (quick checks aside) whose module has a key, under its name
 KEYED_MODES = tuple(

@@ -88,6 +88,22 @@ def x86_flags() -> List[str]:
     return [flag for flag in X86_FLAGS if flag in flags]
 
 
+def avx2_only(machine: Dict[str, Any]) -> bool:
+    """A run's CPU has neither int8 dot products (VNNI, AMX) nor native
+    bfloat16: the kernels of an AVX2-only CPU, whose speeds are never set in
+    one ratio with a newer CPU's. A run under kernel caps keeps its CPU's int8
+    dot products (ONNX Runtime cannot be capped), so it is not one; runs
+    recorded before the machine record named int8 dot products count as
+    newer CPUs."""
+    return not machine.get("int8_dot_products", True) and not machine.get("native_bfloat16", True)
+
+
+def cpu_kind_title(machine: Dict[str, Any]) -> str:
+    """What a section title adds for a run on an AVX2-only CPU, whose figures
+    sit beside the newer kind's."""
+    return ", AVX2-only CPU" if avx2_only(machine) else ""
+
+
 def machine_line(machine: Dict[str, Any]) -> str:
     """A report's Machine line."""
     features = cpu_features(machine)

@@ -105,7 +105,8 @@ def run_command(
         curve_png = results_png(curve) if final else curve
     results["total_seconds"] = time.perf_counter() - started
     results_path = RESULTS_DIR / module.RESULTS_FILE if final else work / "results.json"
-    stored = merged_results(mode if final else kind, results, (read_json(results_path) if final else None) or {})
+    key = registry.results_key(mode, header["machine"]) if final else kind
+    stored = merged_results(key, results, (read_json(results_path) if final else None) or {})
     write_atomically(results_path, (json.dumps(stored, indent=2) + "\n").encode("utf8"))
     if final:
         report_path = PROJECT_DIR / "BENCHMARKS.md"

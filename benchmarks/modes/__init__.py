@@ -11,6 +11,9 @@ A mode module has
 - `RESULTS_FILE` and `RESULTS_KEY`: the file in benchmarks/results/ that
   keeps its latest results, and the key it has there (None: the file is its
   own, or, for the full mode, results.json's top level);
+- optionally `BY_CPU_KIND = True`: its figures depend on the CPU's int8
+  and bfloat16 kernels, so a run on an AVX2-only CPU is kept under
+  `<mode>_avx2` beside the newer kind's run (registry.results_key);
 - optionally `curve_name(mode)` and `plot_learning_curves(results, path)`:
   a PNG beside its results.
 

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from common import mode_header, ratios_and_targets, remarks
+from common import cpu_kind_title, mode_header, ratios_and_targets, remarks
 from corpora import first_sentences, write_docbin
 from cpu_inference import (
     CONSISTENCY_BATCH_SIZES,
@@ -39,6 +39,8 @@ from conll_ner.pipeline.cpu_features import cpu_computes_bfloat16, int8_dot_prod
 
 RESULTS_FILE = "results.json"
 RESULTS_KEY = "inference"
+# int8 and bfloat16 run on other kernels on an AVX2-only CPU: its runs have a key of their own
+BY_CPU_KIND = True
 
 
 # why the bfloat16 variants are left out on a CPU without native bfloat16
@@ -290,7 +292,11 @@ def int8_runtime_note(results: Dict[str, Any]) -> str:
 def report_markdown(results: Dict[str, Any]) -> str:
     ours, hf, dev, rounds = results["ours"], results["hugging_face"], results["dev_set"], results["settings"]["rounds"]
     lines = [
-        *mode_header("## CPU inference against the Hugging Face pipeline (`inference` mode)", results),
+        *mode_header(
+            "## CPU inference against the Hugging Face pipeline "
+            f"(`{results['mode']}` mode{cpu_kind_title(results['machine'])})",
+            results,
+        ),
         f"The CoNLL-2003 English dev set ({dev['words']:,} words, {dev['sentences']:,} sentences, {dev['documents']:,} "
         "documents of 10 sentences) through the long mode's "
         "all-MiniLM-L6-v2 pipelines: ours (spaCy, `spacy.load` with one change to configs/transformer.cfg's CPU "

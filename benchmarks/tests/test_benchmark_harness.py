@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import registry
 import run_benchmark
 import spacy
 from fixtures import ENGLISH_TRAIN
@@ -52,6 +53,36 @@ def test_results_json_keeps_the_full_and_keyed_modes_results_apart(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     write_benchmarks_md(path, {"distill": distill}, None, "curves.png")
     assert path.read_text().startswith("# Benchmarks\n\n## Distillation (`distill` mode)")
+
+
+def test_a_run_on_an_avx2_only_cpu_is_kept_beside_the_newer_kinds_run(tmp_path):
+    """The inference and update_cost modes run on whatever CPU they are given;
+    their figures depend on its int8 and bfloat16 kernels, so a run on an
+    AVX2-only CPU keeps a key of its own instead of replacing the other
+    kind's, and BENCHMARKS.md shows both, titled by kind."""
+    newer = {"int8_dot_products": True, "native_bfloat16": True}
+    avx2 = {"int8_dot_products": False, "native_bfloat16": False}
+    capped = {"int8_dot_products": True, "native_bfloat16": False}  # a newer CPU under kernel caps
+    assert registry.results_key("inference", newer) == "inference"
+    assert registry.results_key("inference", avx2) == "inference_avx2"
+    assert registry.results_key("update_cost", avx2) == "update_cost_avx2"
+    assert registry.results_key("inference", capped) == "inference"
+    # a mode capped at AVX2 is an approximation of its own, and serving's figures are not by kind
+    assert registry.results_key("update_cost_avx2_kernels", avx2) == "update_cost_avx2_kernels"
+    assert registry.results_key("serving", avx2) == "serving"
+    stored = json.loads((RESULTS_DIR / "results.json").read_text())
+    newer_run = stored["inference"]
+    avx2_run = {**newer_run, "machine": {**newer_run["machine"], **avx2}}
+    both = run_benchmark.merged_results("inference_avx2", avx2_run, {"inference": newer_run})
+    assert both == {"inference": newer_run, "inference_avx2": avx2_run}
+    assert run_benchmark.merged_results("full", {"spacy_trf": {}}, both)["inference_avx2"] == avx2_run
+    path = tmp_path / "BENCHMARKS.md"
+    write_benchmarks_md(path, both, None, "curves.png")
+    titles = [line for line in path.read_text().splitlines() if line.startswith("## CPU inference")]
+    assert titles == [
+        "## CPU inference against the Hugging Face pipeline (`inference` mode)",
+        "## CPU inference against the Hugging Face pipeline (`inference` mode, AVX2-only CPU)",
+    ]
 
 
 def test_long_mode_skips_the_bf16_trainer_where_the_cpu_would_emulate_it(monkeypatch, tmp_path):

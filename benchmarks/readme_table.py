@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import recipe_probes
 from common import cpu_features
 from processes import PROJECT_DIR, RESULTS_DIR
+from registry import AVX2_ONLY_SUFFIX
 
 from conll_ner.markdown import replace_between
 
@@ -111,7 +112,29 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
         "|---|---:|---:|---:|---|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    avx2 = (full or {}).get("inference" + AVX2_ONLY_SUFFIX)
+    if avx2:
+        lines += ["", avx2_only_inference_line(avx2)]
     return "\n".join(lines)
+
+
+def avx2_only_inference_line(inference: Dict[str, Any]) -> str:
+    """The inference mode's run on an AVX2-only CPU, in words: its own
+    figures, never in one ratio with the table's newer CPU."""
+    default = next(row for row in inference["ours"] if row["variant"] == inference["default"])
+    fastest = max(
+        (row for row in inference["hugging_face"] if row["input"] == "raw_text"),
+        key=lambda row: row["words_per_second"],
+    )
+    loop = inference["onnx_runtime_loop"]
+    return (
+        f"On an AVX2-only CPU ({cpu_features(inference['machine'])}; the `inference` mode's run of "
+        f"{inference['date'][:10]}), raw sentences: ours ({inference['default']}) "
+        f"{default['words_per_second']['raw_text']:,.0f} words/s, the fastest Hugging Face pipeline variant "
+        f"({fastest['variant'].split(': ', 1)[1]}) {fastest['words_per_second']:,.0f}, the hand-written ONNX Runtime "
+        f"loop (int8, batch {loop['batch_size']['raw_text']}) {loop['words_per_second']['raw_text']:,.0f}; documents "
+        "and the rest in [BENCHMARKS.md](BENCHMARKS.md#cpu-inference-against-the-hugging-face-pipeline-inference-mode-avx2-only-cpu)."
+    )
 
 
 def cpu_cores(machines: List[Dict[str, Any]]) -> str:

@@ -44,3 +44,23 @@ def test_a_run_under_kernel_caps_records_them_and_is_a_cpu_kind_of_its_own(monke
     bfloat16_cpu = {**capped, "x86_flags": ["avx2", "avx512f", "avx512_bf16"]}
     assert common.cpu_kind(bfloat16_cpu).endswith("(AVX512-BF16, no AMX; kernels capped: ONEDNN_MAX_CPU_ISA=AVX2)")
     assert common.cpu_kind(bfloat16_cpu) != common.cpu_kind({**bfloat16_cpu, "kernel_caps": {}})
+
+
+def test_the_readme_adds_the_avx2_only_inference_run_in_words_of_its_own():
+    """The table's speeds are one CPU kind's; a run of the inference mode on
+    an AVX2-only CPU is added below it, with its own CPU features, and is
+    absent where there is none."""
+    results = readme_table.read_results()
+    full = copy.deepcopy(results["full"])
+    avx2_machine = {**MACHINE, "int8_dot_products": False, "x86_flags": ["avx2"]}
+    full["inference_avx2"] = {**copy.deepcopy(full["inference"]), "machine": avx2_machine}
+    ours = next(row for row in full["inference_avx2"]["ours"] if row["variant"] == full["inference"]["default"])
+    ours["words_per_second"]["raw_text"] = 1234.0
+    table = readme_table.results_table(full, results["long"])
+    line = table.splitlines()[-1]
+    assert line.startswith(
+        "On an AVX2-only CPU (native bfloat16: no, int8 dot products (VNNI or AMX): no, x86 flags: avx2;"
+    )
+    assert f"ours ({full['inference']['default']}) 1,234 words/s" in line
+    del full["inference_avx2"]
+    assert "AVX2-only" not in readme_table.results_table(full, results["long"])

@@ -48,7 +48,7 @@ from conll_ner.training.budget import plan_training
 
 RESULTS_FILE = "results.json"
 RESULTS_KEY = "update_cost"
-# int8 and bfloat16 run on other kernels on an AVX2-only CPU: its runs have a key of their own
+# an AVX2-only CPU trains in fp32 on other kernels: its runs have a key of their own
 BY_CPU_KIND = True
 ENCODER_DIR = PROJECT_DIR / "assets" / "encoders" / "multilingual-e5-small-q4"
 # (corpus split, CoNLL file split, the mode's setting of its sentences)

@@ -11,7 +11,7 @@ current."""
 import json
 import shlex
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import recipe_probes
 from common import cpu_features
@@ -43,13 +43,7 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
     inference = (full or {}).get("inference")
     ours_speed = hf_speed = hf_variant = None
     if inference:
-        default = next(row for row in inference["ours"] if row["variant"] == inference["default"])
-        ours_speed = default["words_per_second"]["raw_text"]
-        fastest = max(
-            (row for row in inference["hugging_face"] if row["input"] == "raw_text"),
-            key=lambda row: row["words_per_second"],
-        )
-        hf_speed, hf_variant = fastest["words_per_second"], fastest["variant"].split(": ", 1)[1]
+        ours_speed, hf_speed, hf_variant = raw_text_speeds(inference)
     rows: List[List[str]] = []
     if long:
         cores = long["machine"]["cores"]
@@ -118,20 +112,27 @@ def results_table(full: Optional[Dict[str, Any]], long: Optional[Dict[str, Any]]
     return "\n".join(lines)
 
 
-def avx2_only_inference_line(inference: Dict[str, Any]) -> str:
-    """The inference mode's run on an AVX2-only CPU, in words: its own
-    figures, never in one ratio with the table's newer CPU."""
+def raw_text_speeds(inference: Dict[str, Any]) -> Tuple[float, float, str]:
+    """An inference run's raw-sentence words/s: our default variant's, the
+    fastest Hugging Face pipeline variant's, and that variant's name."""
     default = next(row for row in inference["ours"] if row["variant"] == inference["default"])
     fastest = max(
         (row for row in inference["hugging_face"] if row["input"] == "raw_text"),
         key=lambda row: row["words_per_second"],
     )
+    return default["words_per_second"]["raw_text"], fastest["words_per_second"], fastest["variant"].split(": ", 1)[1]
+
+
+def avx2_only_inference_line(inference: Dict[str, Any]) -> str:
+    """The inference mode's run on an AVX2-only CPU, in words: its own
+    figures, never in one ratio with the table's newer CPU."""
+    ours_speed, hf_speed, hf_variant = raw_text_speeds(inference)
     loop = inference["onnx_runtime_loop"]
     return (
         f"On an AVX2-only CPU ({cpu_features(inference['machine'])}; the `inference` mode's run of "
         f"{inference['date'][:10]}), raw sentences: ours ({inference['default']}) "
-        f"{default['words_per_second']['raw_text']:,.0f} words/s, the fastest Hugging Face pipeline variant "
-        f"({fastest['variant'].split(': ', 1)[1]}) {fastest['words_per_second']:,.0f}, the hand-written ONNX Runtime "
+        f"{ours_speed:,.0f} words/s, the fastest Hugging Face pipeline variant "
+        f"({hf_variant}) {hf_speed:,.0f}, the hand-written ONNX Runtime "
         f"loop (int8, batch {loop['batch_size']['raw_text']}) {loop['words_per_second']['raw_text']:,.0f}; documents "
         "and the rest in [BENCHMARKS.md](BENCHMARKS.md#cpu-inference-against-the-hugging-face-pipeline-inference-mode-avx2-only-cpu)."
     )

@@ -53,18 +53,18 @@ def module(mode: str) -> ModuleType:
 AVX2_ONLY_SUFFIX = "_avx2"
 
 
+def kept_by_cpu_kind(mode: str) -> bool:
+    """A mode whose module's figures depend on the CPU kind, unless its
+    kernel caps make it one kind's approximation already."""
+    return getattr(module(mode), "BY_CPU_KIND", False) and not SETTINGS[mode].get("kernel_caps")
+
+
 def results_key(mode: str, machine: Dict[str, Any]) -> str:
     """Where results.json keeps a mode's run: under the mode's name, and for
     a mode whose figures depend on the CPU kind, run on an AVX2-only CPU,
     under the name with AVX2_ONLY_SUFFIX, so that the runs of both kinds
     stay side by side and one command measures whatever CPU it is given."""
     return mode + AVX2_ONLY_SUFFIX if kept_by_cpu_kind(mode) and avx2_only(machine) else mode
-
-
-def kept_by_cpu_kind(mode: str) -> bool:
-    """A mode whose module's figures depend on the CPU kind, unless its
-    kernel caps make it one kind's approximation already."""
-    return getattr(module(mode), "BY_CPU_KIND", False) and not SETTINGS[mode].get("kernel_caps")
 
 
 # Settings of each mode (benchmarks/modes.json)

@@ -17,7 +17,6 @@ from seqeval.metrics.sequence_labeling import get_entities
 def export_int8(model_dir: str, folder: Path) -> Path:
     """The fine-tuned model as an int8 ONNX graph in `folder`."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModelForTokenClassification
 
     model = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
@@ -30,19 +29,29 @@ def export_int8(model_dir: str, folder: Path) -> Path:
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    return quantized_export(Logits(), "logits", folder)
+
+
+def quantized_export(module: Any, output: str, folder: Path) -> Path:
+    """`module` (input ids and attention mask in, one tensor out, named
+    `output`) exported and quantized as the loop's user does it, in
+    `folder`: the graph's path."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     ids = torch.ones((2, 8), dtype=torch.long)
     fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Logits(),
+            module,
             (ids, torch.ones_like(ids)),
             str(fp32),
             dynamo=False,
             opset_version=17,
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "logits")},
+            output_names=[output],
+            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", output)},
         )
     quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
     return int8

@@ -78,3 +78,49 @@ def test_graphs_below_opset_21_are_refused_with_the_converter_named():
     )
     with pytest.raises(ValueError, match="version_converter"):
         quantize_rows(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def two_input_graph(first: numpy.ndarray, second: numpy.ndarray) -> "onnx.ModelProto":
+    """y = x @ first, z = y @ second: two products, each with its own input."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "first"], ["y"]), helper.make_node("MatMul", ["y", "second"], ["z"])],
+        "products",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", first.shape[0]])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(first, "first"), numpy_helper.from_array(second, "second")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+def test_named_inputs_take_their_fixed_scale_and_the_others_keep_per_row_scales():
+    from conll_ner.packaging.row_int8 import product_inputs
+
+    rng = numpy.random.default_rng(2)
+    first = rng.normal(size=(16, 12)).astype(numpy.float32)
+    second = rng.normal(size=(12, 8)).astype(numpy.float32)
+    model = two_input_graph(first, second)
+    assert product_inputs(model) == ["x", "y"]
+    fixed = 0.05  # x's values reach about 4: a fixed scale clips nothing at 127 levels of 0.05
+    assert quantize_rows(model, tensor_scales={"x": fixed}) == 2
+    quantizers = [node for node in model.graph.node if node.op_type == "QuantizeLinear"]
+    assert [node.input[0] for node in quantizers] == ["x", "y"]
+    assert not any(attribute.name == "block_size" for attribute in quantizers[0].attribute)  # one scale
+    assert any(attribute.name == "block_size" for attribute in quantizers[1].attribute)  # a scale per row
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = rng.normal(size=(3, 4, 16)).astype(numpy.float32)
+    (z,) = session.run(["z"], {"x": x})
+    # x is quantized with the fixed scale, as numpy rounds it
+    levels = numpy.clip(numpy.rint(x / numpy.float32(fixed)), -128, 127)
+    first_levels, first_scales = quantized_weight(first)
+    y = ((levels @ first_levels.astype(numpy.float64)) * fixed * first_scales).astype(numpy.float32)
+    # y per row, as the per-row products compute it
+    row_scale = numpy.abs(y).max(-1, keepdims=True) * numpy.float32(1 / 127)
+    second_levels, second_scales = quantized_weight(second)
+    expected = (numpy.clip(numpy.rint(y / row_scale), -128, 127) @ second_levels) * row_scale * second_scales
+    numpy.testing.assert_allclose(z, expected, rtol=1e-4, atol=1e-4)
+    # a fixed scale does not depend on the call either
+    for row in range(len(x)):
+        (alone,) = session.run(["z"], {"x": x[row : row + 1]})
+        numpy.testing.assert_array_equal(alone[0], z[row])

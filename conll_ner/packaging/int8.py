@@ -32,7 +32,7 @@ import tempfile
 import warnings
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import spacy
 import torch
@@ -45,6 +45,9 @@ from conll_ner.pipeline.cpu_shim import CPUTransformerShim
 from conll_ner.pipeline.int8_encoder import EXTRA_OUTPUTS, ONNX_INSTALL_HINT, ROW_SCHEME
 from conll_ner.pipeline.library_internals import torch_model, use_eager_attention
 from conll_ner.pipeline.prediction_runtime import transformer_shims
+
+if TYPE_CHECKING:  # onnx is optional (requirements-onnx.txt)
+    import onnx
 
 # ONNX files hold at most 2 GB without external data, and an export with
 # external data needs many times the encoder's size in memory (docs/decisions.md)
@@ -84,7 +87,7 @@ def export_settings() -> Dict[str, Any]:
     }
 
 
-class _LastHiddenState(torch.nn.Module):
+class LastHiddenState(torch.nn.Module):
     """The encoder with the two inputs spacy-transformers gives every model,
     returning the one output it reads."""
 
@@ -96,13 +99,13 @@ class _LastHiddenState(torch.nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
 
 
-def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEIGHT_LEVEL) -> None:
-    """Export, fuse and quantize (see the module's docstring). It switches
-    the encoder to fp32 and eager attention, the plain matmul-softmax pattern
+def fused_fp32_graph(encoder: Any, folder: Path) -> "onnx.ModelProto":
+    """The encoder exported to ONNX (through a file in `folder`), its
+    attention and layer norms fused, at the opset row_int8 writes: the fp32
+    graph whose products `export_int8_graph` quantizes. It switches the
+    encoder to fp32 and eager attention, the plain matmul-softmax pattern
     the optimizer fuses, so it is given a copy of its own."""
-    import onnx
     from onnx import version_converter
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -111,53 +114,60 @@ def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEI
     ids = torch.randint(5, min(100, encoder.config.vocab_size), (2, 9))  # small vocabularies too
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0
+    fp32 = folder / "fp32.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(
+            LastHiddenState(encoder),
+            (ids, mask),
+            str(fp32),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "last_hidden_state")
+            },
+        )
+    fusion = FusionOptions("bert")
+    fusion.use_multi_head_attention = True  # keeps the query, key and value products for row_int8
+    # residual adds stay apart from their layer norms, as does the session
+    # (SESSION_SETTINGS): ONNX Runtime's fused SkipLayerNormalization ran
+    # slower than Add + LayerNormalization on the CPU (docs/decisions.md)
+    fusion.enable_skip_layer_norm = False
+    fusion.enable_bias_skip_layer_norm = False
+    logging.disable(logging.WARNING)  # the optimizer's notes on fusions it did not find, on the root logger
+    try:
+        fused = optimize_model(
+            str(fp32),
+            model_type="bert",
+            num_heads=encoder.config.num_attention_heads,
+            hidden_size=encoder.config.hidden_size,
+            opt_level=OPTIMIZER_LEVEL,
+            optimization_options=fusion,
+            use_gpu=False,
+        ).model
+    finally:
+        logging.disable(logging.NOTSET)
+    # the TorchScript exporter writes opsets up to 20; row_int8 needs 21
+    return version_converter.convert_version(fused, row_int8.OPSET)
+
+
+def save_with_uint8_embeddings(graph: "onnx.ModelProto", path: Path) -> None:
+    """`graph` saved to `path` with its embedding tables (most of a
+    multilingual encoder's weights) in uint8 with fixed scales: a lookup,
+    the same whatever else the call holds (ONNX Runtime's
+    `quantize_dynamic` for that op alone)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        fp32, rows, quantized = (Path(tmp) / name for name in ("fp32.onnx", "rows.onnx", "int8.onnx"))
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(
-                _LastHiddenState(encoder),
-                (ids, mask),
-                str(fp32),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "last_hidden_state")
-                },
-            )
-        fusion = FusionOptions("bert")
-        fusion.use_multi_head_attention = True  # keeps the query, key and value products for row_int8
-        # residual adds stay apart from their layer norms, as does the session
-        # (SESSION_SETTINGS): ONNX Runtime's fused SkipLayerNormalization ran
-        # slower than Add + LayerNormalization on the CPU (docs/decisions.md)
-        fusion.enable_skip_layer_norm = False
-        fusion.enable_bias_skip_layer_norm = False
-        logging.disable(logging.WARNING)  # the optimizer's notes on fusions it did not find, on the root logger
-        try:
-            fused = optimize_model(
-                str(fp32),
-                model_type="bert",
-                num_heads=encoder.config.num_attention_heads,
-                hidden_size=encoder.config.hidden_size,
-                opt_level=OPTIMIZER_LEVEL,
-                optimization_options=fusion,
-                use_gpu=False,
-            ).model
-        finally:
-            logging.disable(logging.NOTSET)
-        # the TorchScript exporter writes opsets up to 20; row_int8 needs 21
-        fused = version_converter.convert_version(fused, row_int8.OPSET)
-        if not row_int8.quantize_rows(fused, weight_level):
-            raise ValueError("its exported graph has no matrix product with a weight to quantize")
-        onnx.save(fused, str(rows))
-        # the embedding tables (most of a multilingual encoder's weights) as
-        # uint8 with fixed scales: a lookup, the same whatever else the call holds
+        products, quantized = Path(tmp) / "products.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(graph, str(products))
         logging.disable(logging.WARNING)  # the quantizer's advice on image models, on the root logger
         try:
             quantize_dynamic(
-                str(rows),
+                str(products),
                 str(quantized),
                 op_types_to_quantize=["EmbedLayerNormalization"],
                 weight_type=QuantType.QUInt8,
@@ -166,6 +176,16 @@ def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEI
         finally:
             logging.disable(logging.NOTSET)
         os.replace(quantized, path)
+
+
+def export_int8_graph(encoder: Any, path: Path, weight_level: int = row_int8.WEIGHT_LEVEL) -> None:
+    """Export, fuse and quantize (see the module's docstring) into `path`;
+    the encoder is switched to fp32 and eager attention (`fused_fp32_graph`)."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        fused = fused_fp32_graph(encoder, Path(tmp))
+    if not row_int8.quantize_rows(fused, weight_level):
+        raise ValueError("its exported graph has no matrix product with a weight to quantize")
+    save_with_uint8_embeddings(fused, path)
 
 
 def export_saved_encoder(folder: str, path: str) -> None:

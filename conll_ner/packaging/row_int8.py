@@ -27,7 +27,7 @@ The rows are quantized by QuantizeLinear with one block per row (ONNX opset
 followed by QuantizeLinear, one pass over the activations fewer.
 """
 
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy
 
@@ -56,15 +56,33 @@ def quantized_weight(weight: numpy.ndarray, weight_level: int = WEIGHT_LEVEL) ->
     return levels.astype(numpy.int8), scale.astype(numpy.float32)
 
 
-def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) -> int:
+def product_inputs(model: "onnx.ModelProto") -> List[str]:
+    """The inputs of the products `quantize_rows` rewrites (MatMuls with a
+    constant weight), each once, in graph order."""
+    constants = {tensor.name for tensor in model.graph.initializer}
+    inputs: List[str] = []
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in constants and node.input[0] not in inputs:
+            inputs.append(node.input[0])
+    return inputs
+
+
+def quantize_rows(
+    model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL, tensor_scales: Optional[Dict[str, float]] = None
+) -> int:
     """Rewrite `model` in place: every MatMul whose second input is a
     constant becomes a per-row int8 product (see the module). An input read
     by several products (the query, key and value of an attention layer) is
     quantized once. `weight_level` other than WEIGHT_LEVEL (127: full 8-bit
     weights) is for measuring what the 7-bit remedy costs, as
-    benchmarks/int8_weight_range.py does. The number of products rewritten."""
+    benchmarks/int8_weight_range.py does; `tensor_scales` (input name ->
+    one fixed scale, calibrated on sample text: static int8; the inputs it
+    does not name keep per-row scales) for measuring the per-tensor
+    alternative to per-row scales, as the encoder_graphs mode of
+    benchmarks/ does. The number of products rewritten."""
     from onnx import helper, numpy_helper
 
+    tensor_scales = tensor_scales or {}
     graph = model.graph
     opset = next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
     if opset < OPSET:
@@ -77,7 +95,8 @@ def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) ->
         "row_int8_last_axis": numpy.array([-1], numpy.int64),
     }
     graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in shared.items())
-    row_scales: Dict[str, Tuple[str, str]] = {}
+    quantized_inputs: Dict[str, Tuple[str, str]] = {}
+    row_zero_points = False
     nodes: List["onnx.NodeProto"] = []
     rewritten = 0
     for node in graph.node:
@@ -86,19 +105,31 @@ def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) ->
             continue
         source, weight_name = node.input
         weight = numpy_helper.to_array(constants[weight_name]).astype(numpy.float32)
-        if source not in row_scales:
-            prefix = f"row_int8_input{len(row_scales)}_"
+        if source not in quantized_inputs and source in tensor_scales:
+            prefix = f"row_int8_input{len(quantized_inputs)}_"
+            graph.initializer.append(
+                numpy_helper.from_array(numpy.array(tensor_scales[source], numpy.float32), prefix + "scale")
+            )
+            nodes.append(
+                helper.make_node(
+                    "QuantizeLinear", [source, prefix + "scale", "row_int8_zero_point"], [prefix + "quantized"]
+                )
+            )
+            quantized_inputs[source] = (prefix + "quantized", prefix + "scale")
+        if source not in quantized_inputs:
+            prefix = f"row_int8_input{len(quantized_inputs)}_"
             nodes += [
                 helper.make_node("Abs", [source], [prefix + "magnitude"]),
                 helper.make_node("ReduceMax", [prefix + "magnitude", "row_int8_last_axis"], [prefix + "largest"]),
                 helper.make_node("Max", [prefix + "largest", "row_int8_smallest"], [prefix + "nonzero"]),
                 helper.make_node("Mul", [prefix + "nonzero", "row_int8_levels"], [prefix + "scale"]),
             ]
-            if not row_scales:  # every row scale has the shape of the call's rows: one zero point for all
+            if not row_zero_points:  # every row scale has the shape of the call's rows: one zero point for all
                 nodes += [
                     helper.make_node("Shape", [prefix + "scale"], ["row_int8_rows"]),
                     helper.make_node("Expand", ["row_int8_zero_point", "row_int8_rows"], ["row_int8_zero_points"]),
                 ]
+                row_zero_points = True
             nodes.append(
                 helper.make_node(
                     "QuantizeLinear",
@@ -108,8 +139,8 @@ def quantize_rows(model: "onnx.ModelProto", weight_level: int = WEIGHT_LEVEL) ->
                     block_size=weight.shape[0],  # one block: the whole row
                 )
             )
-            row_scales[source] = (prefix + "quantized", prefix + "scale")
-        quantized, scale = row_scales[source]
+            quantized_inputs[source] = (prefix + "quantized", prefix + "scale")
+        quantized, scale = quantized_inputs[source]
         levels, column_scales = quantized_weight(weight, weight_level)
         prefix = f"row_int8_product{rewritten}_"
         graph.initializer.extend(

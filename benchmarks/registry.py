@@ -10,6 +10,7 @@ from modes import (
     annotate,
     distill,
     distill_scale,
+    encoder_graphs,
     full,
     inference,
     long,
@@ -29,6 +30,7 @@ MODES = {
     "serving": serving,
     "serving_http": serving_http,
     "update_cost": update_cost,
+    "encoder_graphs": encoder_graphs,
 }
 
 

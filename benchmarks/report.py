@@ -18,6 +18,7 @@ from modes import (
     annotate,
     distill,
     distill_scale,
+    encoder_graphs,
     full,
     inference,
     long,
@@ -56,7 +57,7 @@ def write_benchmarks_md(
         parts.append(distill.report_markdown(stored["distill"]))
     if "distill_scale" in stored:
         parts.append(distill_scale.report_markdown(stored["distill_scale"], stored.get("distill")))
-    for mode in (annotate, inference, serving, serving_http, update_cost):
+    for mode in (annotate, inference, encoder_graphs, serving, serving_http, update_cost):
         # the module's own mode, then its other modes (update_cost_avx2_kernels)
         for key in registry.KEYED_MODES:
             if key in stored and registry.module(key) is mode:

@@ -52,6 +52,7 @@ from conll_ner.packaging.int8 import (
     LastHiddenState,
     export_int8_graph,
     fused_fp32_graph,
+    int8_tools_missing,
     save_with_uint8_embeddings,
 )
 
@@ -215,6 +216,9 @@ def operator_shares(graph: str, windows: List[numpy.ndarray], threads: int, fold
 def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     from transformers import AutoTokenizer
 
+    missing = int8_tools_missing()
+    if missing:
+        msg.fail(f"The encoder_graphs mode builds int8 graphs: {missing}", exits=1)
     encoder_dir = settings.get("encoder") or default_model_dir()
     encoder_name = settings.get("encoder") or DEFAULT_ENCODER
     lang, threads = settings["lang"], settings["threads"]

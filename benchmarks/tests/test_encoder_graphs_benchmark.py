@@ -114,3 +114,12 @@ def test_the_committed_runs_report_ours_against_the_loops_graph():
             graphs["ours"]["tokens_per_second"] / graphs["loop"]["tokens_per_second"]
         )
         assert numpy.isclose(graphs["fp32"]["cosine_to_fp32"]["mean"], 1.0, atol=1e-5)
+
+
+def test_without_the_onnx_tools_the_mode_stops_and_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(encoder_graphs, "int8_tools_missing", lambda: "onnx is not installed (pip install X)")
+    with pytest.raises(SystemExit):
+        encoder_graphs.run(tmp_path, tmp_path / "work", SETTINGS)
+    said = " ".join(capsys.readouterr().out.split())  # wasabi wraps long lines
+    assert "builds int8 graphs: onnx is not installed (pip install X)" in said
+    assert not (tmp_path / "work").exists()  # nothing built

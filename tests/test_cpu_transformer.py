@@ -2,6 +2,7 @@
 the int8 build (conll_ner/packaging/int8.py), on tiny random encoders."""
 
 import copy
+import inspect
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from conftest import PROJECT_DIR
 from spacy.training import Example
 from spacy.util import load_config, load_config_from_str, load_model_from_config
 from spacy_transformers.layers.hf_shim import HFShim
+from spacy_transformers.pipeline_component import Transformer
 from thinc.api import Adam, ArgsKwargs, NumpyOps, fix_random_seed, get_current_ops, set_current_ops
 from tiny_models import build_tiny_transformer_pipeline, fixture_texts
 from transformers.models.bert.modeling_bert import BertSdpaSelfAttention, BertSelfAttention
@@ -62,6 +64,10 @@ def int8_pipeline(tiny_pipeline, tmp_path_factory):
     output = tmp_path_factory.mktemp("int8") / "pipeline"
     int8_build.write_int8_pipeline(tiny_pipeline, output)
     return output
+
+
+# spacy-transformers' own max_batch_items (its Transformer component's default)
+SPACY_TRANSFORMERS_MAX_BATCH_ITEMS = inspect.signature(Transformer.__init__).parameters["max_batch_items"].default
 
 
 def cpu(monkeypatch, bfloat16=False):
@@ -457,6 +463,36 @@ def test_int8_entities_and_outputs_do_not_depend_on_the_batch(int8_pipeline, mon
                 token_pieces(doc, doc._.trf_data.tensors[0]), token_pieces(single, single._.trf_data.tensors[0])
             )
     assert max(rows_per_call) > 1  # windows were encoded together
+
+
+def test_the_configs_prediction_sub_batches_give_the_int8_encoder_fuller_calls(int8_pipeline, monkeypatch):
+    """configs/transformer.cfg's max_batch_items (spaCy tokens per
+    prediction sub-batch) is above spacy-transformers' default, so 10-sentence
+    Docs put more windows of one length into one encoder call; the entities
+    stay the same."""
+    cpu(monkeypatch)
+    nlp = spacy.load(int8_pipeline)
+    component = nlp.get_pipe("transformer")
+    assert component.cfg["max_batch_items"] > SPACY_TRANSFORMERS_MAX_BATCH_ITEMS
+    words = (" ".join(fixture_texts()).split() * 2)[:150]  # a Doc of two windows
+    texts = [" ".join(words)] * 60  # 9,000 spaCy tokens: more than one default sub-batch
+    session = transformer_shim(nlp).int8_session()
+    calls = []
+
+    def counted(session_run):
+        def run(names, feeds):
+            calls.append(len(feeds["input_ids"]))
+            return session_run(names, feeds)
+
+        return run
+
+    monkeypatch.setattr(session, "run", counted(session.run), raising=False)
+    configured = entities(nlp.pipe(texts))
+    configured_calls, calls[:] = len(calls), []
+    component.cfg["max_batch_items"] = SPACY_TRANSFORMERS_MAX_BATCH_ITEMS
+    assert entities(nlp.pipe(texts)) == configured
+    assert sum(calls) == 120  # every window, once
+    assert configured_calls < len(calls)
 
 
 def test_the_int8_encoder_loads_in_a_fresh_process_without_exporting(int8_pipeline, tmp_path):

@@ -435,6 +435,21 @@ def test_a_copy_of_an_int8_pipeline_predicts_with_a_session_of_its_own(int8_pipe
     numpy.testing.assert_array_equal(hidden_states(copied, text), quantized)
 
 
+def counted_encoder_calls(nlp, monkeypatch):
+    """The rows (windows) of each call of the pipeline's int8 session from
+    now on, in a list that grows as it is called."""
+    session = transformer_shim(nlp).int8_session()
+    rows_per_call = []
+    session_run = session.run
+
+    def run(names, feeds):
+        rows_per_call.append(len(feeds["input_ids"]))
+        return session_run(names, feeds)
+
+    monkeypatch.setattr(session, "run", run, raising=False)
+    return rows_per_call
+
+
 def test_int8_entities_and_outputs_do_not_depend_on_the_batch(int8_pipeline, monkeypatch):
     """Bit for bit at batch sizes 1, 8, 32 and 128, while the encoder is
     called with several windows at a time."""
@@ -444,17 +459,7 @@ def test_int8_entities_and_outputs_do_not_depend_on_the_batch(int8_pipeline, mon
     texts = [" ".join(words[start : start + n]) for start, n in zip(range(0, 300, 7), [3, 40, 7, 90, 2] * 9)]
     assert all(texts) and len(texts) > 30
     alone = [nlp(text) for text in texts]
-    session = transformer_shim(nlp).int8_session()
-    rows_per_call = []
-
-    def counted(session_run):
-        def run(names, feeds):
-            rows_per_call.append(len(feeds["input_ids"]))
-            return session_run(names, feeds)
-
-        return run
-
-    monkeypatch.setattr(session, "run", counted(session.run), raising=False)
+    rows_per_call = counted_encoder_calls(nlp, monkeypatch)
     for batch_size in (1, 8, 32, 128):
         docs = list(nlp.pipe(texts, batch_size=batch_size))
         assert entities(docs) == entities(alone)
@@ -476,17 +481,7 @@ def test_the_configs_prediction_sub_batches_give_the_int8_encoder_fuller_calls(i
     assert component.cfg["max_batch_items"] > SPACY_TRANSFORMERS_MAX_BATCH_ITEMS
     words = (" ".join(fixture_texts()).split() * 2)[:150]  # a Doc of two windows
     texts = [" ".join(words)] * 60  # 9,000 spaCy tokens: more than one default sub-batch
-    session = transformer_shim(nlp).int8_session()
-    calls = []
-
-    def counted(session_run):
-        def run(names, feeds):
-            calls.append(len(feeds["input_ids"]))
-            return session_run(names, feeds)
-
-        return run
-
-    monkeypatch.setattr(session, "run", counted(session.run), raising=False)
+    calls = counted_encoder_calls(nlp, monkeypatch)
     configured = entities(nlp.pipe(texts))
     configured_calls, calls[:] = len(calls), []
     component.cfg["max_batch_items"] = SPACY_TRANSFORMERS_MAX_BATCH_ITEMS

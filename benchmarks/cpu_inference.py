@@ -39,9 +39,10 @@ OUR_INPUTS = (*SENTENCE_INPUTS, "documents")
 HF_PRECISIONS = ("fp32", "bf16")
 
 
-def span_window(model: Path) -> int:
-    """The window of the trained pipeline's strided span getter."""
-    return load_config(model / "config.cfg")["components"]["transformer"]["model"]["get_spans"]["window"]
+def span_window(config: Path) -> int:
+    """The window of a transformer config's strided span getter (a trained
+    pipeline's config.cfg, or one of configs/)."""
+    return int(load_config(config)["components"]["transformer"]["model"]["get_spans"]["window"])
 
 
 def model_overrides(**settings: Any) -> Dict[str, Any]:
@@ -136,7 +137,7 @@ def measure_ours_command(
     for the full mode's pipelines and the inference mode's variants."""
     torch_threads = hf_baseline.set_threads(threads)
     started = time.perf_counter()
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant] if variant else {})
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant] if variant else {})
     load_seconds = time.perf_counter() - started
     words = [s.words for s in read_conll_file(sentences).sentences]
     doc_words = (
@@ -233,7 +234,7 @@ def profile_ours_command(
     import pstats
 
     hf_baseline.set_threads(threads)
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
     words = [s.words for s in read_conll_file(sentences).sentences]
     doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
     texts = {"raw_text": [" ".join(w) for w in words], "documents": [" ".join(w) for w in doc_words]}
@@ -266,7 +267,7 @@ def batch_consistency_command(
     each of CONSISTENCY_BATCH_SIZES differ from their entities at batch size
     1, and the precision the variant predicted in here."""
     hf_baseline.set_threads(threads)
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
     texts = [" ".join(s.words) for s in read_conll_file(sentences).sentences]
 
     def entities(batch_size: int) -> List[List[Tuple[int, int, str]]]:
@@ -297,7 +298,7 @@ def first_prediction_command(
     """Seconds to load the pipeline and to make its first prediction, and
     the process's peak memory: nothing is exported on the way."""
     started = time.perf_counter()
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model)))[variant])
+    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
     loaded = time.perf_counter()
     nlp("Peter Blackburn wrote from Brussels .")
     hf_baseline.write_json(

@@ -40,9 +40,9 @@ import ort_loop
 import spacy
 from common import cpu_kind_title, mode_header, remarks
 from corpora import N_SENTS, conll_path, first_sentences
+from cpu_inference import span_window
 from hf_baseline import default_model_dir
 from processes import PROJECT_DIR
-from spacy.util import load_config
 from wasabi import msg
 
 from conll_ner.data.docbin import conll_to_docbin
@@ -77,19 +77,13 @@ PACKAGE_STEP_SESSION = SESSION_SETTINGS["disabled_optimizers"]
 ROW_QUANTIZATION_OPS = ("Abs", "ReduceMax", "Max", "Mul", "QuantizeLinear", "Shape", "Expand")
 
 
-def span_window() -> int:
-    """The window of configs/transformer.cfg's span getter, in spaCy tokens."""
-    config = load_config(PROJECT_DIR / "configs" / "transformer.cfg")
-    return int(config["components"]["transformer"]["model"]["get_spans"]["window"])
-
-
 def document_windows(data_dir: Path, lang: str, split: str, limit: int, tokenizer: Any) -> List[numpy.ndarray]:
     """The encoder's input ids of the first window of each of the file's
     first `limit` Docs (0: all), as the convert step makes them."""
     path = conll_path(data_dir, lang, split)
     doc_bin, _ = conll_to_docbin(first_sentences(path, 0), spacy.blank(lang).vocab, n_sents=N_SENTS, source=path.name)
     docs = list(doc_bin.get_docs(spacy.blank(lang).vocab))
-    window = span_window()
+    window = span_window(PROJECT_DIR / "configs" / "transformer.cfg")
     windows = []
     for doc in docs[:limit] if limit else docs:
         words = [token.text for token in doc[:window]]

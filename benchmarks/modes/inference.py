@@ -132,7 +132,7 @@ def run(data_dir: Path, work: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
     paths, dev_set = write_dev_files(data_dir, work, settings["dev_sentences"])
     batch_size = load_config(models["spacy"] / "config.cfg")["nlp"]["batch_size"]
     variants, precisions, skipped = variants_for_this_cpu(
-        our_variants(span_window(models["spacy"])), cpu_computes_bfloat16()
+        our_variants(span_window(models["spacy"] / "config.cfg")), cpu_computes_bfloat16()
     )
 
     def measure(*args: str) -> Dict[str, Any]:

@@ -67,6 +67,13 @@ def our_variants(window: int) -> Dict[str, Dict[str, Any]]:
     }
 
 
+def load_variant(model: Path, variant: str) -> spacy.Language:
+    """The trained pipeline loaded as one of our_variants (empty: as it is),
+    the variants sized by its own span window."""
+    overrides = our_variants(span_window(Path(model) / "config.cfg"))[variant] if variant else {}
+    return spacy.load(model, config=overrides)
+
+
 def default_variant(variants: Dict[str, Dict[str, Any]]) -> str:
     """The variant that loads the pipeline as it is."""
     return next(name for name, overrides in variants.items() if not overrides)
@@ -137,7 +144,7 @@ def measure_ours_command(
     for the full mode's pipelines and the inference mode's variants."""
     torch_threads = hf_baseline.set_threads(threads)
     started = time.perf_counter()
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant] if variant else {})
+    nlp = load_variant(model, variant)
     load_seconds = time.perf_counter() - started
     words = [s.words for s in read_conll_file(sentences).sentences]
     doc_words = (
@@ -234,7 +241,7 @@ def profile_ours_command(
     import pstats
 
     hf_baseline.set_threads(threads)
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
+    nlp = load_variant(model, variant)
     words = [s.words for s in read_conll_file(sentences).sentences]
     doc_words = [[token.text for token in doc] for doc in DocBin().from_disk(documents).get_docs(nlp.vocab)]
     texts = {"raw_text": [" ".join(w) for w in words], "documents": [" ".join(w) for w in doc_words]}
@@ -267,7 +274,7 @@ def batch_consistency_command(
     each of CONSISTENCY_BATCH_SIZES differ from their entities at batch size
     1, and the precision the variant predicted in here."""
     hf_baseline.set_threads(threads)
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
+    nlp = load_variant(model, variant)
     texts = [" ".join(s.words) for s in read_conll_file(sentences).sentences]
 
     def entities(batch_size: int) -> List[List[Tuple[int, int, str]]]:
@@ -298,7 +305,7 @@ def first_prediction_command(
     """Seconds to load the pipeline and to make its first prediction, and
     the process's peak memory: nothing is exported on the way."""
     started = time.perf_counter()
-    nlp = spacy.load(model, config=our_variants(span_window(Path(model) / "config.cfg"))[variant])
+    nlp = load_variant(model, variant)
     loaded = time.perf_counter()
     nlp("Peter Blackburn wrote from Brussels .")
     hf_baseline.write_json(
